@@ -1,0 +1,5 @@
+import sys
+
+from annealbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed.
+
+Seeds are the outer loop so that an interrupted study already holds complete paired
+comparisons for its first seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from annealbench.spec import SPEC_VERSION, Study
+
+
+def run_key(config: dict) -> str:
+    """Stable id of a run: same resolved config, same key, same directory."""
+    blob = json.dumps({k: v for k, v in config.items() if k != "run_key"},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def expand(study: Study, device_type: str) -> list[dict]:
+    runs = []
+    for seed in study.seeds:
+        for opt_name, opt in study.optimizers.items():
+            for base_lr in opt.lrs:
+                for arm_name, arm in study.schedules.items():
+                    cfg = {
+                        "spec_version": SPEC_VERSION,
+                        "study": study.name,
+                        "model": study.model, "model_kwargs": study.model_kwargs,
+                        "dataset": study.dataset, "dataset_kwargs": study.dataset_kwargs,
+                        "optimizer": opt_name, "optimizer_type": opt.type,
+                        "optimizer_kwargs": opt.kwargs, "clip_grad_norm": opt.clip_grad_norm,
+                        "schedule": arm_name, "schedule_type": arm.type,
+                        "schedule_kwargs": arm.kwargs, "schedule_interval": arm.interval,
+                        "base_lr": base_lr, "seed": seed,
+                        "epochs": study.epochs, "batch_size": study.batch_size,
+                        "eval_test": study.eval_test,
+                        "primary_metric": study.primary_metric,
+                        "metric_directions": study.metric_directions,
+                        "device": device_type,
+                    }
+                    cfg["run_key"] = run_key(cfg)
+                    runs.append(cfg)
+    return runs

@@ -1,0 +1,87 @@
+"""User schedules named by import path, "package.module:Class", constructed as Class(optimizer, **kwargs).
+
+Validation has to happen before anything trains (a typo found after hours of the grid is expensive),
+so check() imports the class and compares the kwargs with its signature. Arguments the caller
+supplies itself (`optimizer`, `last_epoch`, and the long-deprecated `verbose`) are not the spec's
+to set. The meaning of a custom kwarg is unknown, so the only values checked are the relative
+forms ({frac = ...}, {value, ref_epochs}), which resolve() turns into numbers like any other.
+A custom schedule that needs the run length takes it as {frac = 1}.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from .values import Run, relative_problem, resolve_relative, takes_phrase
+
+NOT_SPEC_KWARGS = ("optimizer", "last_epoch", "verbose")
+
+
+def is_path(type_: str) -> bool:
+    return ":" in type_
+
+
+def load(path: str) -> type:
+    """The class at `path`; raises ValueError with the phrase check() reports."""
+    module_name, _, qualname = path.partition(":")
+    if not module_name or not qualname or ":" in qualname:
+        raise ValueError(f"'{path}' is not of the form 'package.module:Class'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:  # an import can fail with anything; the spec author needs the cause
+        raise ValueError(f"cannot import '{path}' ({type(e).__name__}: {e})") from None
+    # ReduceLROnPlateau is not an LRScheduler subclass in every torch release; accept both.
+    if not (isinstance(obj, type) and issubclass(obj, (LRScheduler, ReduceLROnPlateau))):
+        raise ValueError(f"'{path}' is not an LRScheduler or ReduceLROnPlateau subclass")
+    return obj
+
+
+def signature(cls: type) -> tuple[list[str], list[str], bool]:
+    """(kwargs the spec may set, those without a default, whether it takes **kwargs)."""
+    names, required, takes_any = [], [], False
+    for p in inspect.signature(cls).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            takes_any = True
+        elif p.kind is p.VAR_POSITIONAL or p.name in NOT_SPEC_KWARGS:
+            continue
+        else:
+            names.append(p.name)
+            if p.default is p.empty:
+                required.append(p.name)
+    return names, required, takes_any
+
+
+def needs_metric(cls: type) -> bool:
+    return issubclass(cls, ReduceLROnPlateau)
+
+
+def check(path: str, kwargs: dict[str, Any]) -> str | None:
+    try:
+        cls = load(path)
+    except ValueError as e:
+        return str(e)
+    names, required, takes_any = signature(cls)
+    owned = [k for k in kwargs if k in NOT_SPEC_KWARGS]
+    if owned:
+        return f"{', '.join(owned)} is set by the runner, not the spec"
+    unknown = [k for k in kwargs if k not in names]
+    if unknown and not takes_any:
+        return takes_phrase(names, unknown)
+    missing = [k for k in required if k not in kwargs]
+    if missing:
+        return f"requires {', '.join(missing)}"
+    for k, v in kwargs.items():
+        problem = relative_problem(k, v)
+        if problem:
+            return problem
+    return None
+
+
+def resolve(kwargs: dict[str, Any], run: Run) -> dict[str, Any]:
+    return {k: resolve_relative(v, run) for k, v in kwargs.items()}

@@ -1,0 +1,324 @@
+"""Study specs: TOML in, a validated, budget-applied :class:`Study` out.
+
+Everything is checked before anything trains or is written, and the first problem raises a
+:class:`SpecError` naming file, field, value and what is allowed, so a typo costs seconds, not a
+night of runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from annealbench.errors import SpecError
+
+SPEC_VERSION = 1
+OPTIMIZER_KWARGS = {
+    "sgd": {"momentum", "nesterov", "weight_decay", "dampening"},
+    "adam": {"betas", "eps", "weight_decay", "amsgrad"},
+    "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
+}
+BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs"}
+STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
+              "eval_test", "target", "notes"}
+TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class OptimizerSetting:
+    type: str
+    lrs: tuple[float, ...]
+    kwargs: dict
+    clip_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleArm:
+    type: str
+    kwargs: dict
+    interval: str
+
+
+@dataclass(frozen=True)
+class Study:
+    file: str
+    spec_sha256: str
+    name: str
+    description: str
+    notes: str
+    budget: str
+    primary_metric: str
+    metric_directions: dict
+    target: float | None
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    eval_test: str
+    model: str
+    model_kwargs: dict
+    dataset: str
+    dataset_kwargs: dict
+    optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)
+    schedules: dict[str, ScheduleArm] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Checker:
+    """Small typed accessors that raise SpecError with the full dotted field name."""
+
+    def __init__(self, file):
+        self.file = str(file)
+
+    def fail(self, field_, value, allowed):
+        raise SpecError(self.file, field_, value, allowed)
+
+    def keys(self, table, where, allowed, required=()):
+        if not isinstance(table, dict):
+            self.fail(where, table, "must be a table")
+        for k in table:
+            if k not in allowed:
+                self.fail(f"{where}.{k}" if where else k, table[k],
+                          f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        for k in required:
+            if k not in table:
+                self.fail(f"{where}.{k}" if where else k, None, "required key is missing")
+
+    def int_(self, v, where, minimum):
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            self.fail(where, v, f"must be an integer >= {minimum}")
+        return v
+
+    def pos_float(self, v, where):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v or v == float("inf"):
+            self.fail(where, v, "must be a finite number > 0")
+        return float(v)
+
+    def str_(self, v, where, choices=None, pattern=None):
+        if not isinstance(v, str):
+            self.fail(where, v, "must be a string")
+        if choices is not None and v not in choices:
+            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}")
+        if pattern is not None and not pattern.match(v):
+            self.fail(where, v, "must be 1-64 letters, digits, '_', '.', '-' (it names a folder)")
+        return v
+
+    def seeds(self, v, where):
+        if not isinstance(v, list) or not v:
+            self.fail(where, v, "must be a non-empty list of integers >= 0")
+        for s in v:
+            self.int_(s, where, 0)
+        if len(set(v)) != len(v):
+            self.fail(where, v, "seeds must be distinct")
+        return tuple(v)
+
+    def lrs(self, v, where):
+        if not isinstance(v, list) or not v:
+            self.fail(where, v, "must be a non-empty list of numbers > 0")
+        return tuple(self.pos_float(x, where) for x in v)
+
+    def names(self, v, where, known):
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            self.fail(where, v, "must be a non-empty list of names")
+        for x in v:
+            if x not in known:
+                self.fail(where, x, f"not defined in this file; defined: {', '.join(sorted(known))}")
+        return v
+
+
+def _parse(path: Path) -> tuple[dict, str]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SpecError(path, "(file)", None, f"cannot read: {e.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8")), hashlib.sha256(raw).hexdigest()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(path, "(syntax)", None, f"not valid TOML: {e}") from None
+
+
+def _optimizer(c: _Checker, name, table, where) -> OptimizerSetting:
+    c.keys(table, where, {"type", "lrs", "clip_grad_norm"} | set().union(*OPTIMIZER_KWARGS.values()),
+           required=("type", "lrs"))
+    type_ = c.str_(table["type"], f"{where}.type", OPTIMIZER_KWARGS)
+    kwargs = {k: v for k, v in table.items() if k not in {"type", "lrs", "clip_grad_norm"}}
+    for k, v in kwargs.items():
+        if k not in OPTIMIZER_KWARGS[type_]:
+            c.fail(f"{where}.{k}", v, f"{type_} takes {', '.join(sorted(OPTIMIZER_KWARGS[type_]))}")
+        if k in {"momentum", "weight_decay", "dampening"} and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e3
+                or (k == "momentum" and v >= 1)):
+            c.fail(f"{where}.{k}", v, "must be a number >= 0" + (" and < 1" if k == "momentum" else ""))
+        if k in {"nesterov", "amsgrad"} and not isinstance(v, bool):
+            c.fail(f"{where}.{k}", v, "must be true or false")
+        if k == "eps":
+            c.pos_float(v, f"{where}.{k}")
+        if k == "betas" and not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v)):
+            c.fail(f"{where}.{k}", v, "must be two numbers in [0, 1)")
+    if kwargs.get("nesterov") and not kwargs.get("momentum"):
+        c.fail(f"{where}.nesterov", True, "needs momentum > 0")
+    clip = table.get("clip_grad_norm")
+    return OptimizerSetting(type_, c.lrs(table["lrs"], f"{where}.lrs"), kwargs,
+                            None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"))
+
+
+def _schedule(c: _Checker, name, table, where) -> ScheduleArm:
+    from annealbench import schedules
+
+    if not isinstance(table, dict):
+        c.fail(where, table, "must be a table")
+    type_ = table.get("type", name)
+    c.str_(type_, f"{where}.type")
+    interval = table.get("interval", None)
+    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
+    problem = schedules.check(type_, kwargs)
+    if problem and problem.startswith(("unknown schedule", "cannot import")):
+        c.fail(f"{where}.type", type_, problem)
+    if problem:
+        c.fail(where, kwargs, problem)
+    if interval is None:
+        interval = schedules.default_interval(type_)
+    c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
+    return ScheduleArm(type_, kwargs, interval)
+
+
+def _component(c: _Checker, table, where, known, check):
+    """A [model] or [dataset] table: a registered ``name`` plus that component's kwargs."""
+    if not isinstance(table, dict) or "name" not in table:
+        c.fail(where, table, "must be a table with a 'name'")
+    name = c.str_(table["name"], f"{where}.name", set(known))
+    kwargs = {k: v for k, v in table.items() if k != "name"}
+    for k, v in kwargs.items():  # one key at a time, so the message names the field
+        problem = check(name, {k: v})
+        if problem:
+            c.fail(f"{where}.{k}", v, f"{name} {problem}")
+    problem = check(name, kwargs)
+    if problem:
+        c.fail(where, kwargs, f"{name} {problem}")
+    return name, kwargs
+
+
+def _check_lengths(c: _Checker, arms: dict[str, ScheduleArm], epochs: int) -> None:
+    """Length-dependent mistakes (warm-up as long as the run, milestones rounding together).
+
+    Only per-epoch arms can be decided here; per-step ones depend on the data set's size and are
+    resolved when their run starts.
+    """
+    from annealbench import schedules
+
+    for name, arm in arms.items():
+        if arm.interval != "epoch":
+            continue
+        try:
+            schedules.resolve(arm.type, arm.kwargs, epochs=epochs, steps_per_epoch=1, interval="epoch")
+        except ValueError as e:
+            c.fail(f"schedules.{name}", arm.kwargs, f"{e} (for a {epochs}-epoch run)")
+
+
+def load_study(path, budget: str = "quick") -> Study:
+    """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines)."""
+    from annealbench.models import MODELS, check_model_kwargs
+    from annealbench.tasks import DATASETS, check_dataset_kwargs
+
+    path = Path(path)
+    doc, sha = _parse(path)
+    c = _Checker(path)
+    c.keys(doc, "", TOP_KEYS, required=("spec_version", "study", "model", "dataset",
+                                         "optimizers", "schedules"))
+    if doc["spec_version"] != SPEC_VERSION:
+        c.fail("spec_version", doc["spec_version"], f"this annealbench reads spec_version {SPEC_VERSION}")
+    st = doc["study"]
+    c.keys(st, "study", STUDY_KEYS, required=("name", "epochs", "batch_size", "seeds", "primary_metric"))
+
+    budgets = doc.get("budgets", {})
+    if not isinstance(budgets, dict):
+        c.fail("budgets", budgets, "must be a table of [budgets.NAME] tables")
+    for bname, b in budgets.items():
+        c.keys(b, f"budgets.{bname}", BUDGET_KEYS)
+    if budgets and budget not in budgets:
+        c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
+    over = budgets.get(budget, {})
+
+    optimizers_doc = doc["optimizers"]
+    if not isinstance(optimizers_doc, dict) or not optimizers_doc:
+        c.fail("optimizers", optimizers_doc, "must define at least one [optimizers.NAME] table")
+    schedules_doc = doc["schedules"]
+    if not isinstance(schedules_doc, dict) or not schedules_doc:
+        c.fail("schedules", schedules_doc, "must define at least one [schedules.NAME] table")
+
+    model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
+    dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
+                   if isinstance(doc["dataset"], dict) else doc["dataset"])
+    dataset, dataset_kwargs = _component(c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs)
+    info = DATASETS[dataset]
+    if isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
+            model_doc["name"] not in info.models:
+        c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
+    model, model_kwargs = _component(c, model_doc, "model", MODELS, check_model_kwargs)
+
+    directions = dict(info.metrics)
+    primary = c.str_(st["primary_metric"], "study.primary_metric", set(directions))
+    target = st.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))):
+        c.fail("study.target", target, "must be a number (the validation value that counts as converged)")
+    eval_test = c.str_(st.get("eval_test", "final"), "study.eval_test", {"final", "every"})
+
+    names_opt = c.names(over["optimizers"], f"budgets.{budget}.optimizers", optimizers_doc) \
+        if "optimizers" in over else list(optimizers_doc)
+    names_sched = c.names(over["schedules"], f"budgets.{budget}.schedules", schedules_doc) \
+        if "schedules" in over else list(schedules_doc)
+    lr_over = over.get("lrs", {})
+    c.keys(lr_over, f"budgets.{budget}.lrs", set(optimizers_doc))
+
+    optimizers = {}
+    for n in optimizers_doc:  # validate every table, run only the budget's
+        setting = _optimizer(c, n, optimizers_doc[n], f"optimizers.{n}")
+        if n in lr_over:
+            setting = OptimizerSetting(setting.type, c.lrs(lr_over[n], f"budgets.{budget}.lrs.{n}"),
+                                       setting.kwargs, setting.clip_grad_norm)
+        if n in names_opt:
+            optimizers[n] = setting
+    arms = {}
+    for n in schedules_doc:
+        arm = _schedule(c, n, schedules_doc[n], f"schedules.{n}")
+        if n in names_sched:
+            arms[n] = arm
+
+    epochs_where = f"budgets.{budget}.epochs" if "epochs" in over else "study.epochs"
+    epochs = c.int_(over.get("epochs", st["epochs"]), epochs_where, 1)
+    _check_lengths(c, arms, epochs)
+    batch_where = f"budgets.{budget}.batch_size" if "batch_size" in over else "study.batch_size"
+    seeds_where = f"budgets.{budget}.seeds" if "seeds" in over else "study.seeds"
+    name = c.str_(st["name"], "study.name", pattern=NAME_RE)
+    for key in ("description", "notes"):
+        if key in st:
+            c.str_(st[key], f"study.{key}")
+    return Study(
+        file=str(path), spec_sha256=sha, name=name, description=st.get("description", ""),
+        notes=st.get("notes", ""), budget=budget, primary_metric=primary,
+        metric_directions=directions, target=None if target is None else float(target),
+        epochs=epochs,
+        batch_size=c.int_(over.get("batch_size", st["batch_size"]), batch_where, 1),
+        seeds=c.seeds(over.get("seeds", st["seeds"]), seeds_where),
+        eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,
+        dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms,
+    )
+
+
+def find_study(name_or_path: str, experiments_dir: Path = Path("experiments")) -> Path:
+    """``smoke`` -> experiments/smoke.toml; an existing path is used as given."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    candidate = experiments_dir / f"{name_or_path}.toml"
+    if candidate.exists():
+        return candidate
+    known = sorted(q.stem for q in experiments_dir.glob("*.toml")) if experiments_dir.is_dir() else []
+    raise SpecError(candidate, "(file)", name_or_path,
+                    f"no such study; known: {', '.join(known) or 'none'} (or pass a path to a .toml)")

@@ -1,0 +1,70 @@
+"""Shared test helpers: the repo root, and small study files the tests write themselves."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_STUDY = """
+spec_version = 1
+
+[study]
+name = "tiny"
+description = "tests: synthetic images"
+primary_metric = "accuracy"
+epochs = 3
+batch_size = 64
+seeds = [0, 1]
+
+[model]
+name = "airbench-cnn"
+widths = [8, 16]
+
+[dataset]
+name = "synthetic-images"
+n_train = 256
+n_val = 128
+n_test = 128
+image_size = 16
+
+[optimizers.sgd]
+type = "sgd"
+lrs = [0.05]
+momentum = 0.9
+
+[schedules.constant]
+
+[schedules.step]
+step_size = { frac = 0.34 }
+gamma = 0.1
+
+[schedules.onecycle]
+
+[schedules.plateau]
+patience = 0
+"""
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def write_study(tmp_path):
+    """write_study(text=TINY_STUDY, name="tiny.toml", **replace) -> Path; replace maps old->new text."""
+
+    def _write(text: str = TINY_STUDY, name: str = "tiny.toml", replace: dict | None = None) -> Path:
+        body = textwrap.dedent(text)
+        for old, new in (replace or {}).items():
+            assert old in body, f"test bug: {old!r} not in the study text"
+            body = body.replace(old, new)
+        path = tmp_path / name
+        path.write_text(body)
+        return path
+
+    return _write

@@ -1,0 +1,126 @@
+"""Study specs: the shipped studies load; each kind of mistake gets one line naming file and field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from annealbench.errors import SpecError
+from annealbench.grid import expand, run_key
+from annealbench.spec import find_study, load_study
+
+
+@pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
+@pytest.mark.parametrize("budget", ["quick", "full"])
+def test_shipped_studies_validate(root, name, budget):
+    study = load_study(root / "experiments" / f"{name}.toml", budget)
+    assert study.name == name and study.budget == budget
+    runs = expand(study, "cpu")
+    n_lrs = sum(len(o.lrs) for o in study.optimizers.values())
+    assert len(runs) == len(study.seeds) * n_lrs * len(study.schedules)
+    assert len({r["run_key"] for r in runs}) == len(runs)
+
+
+def test_quick_budget_has_the_articles_schedules_and_cosine(root):
+    article = {"constant", "step", "multistep", "exponential", "linear", "stepped-decay", "cosine"}
+    for name in ("cifar10-cnn", "shakespeare-lstm"):
+        quick = load_study(root / "experiments" / f"{name}.toml", "quick")
+        full = load_study(root / "experiments" / f"{name}.toml", "full")
+        assert article <= set(quick.schedules)
+        assert set(full.schedules) >= article | {"cosine-restarts", "onecycle", "plateau",
+                                                 "warmup-cosine", "trapezoid"}
+
+
+def test_cnn_study_has_both_article_settings(root):
+    s = load_study(root / "experiments" / "cifar10-cnn.toml", "quick")
+    assert s.optimizers["sgd"].type == "sgd" and s.optimizers["sgd"].lrs == (0.01,)
+    assert s.optimizers["sgd"].kwargs["momentum"] == 0.9
+    assert s.optimizers["adam"].type == "adam" and s.optimizers["adam"].lrs == (0.001,)
+
+
+def test_budget_overrides_apply(write_study):
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\nepochs = 1\nseeds = [7]\n"
+                                "schedules = [\"constant\"]\n[budgets.quick.dataset]\nn_train = 64\n\n"
+                                "[schedules.constant]"})
+    s = load_study(path, "quick")
+    assert (s.epochs, s.seeds, list(s.schedules)) == (1, (7,), ["constant"])
+    assert s.dataset_kwargs["n_train"] == 64 and s.dataset_kwargs["n_val"] == 128
+
+
+def test_run_key_is_stable_and_sensitive(write_study):
+    runs = expand(load_study(write_study()), "cpu")
+    again = expand(load_study(write_study()), "cpu")
+    assert [r["run_key"] for r in runs] == [r["run_key"] for r in again]
+    changed = dict(runs[0], base_lr=0.1)
+    assert run_key(changed) != runs[0]["run_key"]
+    assert run_key(dict(runs[0], device="cuda")) != runs[0]["run_key"]
+
+
+BAD = [
+    # (replacement, field named in the message, fragment of what is allowed)
+    ({"epochs = 3": "epochs = 0"}, "study.epochs", "integer >= 1"),
+    ({"epochs = 3": "epochs = \"3\""}, "study.epochs", "integer"),
+    ({"seeds = [0, 1]": "seeds = []"}, "study.seeds", "non-empty"),
+    ({"seeds = [0, 1]": "seeds = [0, 0]"}, "study.seeds", "distinct"),
+    ({"lrs = [0.05]": "lrs = [-0.05]"}, "optimizers.sgd.lrs", "> 0"),
+    ({"lrs = [0.05]": "lrs = [0]"}, "optimizers.sgd.lrs", "> 0"),
+    ({"momentum = 0.9": "momentum = 1.5"}, "optimizers.sgd.momentum", "< 1"),
+    ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas", "sgd takes"),
+    ({"type = \"sgd\"": "type = \"lbfgs\""}, "optimizers.sgd.type", "allowed: adam, adamw, sgd"),
+    ({"gamma = 0.1": "gamma = -0.1"}, "schedules.step", "gamma"),
+    ({"[schedules.plateau]": "[schedules.cosin]\n[schedules.plateau]"}, "schedules.cosin.type",
+     "unknown schedule"),
+    ({"gamma = 0.1": "gamma = 0.1\nstepsize = 3"}, "schedules.step", "stepsize"),
+    ({"[schedules.plateau]": "[schedules.mine]\ntype = \"nowhere_pkg.mod:Sched\"\n[schedules.plateau]"},
+     "schedules.mine.type", "cannot import"),
+    ({"name = \"airbench-cnn\"": "name = \"resnet9000\""}, "model.name", "allowed: airbench-cnn"),
+    ({"name = \"synthetic-images\"": "name = \"imagenet\""}, "dataset.name", "allowed: cifar10"),
+    ({"n_train = 256": "n_trian = 256"}, "dataset.n_trian", "synthetic-images takes"),
+    ({"epochs = 3": "epochs = 3\nepoch = 3"}, "study.epoch", "unknown key"),
+    ({"primary_metric = \"accuracy\"": "primary_metric = \"bleu\""}, "study.primary_metric",
+     "allowed: accuracy, loss"),
+    ({"name = \"tiny\"": "name = \"../escape\""}, "study.name", "folder"),
+    ({"name = \"airbench-cnn\"": "name = \"lstm\""}, "model.name", "works with"),
+    ({"[schedules.constant]": "[budgets.quick]\nschedules = [\"nope\"]\n[schedules.constant]"},
+     "budgets.quick.schedules", "not defined"),
+    ({"[schedules.constant]": "[budgets.quick]\nepochz = 2\n[schedules.constant]"},
+     "budgets.quick.epochz", "unknown key"),
+    ({"spec_version = 1": "spec_version = 9"}, "spec_version", "reads spec_version 1"),
+    ({"[study]": "[study"}, "(syntax)", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("replace,field,allowed", BAD, ids=[b[1] + ":" + b[2] for b in BAD])
+def test_bad_spec_names_file_field_and_allowed(write_study, replace, field, allowed):
+    path = write_study(replace=replace)
+    with pytest.raises(SpecError) as e:
+        load_study(path)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: {field}"), msg
+    assert allowed in msg, msg
+
+
+def test_unknown_budget(write_study):
+    with pytest.raises(SpecError, match="no such budget"):
+        load_study(write_study(replace={"[schedules.constant]": "[budgets.quick]\n[schedules.constant]"}),
+                   "nightly")
+
+
+def test_find_study(root):
+    assert find_study("smoke", root / "experiments") == root / "experiments" / "smoke.toml"
+    with pytest.raises(SpecError, match="known: .*cifar10-cnn"):
+        find_study("nope", root / "experiments")
+
+
+def test_cli_bad_spec_exits_2_with_one_line_and_writes_nothing(write_study, tmp_path):
+    path = write_study(replace={"lrs = [0.05]": "lrs = [-1.0]"})
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "annealbench", "run", str(path), "--out", str(out),
+                        "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "optimizers.sgd.lrs = -1.0" in lines[0] and str(path) in lines[0]
+    assert not out.exists()
