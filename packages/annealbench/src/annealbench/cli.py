@@ -1,0 +1,129 @@
+"""``annealbench``: validate studies, list schedules, show a grid, run a study.
+
+User errors (a bad spec, missing data) print one line and exit 2; a study whose runs failed
+exits 1; otherwise 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from annealbench.errors import AnnealbenchError
+
+
+def _data_dir(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
+
+
+def _budget(name: str, device_arg: str) -> str:
+    if name != "auto":
+        return name
+    from annealbench.runner import resolve_device
+    return "full" if resolve_device(device_arg).type == "cuda" else "quick"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="train every unfinished run of one or more studies")
+    run.add_argument("studies", nargs="+", metavar="STUDY",
+                     help="a study name in experiments/ (e.g. smoke) or a path to its .toml")
+    run.add_argument("--budget", default="auto",
+                     help="quick, full, or another budget the study defines; auto = full on CUDA, "
+                          "quick on CPU (default)")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--data-dir", help="folder holding the data sets "
+                                        "(default: $ANNEALBENCH_DATA, else ./data)")
+    run.add_argument("--out", default="reports", help="output folder (default: reports)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="two steps of every arm in a temporary folder; writes nothing")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--experiments", default="experiments", help="where study names are looked up")
+
+    val = sub.add_parser("validate", help="check study files without training")
+    val.add_argument("studies", nargs="+", metavar="STUDY")
+    val.add_argument("--budget", default="quick")
+    val.add_argument("--experiments", default="experiments")
+
+    grid = sub.add_parser("grid", help="print the runs a study would train, as JSON lines")
+    grid.add_argument("study", metavar="STUDY")
+    grid.add_argument("--budget", default="quick")
+    grid.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    grid.add_argument("--experiments", default="experiments")
+
+    sub.add_parser("schedules", help="list the registered schedules")
+    return p
+
+
+def _cmd_run(a) -> int:
+    import torch
+
+    from annealbench.runner import resolve_device
+    from annealbench.spec import find_study, load_study
+    from annealbench.study import run_study
+
+    device = resolve_device(a.device)
+    budget = _budget(a.budget, a.device)
+    # Validate every study before any of them trains: a typo in the second must not cost the first.
+    studies = [load_study(find_study(s, Path(a.experiments)), budget) for s in a.studies]
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    progress = not a.no_progress and sys.stderr.isatty()
+    failed = 0
+    for study in studies:
+        outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
+                             progress=progress, dry_run=a.dry_run,
+                             log=lambda m: print(m, flush=True))
+        failed += sum(o.status == "failed" for o in outcomes)
+    return 1 if failed else 0
+
+
+def _cmd_validate(a) -> int:
+    from annealbench.grid import expand
+    from annealbench.spec import find_study, load_study
+
+    for s in a.studies:
+        study = load_study(find_study(s, Path(a.experiments)), a.budget)
+        print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs)")
+    return 0
+
+
+def _cmd_grid(a) -> int:
+    from annealbench.grid import expand
+    from annealbench.spec import find_study, load_study
+
+    study = load_study(find_study(a.study, Path(a.experiments)), a.budget)
+    for cfg in expand(study, a.device):
+        print(json.dumps(cfg, sort_keys=True))
+    return 0
+
+
+def _cmd_schedules(a) -> int:
+    from annealbench import schedules
+
+    for name in schedules.available():
+        print(f"{name:16s} stepped per {schedules.default_interval(name)}")
+    print("package.module:Class   any LRScheduler or ReduceLROnPlateau subclass, by import path")
+    return 0
+
+
+def main(argv=None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid,
+                "schedules": _cmd_schedules}[a.cmd](a)
+    except AnnealbenchError as e:
+        print(f"annealbench: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("annealbench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Plain-PyTorch text corpora (after pytorch/examples word_language_model): vocab, ids, splits.
+
+Token ids stay on the CPU here; the language-model task batchifies them onto its device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from annealbench.errors import DataError
+
+EOS, UNK = "<eos>", "<unk>"
+MIN_TOKENS = 100  # below this a corpus cannot give train, val and test windows worth scoring
+
+
+@dataclass
+class TokenSplits:
+    train: torch.Tensor  # (n,) int64
+    val: torch.Tensor
+    test: torch.Tensor
+    vocab: list[str]
+    level: str  # "char" | "word"
+
+    def capped(self, train: int | None, evaluation: int | None) -> TokenSplits:
+        """The first `train` training tokens and first `evaluation` val/test tokens (None = all)."""
+        return TokenSplits(
+            self.train[:train], self.val[:evaluation], self.test[:evaluation], self.vocab, self.level
+        )
+
+
+def split_90_5_5(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """First 90% train; the held-out last 10% is halved: val first, then test."""
+    n_train = int(len(ids) * 0.9)
+    n_val = (len(ids) - n_train) // 2
+    return ids[:n_train], ids[n_train : n_train + n_val], ids[n_train + n_val :]
+
+
+def read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc.strerror})") from exc
+
+
+def char_corpus(text: str, source: Path | str) -> TokenSplits:
+    """Char-level ids over the sorted distinct characters of the whole text, split 90/5/5."""
+    if len(text) < MIN_TOKENS or len(set(text)) < 2:
+        raise DataError(
+            f"{source}: corpus has {len(text)} characters ({len(set(text))} distinct); "
+            f"expected a text of at least {MIN_TOKENS} characters"
+        )
+    # Code points via UTF-32 keep the mapping vectorised (1.1M chars in milliseconds).
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    alphabet = np.unique(points)
+    ids = torch.from_numpy(np.searchsorted(alphabet, points).astype(np.int64))
+    vocab = [chr(p) for p in alphabet]
+    return TokenSplits(*split_90_5_5(ids), vocab=vocab, level="char")
+
+
+def _words(text: str) -> list[str]:
+    # As pytorch/examples: whitespace tokens and an end-of-sentence marker per line.
+    words: list[str] = []
+    for line in text.splitlines():
+        words += line.split()
+        words.append(EOS)
+    return words
+
+
+def word_corpus(train: Path, valid: Path, test: Path) -> TokenSplits:
+    """Word-level ids; vocab from the training file only, unseen val/test words become <unk>."""
+    split_words = [_words(read_text(p)) for p in (train, valid, test)]
+    for path, words in zip((train, valid, test), split_words, strict=True):
+        if len(words) - words.count(EOS) == 0:
+            raise DataError(f"{path}: no words; expected a non-empty text file")
+    if len(split_words[0]) < MIN_TOKENS:
+        raise DataError(f"{train}: {len(split_words[0])} tokens; expected at least {MIN_TOKENS}")
+    vocab = list(dict.fromkeys([UNK, EOS, *split_words[0]]))
+    index = {word: i for i, word in enumerate(vocab)}
+    unk = index[UNK]
+    ids = [torch.tensor([index.get(w, unk) for w in words], dtype=torch.int64) for words in split_words]
+    return TokenSplits(*ids, vocab=vocab, level="word")

@@ -1,0 +1,243 @@
+"""One run = one process-safe, resumable unit; a study = its grid of runs, in order.
+
+Order of writes per epoch: the epoch's records, then the checkpoint that covers them, so a kill at
+any point leaves either a consistent (records, checkpoint) pair or records the resume drops.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+
+import torch
+
+from annealbench import schedules
+from annealbench.optim import build_optimizer
+from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json
+
+# How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
+FINITE_CHECK_EVERY = 25
+# Statuses a rerun leaves alone; a failed run (an OOM, a crash) is tried again.
+FINAL_STATUSES = ("completed", "diverged")
+
+
+@dataclass
+class RunOutcome:
+    run_key: str
+    status: str            # completed | diverged | failed | skipped | busy
+    epochs_trained: int = 0
+    message: str = ""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from annealbench.errors import AnnealbenchError
+        raise AnnealbenchError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    # Re-seeding per epoch makes dropout noise a function of (seed, epoch): a resumed run
+    # replays exactly what an uninterrupted one would, with no RNG state to checkpoint.
+    return seed * 1_000_003 + epoch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall) -> None:
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+                "wall_time_s": wall}, buf)
+    atomic_write_bytes(run.checkpoint, buf.getvalue())
+
+
+def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log) -> tuple[int, int, float] | None:
+    """Returns (epoch, step, wall) of the checkpoint, or None to start over."""
+    if not run.checkpoint.exists():
+        return None
+    try:
+        ck = torch.load(run.checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        return int(ck["epoch"]), int(ck["step"]), float(ck["wall_time_s"])
+    except Exception as e:  # a truncated or foreign file: redo this run cleanly
+        log(f"[{run.root.name}] unreadable checkpoint ({type(e).__name__}); restarting this run")
+        run.clear_progress()
+        return None
+
+
+def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple], dict]:
+    rows, val = [], {}
+    for split in splits:
+        metrics = task.evaluate(model, split)
+        if split == "val":
+            val = metrics
+        rows += [(epoch, step, split, m, v, lr, wall) for m, v in sorted(metrics.items())]
+    return rows, val
+
+
+def _label(cfg: dict) -> str:
+    return f"{cfg['optimizer']}/{cfg['schedule']} lr={cfg['base_lr']:g} seed={cfg['seed']}"
+
+
+def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
+              progress: bool = False, max_steps: int | None = None,
+              max_epochs: int | None = None) -> RunOutcome:
+    """Train (or resume) one run to the end. The caller holds the run's lock.
+
+    ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
+    schedule, which is still resolved for the full run length.
+    """
+    key = cfg["run_key"]
+    torch.manual_seed(cfg["seed"])  # identical initial weights for every schedule of this seed
+    model = task.build_model(cfg["model"], cfg["model_kwargs"])
+    optimizer = build_optimizer(cfg["optimizer_type"], model.parameters(), cfg["base_lr"],
+                                cfg["optimizer_kwargs"])
+    steps_per_epoch = task.steps_per_epoch()
+    epochs, interval = cfg["epochs"], cfg["schedule_interval"]
+    last_epoch = min(epochs, max_epochs or epochs)
+    resolved = schedules.resolve(cfg["schedule_type"], cfg["schedule_kwargs"], epochs=epochs,
+                                 steps_per_epoch=steps_per_epoch, interval=interval)
+    built = schedules.build(cfg["schedule_type"], resolved, optimizer, interval=interval,
+                            epochs=epochs, steps_per_epoch=steps_per_epoch)
+    sched = built.scheduler
+    if not run.config.exists():
+        atomic_write_json(run.config, {**cfg, "schedule_kwargs_resolved": resolved,
+                                       "steps_per_epoch": steps_per_epoch})
+
+    state = _load_checkpoint(run, device, model, optimizer, sched, log)
+    if state is None:
+        run.clear_progress()
+        splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
+        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits)
+        run.write_epoch(0, rows)
+        epoch0, step, wall = 0, 0, 0.0
+    else:
+        epoch0, step, wall = state
+        run.drop_epochs_after(epoch0)
+    trained = 0
+    unit = task.item_unit
+    for epoch in range(epoch0 + 1, last_epoch + 1):
+        torch.manual_seed(_epoch_seed(cfg["seed"], epoch))
+        model.train()
+        losses, lrs, stamps, items = [], [], [], 0
+        bad = None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=min(steps_per_epoch, max_steps or steps_per_epoch), leave=False,
+                       desc=f"{_label(cfg)} ep {epoch}/{epochs}", file=sys.stderr, unit="step")
+        t0 = time.perf_counter()
+        for i, batch in enumerate(task.train_batches(epoch, cfg["seed"])):
+            if i >= (max_steps or steps_per_epoch):
+                break
+            lrs.append(optimizer.param_groups[0]["lr"])
+            loss, n = task.train_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.get("clip_grad_norm"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
+            optimizer.step()
+            if interval == "step":
+                sched.step()
+            losses.append(loss.detach())
+            items += n
+            stamps.append(time.perf_counter() - t0)
+            if bar is not None:
+                bar.update()
+            if (i + 1) % FINITE_CHECK_EVERY == 0 and not torch.isfinite(
+                    torch.stack(losses[-FINITE_CHECK_EVERY:])).all():
+                break
+        _sync(device)
+        elapsed = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        values = torch.stack(losses).float().cpu().tolist()
+        bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
+        keep = len(values) if bad is None else bad + 1
+        rows = [(epoch, step + j + 1, "train", "step_loss", values[j], lrs[j], wall + stamps[j])
+                for j in range(keep)]
+        if bad is not None:
+            run.write_epoch(epoch, rows)
+            atomic_write_json(run.status, {"status": "diverged", "epochs_done": epoch - 1,
+                                           "diverged_step": step + bad + 1, "error": None,
+                                           "finished_at": _now()})
+            log(f"[{key}] {_label(cfg)} diverged at step {step + bad + 1} (loss {values[bad]})")
+            return RunOutcome(key, "diverged", trained)
+        step += keep
+        wall += elapsed
+        last_lr = lrs[-1]
+        rows += [(epoch, step, "train", "loss", sum(values) / len(values), last_lr, wall),
+                 (epoch, step, "train", "throughput", items / max(elapsed, 1e-9), last_lr, wall)]
+        splits = ("val", "test") if cfg["eval_test"] == "every" or epoch == last_epoch else ("val",)
+        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits)
+        rows += eval_rows
+        if interval == "epoch":
+            sched.step(val["loss"]) if built.needs_metric else sched.step()
+        run.write_epoch(epoch, rows)
+        _save_checkpoint(run, model, optimizer, sched, epoch, step, wall)
+        trained += 1
+        metric = cfg["primary_metric"]
+        log(f"[{key}] {_label(cfg)} epoch {epoch}/{epochs} loss {rows[keep][4]:.4f} "
+            f"val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
+            f"{items / max(elapsed, 1e-9):,.0f} {unit}/s")
+    atomic_write_json(run.status, {"status": "completed", "epochs_done": last_epoch,
+                                   "diverged_step": None, "error": None, "finished_at": _now()})
+    return RunOutcome(key, "completed", trained)
+
+
+def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
+            progress: bool = False, max_steps: int | None = None,
+            max_epochs: int | None = None) -> RunOutcome:
+    """Skip finished runs, leave runs another process holds, train the rest."""
+    key = cfg["run_key"]
+    if _final(run):
+        return RunOutcome(key, "skipped", 0, run.finished()["status"])
+    lock = RunLock(run)
+    if not lock.acquire():
+        return RunOutcome(key, "busy", 0, "another process is running it")
+    with lock:
+        if _final(run):  # another process finished it between our check and our lock
+            return RunOutcome(key, "skipped", 0, run.finished()["status"])
+        run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
+        try:
+            return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
+                             max_epochs=max_epochs)
+        except torch.OutOfMemoryError:
+            msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
+                   "try a smaller batch_size in the study or its budget")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            msg = f"{type(e).__name__}: {e}".splitlines()[0]
+        atomic_write_json(run.status, {"status": "failed", "epochs_done": None, "diverged_step": None,
+                                       "error": msg, "finished_at": _now()})
+        log(f"[{key}] {_label(cfg)} failed: {msg}")
+        return RunOutcome(key, "failed", 0, msg)
+
+
+def _final(run: RunDir) -> bool:
+    return (run.finished() or {}).get("status") in FINAL_STATUSES
+
+
+def _now() -> str:
+    from datetime import datetime
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def study_dir(out: Path, study_name: str) -> Path:
+    return Path(out) / study_name

@@ -1,0 +1,136 @@
+"""Run a whole study: write its resolved spec and environment, then every run of its grid."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from annealbench.grid import expand
+from annealbench.runner import RunOutcome, _now, run_one
+from annealbench.spec import Study
+from annealbench.store import RunDir, atomic_write_json, read_json
+
+PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) if out.returncode == 0 else None
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def environment(device: torch.device) -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"device": device.type, "device_name": _device_name(device), "torch": torch.__version__,
+            "cuda": torch.version.cuda if device.type == "cuda" else None,
+            "python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
+
+
+def data_checksums(files, data_dir: Path | None) -> dict:
+    out = {}
+    for f in files:
+        f = Path(f)
+        try:
+            name = str(f.relative_to(data_dir)) if data_dir else f.name
+        except ValueError:
+            name = str(f)
+        out[name] = _sha256(f)
+    return out
+
+
+def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | None, *,
+              log=print, progress: bool = False, dry_run: bool = False) -> list[RunOutcome]:
+    """Train every run of the study's grid that is not finished yet.
+
+    ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
+    directory: a check that data, models and schedules fit together, writing nothing under ``out``.
+    """
+    from annealbench.tasks import make_task
+
+    grid = expand(study, device.type)
+    if dry_run:
+        first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
+        grid = list(first.values())
+        tmp = tempfile.TemporaryDirectory(prefix="annealbench-dry-run-")
+        root = Path(tmp.name) / study.name
+    else:
+        root = Path(out) / study.name
+    task = make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=device,
+                     batch_size=study.batch_size)
+    started, t0 = _now(), time.perf_counter()
+    meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
+            "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
+            "started_at": started, "finished_at": None, "wall_time_s": None,
+            "git_commit": _git_commit(Path(study.file).resolve().parent),
+            "data_checksums": data_checksums(task.data_files(), data_dir),
+            "runs_planned": len(grid), **environment(device)}
+    if not dry_run:
+        previous = root / "meta.json"
+        if previous.exists():  # several invocations can build one study; keep its first start
+            try:
+                meta["first_started_at"] = read_json(previous).get("first_started_at", started)
+            except (OSError, ValueError):
+                meta["first_started_at"] = started
+        else:
+            meta["first_started_at"] = started
+        atomic_write_json(root / "study.json", study.to_dict())
+        atomic_write_json(root / "meta.json", meta)
+    log(f"{study.name}: {len(grid)} runs ({study.budget} budget) on {meta['device_name']} -> {root}")
+    outcomes = []
+    for i, cfg in enumerate(grid, 1):
+        run = RunDir(root / "runs" / cfg["run_key"])
+        outcome = run_one(cfg, run, task, device, log=log, progress=progress,
+                          max_steps=2 if dry_run else None, max_epochs=1 if dry_run else None)
+        outcomes.append(outcome)
+        if outcome.status in ("skipped", "busy"):
+            log(f"[{cfg['run_key']}] run {i}/{len(grid)} {outcome.status} ({outcome.message})")
+    counts = Counter(o.status for o in outcomes)
+    meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
+                outcomes=dict(counts))
+    if not dry_run:
+        atomic_write_json(root / "meta.json", meta)
+    else:
+        tmp.cleanup()
+    log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f" in {meta['wall_time_s']:.1f} s")
+    return outcomes

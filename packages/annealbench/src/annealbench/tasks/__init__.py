@@ -1,0 +1,200 @@
+"""Tasks: a data set plus how to batch it, compute the training loss and evaluate.
+
+The runner only talks to `Task`; `make_task` builds one from a study's dataset name and kwargs.
+Batch order and augmentation depend only on (seed, epoch), never on the global RNG, so every
+schedule arm of a study sees the same data stream (a paired comparison) and a resumed run
+replays exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from annealbench.errors import AnnealbenchError, DataError
+from annealbench.models import build_model
+from annealbench.models.kwargs import Kwarg, bool_kw, check_kwargs, float_kw, int_kw, resolve_kwargs
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator for one (seed, epoch); SeedSequence mixing keeps nearby pairs uncorrelated.
+
+    On the CPU so that batches are the same whichever device trains on them.
+    """
+    state = np.random.SeedSequence([seed & (2**64 - 1), epoch]).generate_state(1, np.uint64)[0]
+    generator = torch.Generator()
+    generator.manual_seed(int(state))
+    return generator
+
+
+class Task(ABC):
+    metrics: dict[str, str]  # metric name -> "max" | "min"
+    item_unit: str  # "img" | "tok"
+
+    def __init__(self, *, dataset: str, device: torch.device, batch_size: int, model_shapes: dict):
+        self.dataset = dataset
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self._model_shapes = model_shapes
+
+    @abstractmethod
+    def steps_per_epoch(self) -> int:
+        """How many batches train_batches yields per epoch (the same for every epoch and seed)."""
+
+    def build_model(self, name: str, kwargs: dict) -> torch.nn.Module:
+        """Built on the CPU from the global torch RNG (same weights on every device), then moved."""
+        allowed = DATASETS[self.dataset].models
+        if name not in allowed:
+            raise AnnealbenchError(
+                f"model {name!r} does not fit dataset {self.dataset}; allowed: {', '.join(allowed)}"
+            )
+        return build_model(name, kwargs, **self._model_shapes).to(self.device)
+
+    @abstractmethod
+    def train_batches(self, epoch: int, seed: int) -> Iterator[object]:
+        """Exactly steps_per_epoch() batches on the device, fixed by (seed, epoch); resets recurrent state."""
+
+    @abstractmethod
+    def train_loss(self, model: torch.nn.Module, batch: object) -> tuple[torch.Tensor, int]:
+        """(mean loss with grad, number of images or target tokens in the batch)."""
+
+    @abstractmethod
+    def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
+        """Every metric in self.metrics on "val" or "test", without grad; the model's mode is restored."""
+
+    @abstractmethod
+    def data_files(self) -> list[pathlib.Path]:
+        """The real files read (for checksums); [] for generated data."""
+
+
+CLASSIFICATION_METRICS = {"loss": "min", "accuracy": "max"}
+CHAR_LM_METRICS = {"loss": "min", "bpc": "min"}  # loss in nats/char, bpc = loss / ln 2
+WORD_LM_METRICS = {"loss": "min", "ppl": "min"}  # loss in nats/token, ppl = exp(loss)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    kind: str  # "classification" | "language_model"
+    kwargs: dict[str, Kwarg]  # name -> Kwarg(types, default, constraint)
+    models: tuple[str, ...]
+    metrics: dict[str, str]  # what the task's evaluate returns, name -> "max" | "min"
+    needs_data_dir: bool
+
+
+_IMAGE_MODELS = ("airbench-cnn", "article-cnn")
+_TEXT_MODELS = ("lstm",)
+
+
+def _text_kwargs(unit: str, download: bool) -> dict[str, Kwarg]:
+    kwargs = {
+        "bptt": int_kw(128, lo=1),
+        f"train_{unit}": int_kw(None, lo=2),
+        f"eval_{unit}": int_kw(None, lo=2),
+    }
+    if download:
+        kwargs["download"] = bool_kw(True)
+    return kwargs
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo(
+        "classification",
+        {
+            "train_subset": int_kw(None, lo=1),
+            "val_size": int_kw(5000, lo=1),
+            "test_subset": int_kw(None, lo=1),
+            "augment": bool_kw(True),
+            "download": bool_kw(True),
+        },
+        _IMAGE_MODELS,
+        CLASSIFICATION_METRICS,
+        needs_data_dir=True,
+    ),
+    "synthetic-images": DatasetInfo(
+        "classification",
+        {
+            "n_train": int_kw(512, lo=1),
+            "n_val": int_kw(256, lo=1),
+            "n_test": int_kw(256, lo=1),
+            "image_size": int_kw(16, lo=8, hi=256),
+            "num_classes": int_kw(10, lo=2),
+            "noise": float_kw(3.0, lo=0),
+            "augment": bool_kw(False),
+            "seed": int_kw(0, lo=0),
+        },
+        _IMAGE_MODELS,
+        CLASSIFICATION_METRICS,
+        needs_data_dir=False,
+    ),
+    "tinyshakespeare": DatasetInfo(
+        "language_model", _text_kwargs("chars", True), _TEXT_MODELS, CHAR_LM_METRICS, needs_data_dir=True
+    ),
+    "wikitext2": DatasetInfo(
+        "language_model", _text_kwargs("tokens", False), _TEXT_MODELS, WORD_LM_METRICS, needs_data_dir=True
+    ),
+    "synthetic-text": DatasetInfo(
+        "language_model",
+        {
+            **_text_kwargs("chars", False),
+            "n_chars": int_kw(20000, lo=200),
+            "vocab_size": int_kw(16, lo=2, hi=256),
+            "order": int_kw(1, lo=1, hi=3),
+            "alpha": float_kw(0.2, lo=0, lo_open=True),
+            "seed": int_kw(0, lo=0),
+        },
+        _TEXT_MODELS,
+        CHAR_LM_METRICS,
+        needs_data_dir=False,
+    ),
+}
+
+
+def check_dataset_kwargs(dataset: str, kwargs: dict) -> str | None:
+    """None if `dataset` exists and takes `kwargs`, else a short phrase saying what is allowed."""
+    info = DATASETS.get(dataset)
+    if info is None:
+        return f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}"
+    return check_kwargs(info.kwargs, kwargs)
+
+
+def make_task(
+    dataset: str, kwargs: dict, *, data_dir: pathlib.Path | None, device: torch.device, batch_size: int
+) -> Task:
+    """Read or generate the data set and wrap it as a Task on `device`.
+
+    A None data_dir falls back to $ANNEALBENCH_DATA; real data sets need one of the two.
+    """
+    problem = check_dataset_kwargs(dataset, kwargs)
+    if problem is not None:
+        raise AnnealbenchError(f"dataset {dataset}: {problem}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise AnnealbenchError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    info = DATASETS[dataset]
+    if data_dir is None and os.environ.get("ANNEALBENCH_DATA"):
+        data_dir = pathlib.Path(os.environ["ANNEALBENCH_DATA"])
+    if info.needs_data_dir and data_dir is None:
+        raise DataError(f"dataset {dataset} reads files: pass --data-dir DIR or set ANNEALBENCH_DATA")
+    resolved = resolve_kwargs(info.kwargs, kwargs)
+    builder: Callable[..., Task]
+    if info.kind == "classification":
+        from annealbench.tasks.classification import build as builder
+    else:
+        from annealbench.tasks.language_model import build as builder
+    data_dir = None if data_dir is None else pathlib.Path(data_dir).expanduser()
+    return builder(dataset, resolved, data_dir=data_dir, device=torch.device(device), batch_size=batch_size)
+
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "Task",
+    "check_dataset_kwargs",
+    "epoch_generator",
+    "make_task",
+]

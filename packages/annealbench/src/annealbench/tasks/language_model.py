@@ -1,0 +1,159 @@
+"""Language modelling (after pytorch/examples): batchified token streams, BPTT windows, carried state.
+
+The training stream is cut into `batch_size` parallel streams and read in windows of `bptt`
+tokens; the LSTM state flows (detached) from one window to the next within an epoch. Each epoch
+starts the streams at a random offset in [0, bptt) drawn from the (seed, epoch) generator, so
+window boundaries differ between epochs while every schedule sees the same windows.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from annealbench.data.synthetic import synthetic_text
+from annealbench.data.text import TokenSplits, char_corpus, read_text, word_corpus
+from annealbench.data.tinyshakespeare import locate_tinyshakespeare
+from annealbench.data.wikitext2 import wikitext2_paths
+from annealbench.errors import DataError
+from annealbench.tasks import CHAR_LM_METRICS, WORD_LM_METRICS, Task, epoch_generator
+
+
+def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
+    """(n,) -> (streams, n // streams): row j is the j-th contiguous slice; the remainder is dropped."""
+    length = len(ids) // streams
+    return ids[: length * streams].view(streams, length)
+
+
+def _detach(hidden):
+    return tuple(h.detach() for h in hidden) if isinstance(hidden, tuple) else hidden.detach()
+
+
+class LanguageModelTask(Task):
+    item_unit = "tok"
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        corpus: TokenSplits,
+        bptt: int,
+        device: torch.device,
+        batch_size: int,
+        files: list[pathlib.Path],
+        source: str,
+    ):
+        super().__init__(
+            dataset=dataset,
+            device=device,
+            batch_size=batch_size,
+            model_shapes={"vocab_size": len(corpus.vocab)},
+        )
+        self.metrics = dict(CHAR_LM_METRICS if corpus.level == "char" else WORD_LM_METRICS)
+        self.vocab = corpus.vocab
+        self.bptt = bptt
+        self.files = files
+        unit = "characters" if corpus.level == "char" else "tokens"
+        # The worst start offset (bptt - 1) must still leave one full window per stream.
+        self._steps = ((len(corpus.train) - (bptt - 1)) // batch_size - 1) // bptt
+        if self._steps < 1:
+            raise DataError(
+                f"{source}: training split has {len(corpus.train)} {unit}, fewer than "
+                f"batch_size x (bptt + 1) + bptt - 1 = {batch_size * (bptt + 1) + bptt - 1}; "
+                "use more data or a smaller batch_size/bptt"
+            )
+        for name, ids in (("val", corpus.val), ("test", corpus.test)):
+            if len(ids) < 2:
+                raise DataError(f"{source}: {name} split has {len(ids)} {unit}; need at least 2")
+        self.train_ids = corpus.train.to(self.device)
+        self.eval_streams = {
+            "val": self._eval_streams(corpus.val.to(self.device)),
+            "test": self._eval_streams(corpus.test.to(self.device)),
+        }
+        self._hidden = None
+
+    def _eval_streams(self, ids: torch.Tensor) -> torch.Tensor:
+        # As many streams as the batch size allows while each keeps at least one bptt window.
+        streams = max(1, min(self.batch_size, (len(ids) - 1) // self.bptt))
+        return batchify(ids, streams)
+
+    def steps_per_epoch(self) -> int:
+        return self._steps
+
+    def train_batches(self, epoch: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self._hidden = None
+        generator = epoch_generator(seed, epoch)
+        offset = int(torch.randint(0, self.bptt, (1,), generator=generator))
+        streams = batchify(self.train_ids[offset:], self.batch_size)
+        for step in range(self._steps):
+            start = step * self.bptt
+            yield streams[:, start : start + self.bptt], streams[:, start + 1 : start + 1 + self.bptt]
+
+    def train_loss(self, model, batch) -> tuple[torch.Tensor, int]:
+        inputs, targets = batch
+        logits, hidden = model(inputs, self._hidden)
+        # Detached: gradients stop at the window edge (truncated BPTT), memory stays bounded.
+        self._hidden = _detach(hidden)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return loss, targets.numel()
+
+    def evaluate(self, model, split: str) -> dict[str, float]:
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        streams = self.eval_streams[split]
+        was_training = model.training
+        model.eval()
+        nll, count, hidden = 0.0, 0, None
+        try:
+            with torch.no_grad():
+                for start in range(0, streams.shape[1] - 1, self.bptt):
+                    stop = min(start + self.bptt, streams.shape[1] - 1)
+                    logits, hidden = model(streams[:, start:stop], hidden)
+                    targets = streams[:, start + 1 : stop + 1]
+                    nll += F.cross_entropy(
+                        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
+                    ).item()
+                    count += targets.numel()
+        finally:
+            model.train(was_training)
+        loss = nll / count
+        if "bpc" in self.metrics:
+            return {"loss": loss, "bpc": loss / math.log(2)}
+        # exp overflows past ~709 nats; a diverged (nan) loss stays nan.
+        return {"loss": loss, "ppl": math.inf if loss > 709 else math.exp(loss)}
+
+    def data_files(self) -> list[pathlib.Path]:
+        return list(self.files)
+
+
+def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size: int) -> LanguageModelTask:
+    if dataset == "wikitext2":
+        files = list(wikitext2_paths(data_dir))
+        corpus = word_corpus(*files).capped(kw["train_tokens"], kw["eval_tokens"])
+        source = str(files[0].parent)
+    elif dataset == "tinyshakespeare":
+        path = locate_tinyshakespeare(data_dir, download=kw["download"])
+        files, source = [path], str(path)
+        corpus = char_corpus(read_text(path), path).capped(kw["train_chars"], kw["eval_chars"])
+    else:
+        files, source = [], "synthetic-text"
+        corpus = synthetic_text(
+            n_chars=kw["n_chars"],
+            vocab_size=kw["vocab_size"],
+            order=kw["order"],
+            alpha=kw["alpha"],
+            seed=kw["seed"],
+        ).capped(kw["train_chars"], kw["eval_chars"])
+    return LanguageModelTask(
+        dataset=dataset,
+        corpus=corpus,
+        bptt=kw["bptt"],
+        device=device,
+        batch_size=batch_size,
+        files=files,
+        source=source,
+    )
