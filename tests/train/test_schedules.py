@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from annealbench.schedules import (
     INTERVALS,
     BuiltSchedule,

@@ -1,0 +1,84 @@
+"""``annealbench-report build [--out DIR] [--study NAME ...]``.
+
+For each study directory under DIR (one holding ``runs/``), or only the named ones: write
+``records.parquet``/``records.csv`` and the study page; then the index of all studies in DIR.
+A study directory kept with ``records.parquet`` but without ``runs/`` is rendered from the records.
+A problem prints one line, ``annealbench-report: <message>``, to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from annealbench_report.errors import ReportError
+
+PROG = "annealbench-report"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage problems exit 2 with one line, like every other error
+        raise ReportError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Tidy records, statistics and static HTML for annealbench "
+                "study output.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    b = sub.add_parser("build", help="write records and HTML pages for studies under --out")
+    b.add_argument("--out", default="reports", type=Path,
+                   help="directory holding one folder per study (default: reports)")
+    b.add_argument("--study", action="append", default=None, metavar="NAME",
+                   help="only this study folder under --out (repeatable)")
+    return p
+
+
+def build(out: Path, names: list[str] | None = None) -> list[Path]:
+    """Records and page per study, then the index; returns the pages written."""
+    from annealbench_report import collect, render  # heavy imports only when building
+
+    if not out.is_dir():
+        raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
+    if names:
+        dirs = []
+        for n in names:
+            d = out / n
+            if d not in render.study_dirs(out):
+                known = ", ".join(p.name for p in render.study_dirs(out)) or "none"
+                raise ReportError(f"{d}: not a study output directory (no runs/ or "
+                                  f"records.parquet); known: {known}")
+            dirs.append(d)
+    else:
+        dirs = render.study_dirs(out)
+    pages = []
+    for d in dirs:
+        if collect.has_runs(d):
+            df = collect.write_records(d)
+        else:  # records kept, run directories not: rebuild the page from the table alone
+            df = collect.read_records(d / "records.parquet")
+        pages.append(render.render_study(d, records=df))
+    pages.append(render.render_index(out))
+    return pages
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        for page in build(args.out, args.study):
+            print(page)
+    except ReportError as e:
+        print(f"{PROG}: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: {_one_line(e)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())
