@@ -66,7 +66,7 @@ def test_rebuild_from_records_alone(synth, capsys):
     after = (synth.dir / "index.html").read_text()
 
     def summary(html):
-        return html[html.index('id="summary"'):html.index("</section>")]
+        return html[html.index('id="verdicts"'):html.index("</section>")]
 
     assert summary(after) == summary(before)
     assert "diverged at step" in after or "Diverged runs" in after

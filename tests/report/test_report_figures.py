@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-from annealbench_report import figures, stats
+from annealbench_report import claims, figures, stats
 from annealbench_report.collect import read_records
 
 DIRS = {"accuracy": "max", "loss": "min"}
@@ -15,25 +16,36 @@ def test_figures_escape_labels_and_return_numbers(rendered):
     df = read_records(synth.dir / "records.parquet")
     evil = "<b>$x_1$ & co</b>"
     df["schedule"] = df["schedule"].cat.rename_categories({"cosine": evil})
+    order = ["constant", "step", evil]
     summ = stats.summary(df, "accuracy", DIRS)
-    arms = summ[summ["optimizer"] == "sgd"]
-    styles = figures.schedule_styles(["constant", "step", evil], "constant")
+    finals = stats.run_finals(df, "accuracy", DIRS)
+    styles = figures.schedule_styles(order, "constant")
     assert styles["constant"]["color"] == "#000000"
     assert len({s["color"] for s in styles.values()}) == 3
-    finals = stats.run_finals(df, "accuracy", DIRS)
+    study = {"epochs": synth.epochs}
+    r = claims.analyse(df, finals, summ, ["sgd"], order, "constant", study, "accuracy", DIRS, "x")[0]
+    arms = r.chosen
     outs = [figures.convergence_figure(df, "sgd", arms, "accuracy", styles, "a"),
-            figures.train_loss_figure(df, "sgd", arms, styles, "b"),
-            figures.final_figure(finals, "sgd", arms, "accuracy", styles, "c")]
-    for (svg, numbers), prefix in zip(outs, "abc"):
+            figures.time_to_target_figure(r.times, r.curves, r.target, "sgd", order, styles, "b"),
+            figures.paired_final_figure(finals, "sgd", arms, "constant", "accuracy", styles, "c"),
+            figures.isolation_figure(r.by_lr, "sgd", arms, "accuracy", styles, "d")]
+    for (svg, numbers), prefix in zip(outs, "abcd"):
         assert svg.startswith("<svg ") and svg.endswith("</svg>")
         assert "<b>" not in svg and "&lt;b&gt;$x_1$ &amp; co&lt;/b&gt;" in svg
         assert "http" not in svg and "<metadata" not in svg and "<style" not in svg
         assert all(i.startswith(f"{prefix}-") for i in re.findall(r'\bid="([^"]+)"', svg))
-        assert set(numbers["schedule"]) == {"constant", "step", evil}
+        expected = {"step", evil} if prefix == "c" else {"constant", "step", evil}
+        assert set(numbers["schedule"]) == expected, prefix
     conv = outs[0][1]
-    assert list(conv.columns) == ["optimizer", "schedule", "base_lr", "epoch", "mean", "std", "ci95",
-                                  "n", "lr"]
+    assert list(conv.columns) == ["optimizer", "schedule", "base_lr", "epoch", "train_mean",
+                                  "train_ci95", "train_n", "val_mean", "val_ci95", "val_n", "lr"]
     assert conv["epoch"].max() == synth.epochs
+    assert conv["train_mean"].isna().sum() == 3  # epoch 0 has no training loss, one per arm
+    paired = outs[2][1]
+    # the running sgd/step seed has no final value: its pair is shown with its status, not a number
+    step2 = paired[(paired["schedule"] == "step") & (paired["seed"] == 2)].iloc[0]
+    assert step2["status"] == "running" and math.isnan(step2["val"])
+    assert outs[3][1]["chosen"].all()  # one base LR per schedule for sgd
 
 
 def test_lr_trajectory_in_epochs(rendered):

@@ -28,7 +28,7 @@ def summary_rows(html: str) -> dict:
             continue
         opt = t["caption"].split(":")[0]
         for r in t["rows"]:
-            sched = r[0]["text"].replace("best", "").strip()
+            sched = r[0]["text"].replace("fixed LR", "").strip()
             out[(opt, sched)] = dict(zip(t["header"], r))
     return out
 
@@ -44,11 +44,12 @@ def test_page_has_every_schedule_and_section(page):
     assert html.startswith("<!DOCTYPE html>")
     for sched in ("constant", "step", "cosine"):
         assert sched in html
-    for section in ("summary", "status", "reproduce", "all-lrs"):
+    for section in ("verdicts", "opt-0", "opt-1", "status", "reproduce", "all-lrs"):
         assert f'id="{section}"' in html
     assert "annealbench run synth --budget quick --out reports" in html  # the command
     assert "ab" * 32 in html  # data checksum
     assert "abc1234" in html  # git commit
+    assert "flatters every arm" in html  # adam ran two base LRs: selection on validation is named
     assert "&#34;primary_metric&#34;: &#34;accuracy&#34;" in html or '"primary_metric"' in html
 
 
@@ -68,21 +69,65 @@ def test_summary_numbers_equal_pandas(page):
         assert num(std_text) == pytest.approx(e["std"], abs=5e-5)
         assert num(r["final test accuracy"]["text"]) == pytest.approx(
             test.loc[(opt, sched, lr)]["mean"], abs=5e-5)
-        c_lr = float(rows[(opt, "constant")]["base LR"]["value"])
-        if sched != "constant":
-            delta = e["mean"] - val.loc[(opt, "constant", c_lr)]["mean"]
-            assert num(r["Δ val vs constant"]["text"]) == pytest.approx(delta, abs=5e-5)
-            assert float(r["Δ val vs constant"]["value"]) == pytest.approx(delta, rel=1e-9)
         n_done = int(e["count"])
         assert r["seeds completed"]["text"].startswith(f"{n_done}/3")
     # the diverged seed of adam/cosine at LR 0.003 steers selection to 0.001
     assert float(rows[("adam", "cosine")]["base LR"]["value"]) == 0.001
 
 
+def paired_expected(records: pd.DataFrame, opt: str, sched: str, lr: float, c_lr: float) -> pd.Series:
+    """Independent of stats/claims: per seed, final val accuracy of the schedule minus the fixed LR,
+    over seeds where both runs completed."""
+    done = records[(records["status"] == "completed") & (records["metric"] == "accuracy")
+                   & (records["split"] == "val") & (records["optimizer"] == opt)]
+    last = done[done["epoch"] == done.groupby("run_key", observed=True)["epoch"].transform("max")]
+
+    def arm(s, b):
+        return last[(last["schedule"] == s) & (last["base_lr"] == b)].set_index("seed")["value"]
+
+    return (arm(sched, lr) - arm("constant", c_lr)).dropna()
+
+
+def test_comparison_and_verdict_numbers_equal_pandas_scipy(page):
+    from scipy import stats as sps
+
+    synth, html = page
+    records = pd.read_parquet(synth.dir / "records.parquet")
+    rows = summary_rows(html)
+    tables = [t for t in read_tables(html) if "comparisons" in t["cls"]
+              and "better final validation" in t["caption"]]
+    assert {t["caption"].split(",")[0] for t in tables} == {"sgd", "adam"}
+    verdict = next(t for t in read_tables(html) if "verdicts" in t["cls"])
+    assert verdict["header"] == ["schedule", "sgd: converges faster", "sgd: better final validation "
+                                 "(accuracy)", "adam: converges faster", "adam: better final "
+                                 "validation (accuracy)"]
+    vrows = {r[0]["text"]: r for r in verdict["rows"]}
+    for t in tables:
+        opt = t["caption"].split(",")[0]
+        c_lr = float(rows[(opt, "constant")]["base LR"]["value"])
+        for r in t["rows"]:
+            cells = dict(zip(t["header"], r))
+            sched = r[0]["text"]
+            lr = float(rows[(opt, sched)]["base LR"]["value"])
+            d = paired_expected(records, opt, sched, lr, c_lr)
+            assert int(cells["pairs"]["text"]) == len(d)
+            assert float(cells["Δ mean"]["value"]) == pytest.approx(d.mean(), rel=1e-12)
+            if d.std() > 0:
+                assert float(cells["t-test p"]["value"]) == pytest.approx(
+                    sps.ttest_1samp(d, 0).pvalue, rel=1e-9)
+            col = f"{opt}: better final validation (accuracy)"
+            vcell = vrows[sched][verdict["header"].index(col)]
+            assert float(vcell["value"]) == pytest.approx(d.mean(), rel=1e-12)
+            shown, effect = vcell["text"].split("Δ", 1)
+            assert shown.strip()[2:] in ("reproduced", "not reproduced", "inconclusive")
+            assert cells["verdict and why"]["text"].startswith(shown.strip())
+            assert num(effect) == pytest.approx(d.mean(), abs=5e-5)
+
+
 def test_figures_inline_svg_with_tables(page):
     synth, html = page
     figures = re.findall(r"<figure\b.*?</figure>", html, flags=re.S)
-    assert len(figures) == 3 * 2  # three figures per optimizer setting
+    assert len(figures) == 4 * 2  # four figures per optimizer setting
     for f in figures:
         assert re.search(r"<svg\b", f) and "</svg>" in f
         assert "<img" not in f
@@ -115,7 +160,8 @@ def test_index_lists_study_with_relative_link(rendered):
     synth, _ = rendered
     html = (synth.dir.parent / "index.html").read_text()
     assert 'href="synth/index.html"' in html
-    assert "cosine wins" in html and "http" not in html
+    assert "sgd, better final validation: reproduced for" in html and "http" not in html
+    assert "converges faster" in html
 
 
 def test_untrusted_strings_are_escaped(tmp_path, make_synth):
@@ -144,3 +190,13 @@ def test_study_without_records_renders(tmp_path):
     (d / "runs").mkdir(parents=True)
     html = render.render_study(d).read_text()
     assert "No completed runs yet" in html
+
+
+def test_study_without_fixed_lr_arm_renders(tmp_path, make_synth):
+    s = make_synth(tmp_path / "out", seeds=(0, 1), epochs=2, special=False)
+    df = collect.write_records(s.dir)
+    df = collect.apply_dtypes(df[df["schedule"] != "constant"])
+    html = render.render_study(s.dir, records=df).read_text()
+    assert "there is no fixed-LR arm" in html
+    assert 'class="verdicts"' not in html
+    assert len(re.findall(r"<figure\b", html)) == 3 * 2  # no paired figure without a baseline

@@ -97,18 +97,12 @@ def test_best_epoch_respects_direction(frame):
     assert b.loc["cosine1", "best_val_epoch"] == 0
 
 
-def test_summary_difference_and_paired_ci(frame):
+def test_summary_difference_of_means(frame):
     s = stats.summary(frame, "accuracy", DIRS).set_index("schedule")
     assert s.loc["cosine", "delta_val"] == pytest.approx(0.05)
     assert s.loc["cosine", "delta_test"] == pytest.approx(0.05)
-    # per-seed differences 0.05, 0.08, 0.02: mean 0.05, std 0.03
-    assert s.loc["cosine", "paired_n"] == 3
-    assert s.loc["cosine", "paired_val_mean"] == pytest.approx(0.05)
-    assert s.loc["cosine", "paired_val_ci95"] == pytest.approx(T_975_2 * 0.03 / math.sqrt(3))
-    assert s.loc["cosine", "verdict"] == "no clear difference"  # 0.05 - 0.0745 < 0
-    assert s.loc["constant", "verdict"] == "reference"
-    best = stats.best_per_optimizer(s.reset_index())
-    assert best["schedule"].tolist() == ["cosine"]
+    assert s.loc["constant", "delta_val"] == 0
+    assert s.loc["cosine", "n_base_lrs"] == 1 and s.loc["cosine", "reference"] == "constant"
 
 
 def test_select_lr_prefers_stable_best():

@@ -3,7 +3,8 @@
 For each study directory under DIR (one holding ``runs/``), or only the named ones: write
 ``records.parquet``/``records.csv`` and the study page; then the index of all studies in DIR.
 A study directory kept with ``records.parquet`` but without ``runs/`` is rendered from the records.
-A problem prints one line, ``annealbench-report: <message>``, to stderr and exits 2.
+A problem prints one line, ``annealbench-report: <message>``, to stderr and exits 2: a torn,
+foreign or other-version records file or run directory, a full disk (the previous files are kept).
 """
 
 from __future__ import annotations
@@ -51,9 +52,16 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             dirs.append(d)
     else:
         dirs = render.study_dirs(out)
+    collect.remove_temps(out)  # temp files of a build that was killed before its os.replace
     pages = []
     for d in dirs:
+        collect.remove_temps(d)
         if collect.has_runs(d):
+            stale = collect.stale_runs(d)
+            if stale:
+                print(f"{PROG}: {d}: {len(stale)} run directories from an earlier grid of this study "
+                      "(another budget or spec) are kept on disk but left out of its records",
+                      file=sys.stderr)
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
             df = collect.read_records(d / "records.parquet")

@@ -5,20 +5,33 @@ and returns one row per (run, epoch or step, split, metric). ``write_records`` s
 ``records.parquet`` and ``records.csv``, each replaced atomically. A file that cannot be read or
 parsed raises :class:`ReportError` with one line naming it: a report built from half a file would
 be wrong without saying so.
+
+``records.parquet`` carries ``RECORDS_VERSION`` in its schema metadata; a file from another
+version, a torn file, or one whose columns do not hold what the contract says is refused with one
+line. Run configs of another ``spec_version`` are refused the same way: rows from two formats
+must never meet in one table.
+
+Fault injection (tests only): ``ANNEALBENCH_FAULT`` as in ``annealbench.faults``, with the points
+``records-write`` (records.parquet, records.csv) and ``render-write`` (each index.html), and the
+actions ``kill`` and ``enospc``; a no-op when the variable is unset.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import re
+import signal
+import socket
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from annealbench_report.errors import ReportError
 
@@ -41,6 +54,30 @@ SORT_KEYS = ["optimizer", "base_lr", "schedule", "seed", "run_key", "epoch", "st
 RUN_COLUMNS = (*RUN_FIELDS, "status", "epochs", "epochs_done", "diverged_step", "error",
                "finished_at")
 _EPOCH_FILE = re.compile(r"^\d+\.csv$")
+RECORDS_VERSION = "1"  # bump when COLUMNS or their meaning change
+_VERSION_KEY = b"annealbench.records_version"
+SPEC_VERSIONS = (1,)  # run config.json spec_version values this report reads
+SPLITS = ("train", "val", "test")
+FAULT_ENV = "ANNEALBENCH_FAULT"
+_fault_counts: dict[tuple[str, str], int] = {}
+
+
+def _fault(point: str, path: Path) -> None:
+    """``[kill|enospc:]POINT[:N]`` entries of $ANNEALBENCH_FAULT (see module docstring)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        parts = item.strip().split(":")
+        action = parts.pop(0) if parts[0] in ("kill", "enospc", "oom") else "kill"
+        if not parts or parts[0] != point:
+            continue
+        at = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
+        _fault_counts[(spec, point)] = n = _fault_counts.get((spec, point), 0) + 1
+        if n == at and action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if n == at and action == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def _ignored(path: Path) -> bool:
@@ -84,6 +121,12 @@ def _config(run_dir: Path) -> dict | None:
     cfg = _read_json(path, "run config")
     if not isinstance(cfg, dict):
         raise ReportError(f"{path}: run config must be a JSON object")
+    version = cfg.get("spec_version", SPEC_VERSIONS[-1])
+    if version not in SPEC_VERSIONS:
+        raise ReportError(
+            f"{path}: run config has spec_version {version!r}; this annealbench-report reads "
+            f"spec_version {', '.join(map(str, SPEC_VERSIONS))} (a run from another annealbench "
+            f"version: move {run_dir} out of runs/, or report it with the matching version)")
     missing = [k for k in RUN_FIELDS if k not in cfg and k != "run_key"]
     if missing:
         raise ReportError(f"{path}: run config lacks {', '.join(missing)}")
@@ -170,8 +213,29 @@ def apply_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def current_keys(study_dir: Path) -> set[str] | None:
+    """Run keys of the study's latest grid (``meta.json`` ``run_keys``); None when not recorded."""
+    keys = read_json_optional(Path(study_dir) / "meta.json", "meta.json").get("run_keys")
+    if keys is None:
+        return None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ReportError(f"{Path(study_dir) / 'meta.json'}: run_keys must be a list of run keys")
+    return set(keys)
+
+
+def stale_runs(study_dir) -> list[str]:
+    """Run directories left from an earlier grid of the study (another budget, an edited spec)."""
+    keys = current_keys(Path(study_dir))
+    if keys is None:
+        return []
+    return [d.name for d in run_dirs(study_dir) if d.name not in keys]
+
+
 def _scan(study_dir: Path):
+    keys = current_keys(study_dir)
     for run_dir in run_dirs(study_dir):
+        if keys is not None and run_dir.name not in keys:
+            continue
         cfg = _config(run_dir)
         if cfg is not None:
             yield run_dir, cfg, _status(run_dir)
@@ -273,16 +337,49 @@ def first_config(study_dir) -> dict:
 
 def _atomic_write(path: Path, write) -> None:
     """``write(tmp)`` to a hidden temp file beside ``path``, fsync, then ``os.replace``: readers
-    see the old file or the new one, never half of one. Permissions follow the umask."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    see the old file or the new one, never half of one. Permissions follow the umask. A failed
+    write (a full disk) removes the temp file, keeps the old file and raises ReportError."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         write(str(tmp))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        _fault("records-write" if path.name.startswith("records.") else "render-write", path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ReportError(f"{path}: cannot write ({e.strerror or e}); the previous file is "
+                              "kept: free space and rerun") from e
         raise
+
+
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.]+\.tmp$")
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+
+
+def remove_temps(folder) -> list[Path]:
+    """Remove the hidden temp files (``.NAME.PID@HOST.RANDOM.tmp``) that a killed writer on this
+    host left in ``folder``; those of a writer still alive (or on another host) are kept."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for f in entries:
+        m = _TEMP.match(f.name)
+        if m is None or m["host"] != _HOST or not f.is_file():
+            continue
+        try:
+            os.kill(int(m["pid"]), 0)
+            continue  # alive (or not ours to signal): its writer may still be writing
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        f.unlink(missing_ok=True)
+        removed.append(f)
+    return removed
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -307,9 +404,34 @@ def write_records(study_dir) -> pd.DataFrame:
     """Collect and write ``records.parquet`` and ``records.csv`` (atomically); return the frame."""
     study_dir = Path(study_dir)
     df = collect(study_dir)
-    _atomic_write(study_dir / "records.parquet", lambda tmp: df.to_parquet(tmp, index=False))
+    _atomic_write(study_dir / "records.parquet", lambda tmp: _write_parquet(df, tmp))
     _atomic_write(study_dir / "records.csv", lambda tmp: _write_csv(df, tmp))
     return df
+
+
+def _write_parquet(df: pd.DataFrame, path: str) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), _VERSION_KEY: RECORDS_VERSION.encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def _check_records(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The contract's dtypes, or one line saying which column holds what it must not."""
+    for col, allowed in (("status", STATUSES), ("split", SPLITS)):
+        bad = sorted(set(df[col].dropna().astype(str)) - set(allowed))
+        if bad or df[col].isna().any():
+            shown = bad[0] if bad else "(empty)"
+            raise ReportError(f"{path}: column {col} holds {shown!r}; allowed: {', '.join(allowed)} "
+                              "(records from another version? rebuild them from runs/)")
+    try:
+        out = apply_dtypes(df)
+    except (ValueError, TypeError) as e:
+        raise ReportError(f"{path}: records do not have the contract's column types ({e}); "
+                          "rebuild them from runs/") from None
+    for col in ("seed", "epoch", "step"):
+        if len(out) and (out[col] < 0).any():
+            raise ReportError(f"{path}: column {col} holds negative values")
+    return out
 
 
 def read_records(path) -> pd.DataFrame:
@@ -317,15 +439,22 @@ def read_records(path) -> pd.DataFrame:
     path = Path(path)
     try:
         if path.suffix == ".parquet":
+            version = (pq.read_schema(path).metadata or {}).get(_VERSION_KEY)
+            if version is not None and version.decode(errors="replace") != RECORDS_VERSION:
+                raise ReportError(
+                    f"{path}: records version {version.decode(errors='replace')!r}; this "
+                    f"annealbench-report reads version {RECORDS_VERSION} (rebuild the records from "
+                    "runs/ with this version)")
             df = pd.read_parquet(path)
         else:
             text_cols = {c: str for c in (*CATEGORY_COLUMNS, "status")}
             df = pd.read_csv(path, dtype=text_cols, keep_default_na=False,
                              na_values={c: ["nan", "NaN", ""] for c in ("value", "lr",
                                                                         "wall_time_s")})
-    except (OSError, ValueError) as e:
-        raise ReportError(f"{path}: cannot read records ({e})") from None
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise ReportError(f"{path}: cannot read records ({' '.join(str(e).split())[:200]}); "
+                          "a truncated or foreign file: rebuild it from runs/") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ReportError(f"{path}: records lack columns {', '.join(missing)}")
-    return apply_dtypes(df)
+    return _check_records(df, path)

@@ -1,4 +1,4 @@
-"""Static HTML: one self-contained page per study and an index of studies.
+"""Static HTML: one self-contained page per study and an index of studies with their history.
 
 Pages carry their CSS inline and their figures as inline SVG; they load nothing (no script, no
 font, no image, no stylesheet from anywhere), so they open offline, archive as one file and print.
@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
-from annealbench_report import __version__, collect, figures, stats
+from annealbench_report import __version__, claims, collect, figures, history, sections, stats, verdicts
+from annealbench_report.cells import cell, finite, fmt, fmt_date, fmt_duration, fmt_lr, pm_cell, table
 
 STATUS_ORDER = ("completed", "diverged", "failed", "running")
+SELECTION_NOTE = ("Each arm's base LR was chosen on the same validation metric that the “better final "
+                  "validation” claim is judged on, which flatters every arm a little; the final test "
+                  "numbers in the tables below, at the same LRs, are the unbiased check.")
 
 
 def _env() -> Environment:
@@ -33,78 +35,23 @@ def _env() -> Environment:
     return env
 
 
-# ---------------------------------------------------------------- formatting
+# ---------------------------------------------------------------- analysis of one study
 
 
-def _finite(x) -> bool:
-    try:
-        return x is not None and not pd.isna(x) and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt(x, signed: bool = False) -> str:
-    """4 decimals below 100, 1 above; '–' for missing; 'nan'/'inf' spelled out."""
-    if x is None or (not isinstance(x, str) and pd.isna(x)):
-        return "–"
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    s = f"{x:+.4f}" if signed else f"{x:.4f}"
-    if abs(x) >= 100:
-        s = f"{x:+.1f}" if signed else f"{x:.1f}"
-    return s.replace("-", "−")
-
-
-def parse_num(text: str) -> float:
-    """Inverse of :func:`fmt` for one number (used by tests and anyone scraping the page)."""
-    return float(text.replace("−", "-").replace("+", ""))
-
-
-def fmt_date(value) -> str:
-    """An ISO-8601 time as 'YYYY-MM-DD HH:MM UTC' (as given when it does not parse)."""
-    if not value:
-        return "–"
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if t.tzinfo is not None:
-        return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return t.strftime("%Y-%m-%d %H:%M")
-
-
-def fmt_lr(x) -> str:
-    return "–" if not _finite(x) else f"{float(x):g}"
-
-
-def fmt_duration(seconds) -> str:
-    if not _finite(seconds):
-        return "–"
-    s = int(round(float(seconds)))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d} ({float(seconds):.1f} s)"
-
-
-def cell(text, value=None, cls: str = "") -> dict:
-    """A table cell: display text, the exact number behind it (data-value) and a CSS class."""
-    return {"text": text if isinstance(text, Markup) else str(text),
-            "value": repr(float(value)) if _finite(value) else None, "cls": cls}
-
-
-def pm_cell(mean, std, n=None) -> dict:
-    text = f"{fmt(mean)} ± {fmt(std)}" if _finite(std) else fmt(mean)
-    if n is not None:
-        text += f" (n={int(n)})"
-    return cell(text, mean, "num")
-
-
-def table(columns, rows, caption: str = "", cls: str = "") -> dict:
-    return {"columns": list(columns), "rows": rows, "caption": caption, "cls": cls}
-
-
-# ---------------------------------------------------------------- study context
+@dataclass
+class Analysis:
+    study: dict
+    meta: dict
+    name: str
+    primary: str
+    directions: dict
+    const: str | None
+    scheds: list
+    opts: list
+    finals: pd.DataFrame
+    summ: pd.DataFrame
+    table: pd.DataFrame
+    results: list
 
 
 def _study_meta(study_dir: Path) -> tuple[dict, dict, dict]:
@@ -126,197 +73,24 @@ def _orders(study: dict, df: pd.DataFrame, const: str | None) -> tuple[list, lis
     return scheds, opts
 
 
-def _swatch(styles: dict, schedule: str) -> Markup:
-    color = styles.get(str(schedule), {}).get("color", "#777777")
-    return Markup('<span class="sw" style="background:{}"></span>').format(color)
-
-
-def summary_tables(summ: pd.DataFrame, opts: list, scheds: list, styles: dict, primary: str,
-                   directions: dict, const: str | None) -> list[dict]:
-    """Per optimizer setting: a headline sentence and the table of schedules vs the fixed LR."""
-    out = []
-    arrow = "higher is better" if stats.direction(primary, directions) == "max" else \
-        "lower is better"
-    for opt in opts:
-        s = summ[summ["optimizer"] == opt]
-        if s.empty:
-            continue
-        s = s.assign(_o=s["schedule"].map({n: i for i, n in enumerate(scheds)})).sort_values("_o")
-        best = stats.best_per_optimizer(s)
-        best = best.iloc[0] if len(best) else None
-        rows = []
-        for _, r in s.iterrows():
-            is_ref = r["schedule"] == const
-            is_best = best is not None and r["schedule"] == best["schedule"]
-            lr_note = Markup("{}{}").format(fmt_lr(r["base_lr"]), Markup(
-                "<br><small>best of {}</small>").format(r["n_base_lrs"])
-                if r["n_base_lrs"] > 1 else "")
-            not_done = [f"{r[f'n_{k}']} {k}" for k in ("diverged", "failed", "running")
-                        if r[f"n_{k}"]]
-            seeds = f"{r['n_completed']}/{r['n_runs']}" + (f" ({', '.join(not_done)})"
-                                                           if not_done else "")
-            ci = (f"[{fmt(r['paired_val_mean'] - r['paired_val_ci95'], True)}, "
-                  f"{fmt(r['paired_val_mean'] + r['paired_val_ci95'], True)}] "
-                  f"(n={r['paired_n']})") if _finite(r["paired_val_ci95"]) and not is_ref else "–"
-            verdict_cls = {"better": "good", "worse": "bad"}.get(r["verdict"], "")
-            rows.append({"cls": "best" if is_best else "", "cells": [
-                cell(Markup("{}{}{}").format(_swatch(styles, r["schedule"]), r["schedule"],
-                                             Markup(' <span class="badge">best</span>')
-                                             if is_best else ""), cls="name"),
-                cell(r["schedule_type"]),
-                cell(lr_note, r["base_lr"], "num"),
-                cell(seeds),
-                pm_cell(r["val_mean"], r["val_std"]),
-                cell("reference" if is_ref else fmt(r["delta_val"], True),
-                     None if is_ref else r["delta_val"], "num"),
-                cell(ci, None, "num"),
-                cell(r["verdict"], cls=verdict_cls),
-                pm_cell(r["test_mean"], r["test_std"]),
-                cell("reference" if is_ref else fmt(r["delta_test"], True),
-                     None if is_ref else r["delta_test"], "num"),
-            ]})
-        ref_name = const or "(none)"
-        cols = ["schedule", "type", "base LR", "seeds completed", f"final val {primary}",
-                f"Δ val vs {ref_name}", "paired 95% CI of Δ val", "verdict (val)",
-                f"final test {primary}", f"Δ test vs {ref_name}"]
-        out.append({"optimizer": opt, "headline": headline(best, s, primary, const),
-                    "table": table(cols, rows, f"{opt}: final {primary}, mean ± std over completed "
-                                   f"seeds ({arrow})", "summary"), "best": best,
-                    "swatch": _swatch(styles, best["schedule"]) if best is not None else ""})
-    return out
-
-
-def headline(best, s: pd.DataFrame, primary: str, const: str | None) -> str:
-    """One sentence, winner first: the schedule with the best mean final validation metric and how
-    it compares with the fixed-LR arm."""
-    if best is None or not _finite(best["val_mean"]):
-        return "no completed runs yet."
-    val = (f"final val {primary} {fmt(best['val_mean'])} ± {fmt(best['val_std'])} "
-           f"(n={best['val_n']}, LR {fmt_lr(best['base_lr'])})")
-    if const is None:
-        return f"{best['schedule']} is best: {val}; there is no fixed-LR arm to compare with."
-    if best["schedule"] == const:
-        return f"the fixed LR ({const}) is best: {val}; no schedule beats it."
-    ref = s[s["schedule"] == const]
-    if ref.empty or not _finite(ref.iloc[0]["val_mean"]):
-        return f"{best['schedule']} is best: {val}; the fixed-LR arm has no completed run."
-    vs = f"vs {fmt(ref.iloc[0]['val_mean'])} for {const} (Δ {fmt(best['delta_val'], True)}"
-    v = best["verdict"]
-    if v == "better":
-        return f"{best['schedule']} wins: {val} {vs}; paired 95% CI excludes 0)."
-    if v == "better (no CI)":
-        return f"{best['schedule']} is ahead: {val} {vs}; too few paired seeds for an interval)."
-    return f"{best['schedule']} is ahead, but not clearly: {val} {vs}; paired 95% CI includes 0)."
-
-
-def _epoch_table(numbers: pd.DataFrame, order, with_lr: bool, caption: str) -> dict:
-    arms = [(s, lr) for s, lr in order if ((numbers["schedule"] == s) & (numbers["base_lr"] == lr)).any()]
-    show_lr = len({lr for _, lr in arms}) > 1
-    cols, epochs = ["epoch"], sorted(numbers["epoch"].unique())
-    for s, lr in arms:
-        name = f"{s} (LR {fmt_lr(lr)})" if show_lr else s
-        cols.append(f"{name}: mean ± 95% CI (n)")
-        if with_lr:
-            cols.append(f"{name}: LR")
-    idx = numbers.set_index(["schedule", "base_lr", "epoch"])
-    rows = []
-    for e in epochs:
-        cells = [cell(str(int(e)), e, "num")]
-        for s, lr in arms:
-            key = (s, lr, e)
-            if key in idx.index:
-                r = idx.loc[key]
-                text = f"{fmt(r['mean'])} ± {fmt(r['ci95'])} ({int(r['n'])})" if _finite(
-                    r["ci95"]) else f"{fmt(r['mean'])} ({int(r['n'])})"
-                cells.append(cell(text, r["mean"], "num"))
-                if with_lr:
-                    cells.append(cell(fmt_lr(r["lr"]), r["lr"], "num"))
-            else:
-                cells += [cell("–")] * (2 if with_lr else 1)
-        rows.append({"cls": "", "cells": cells})
-    return table(cols, rows, caption, "numbers")
-
-
-def _final_numbers_table(numbers: pd.DataFrame, order, caption: str) -> dict:
-    seeds = sorted(numbers["seed"].unique())
-    cols = ["schedule", "base LR", "split", *[f"seed {int(s)}" for s in seeds], "mean ± std (n)"]
-    rows = []
-    for s, lr in order:
-        g = numbers[(numbers["schedule"] == s) & (numbers["base_lr"] == lr)].set_index("seed")
-        if g.empty:
-            continue
-        for col, split in (("final_val", "val"), ("final_test", "test")):
-            if col == "final_test" and not numbers["final_test"].notna().any():
-                continue
-            cells = [cell(s, cls="name"), cell(fmt_lr(lr), lr, "num"), cell(split)]
-            for seed in seeds:
-                if seed not in g.index:
-                    cells.append(cell("–"))
-                    continue
-                r = g.loc[seed]
-                st = str(r["status"])
-                if st == "diverged":
-                    at = r["diverged_step"]
-                    cells.append(cell(f"diverged at step {int(at)}" if _finite(at) else "diverged",
-                                      cls="bad"))
-                elif st != "completed":
-                    cells.append(cell(st, cls="muted"))
-                else:
-                    cells.append(cell(fmt(r[col]), r[col], "num"))
-            v = g[col].dropna()
-            cells.append(pm_cell(v.mean() if len(v) else np.nan,
-                                 v.std() if len(v) > 1 else np.nan, len(v)))
-            rows.append({"cls": "", "cells": cells})
-    return table(cols, rows, caption, "numbers")
-
-
-def figure_arms(df: pd.DataFrame, summ: pd.DataFrame, optimizer: str) -> pd.DataFrame:
-    """(schedule, base_lr) pairs to draw for ``optimizer``: the summary's choice per schedule, and
-    for a schedule the summary lacks (nothing finished yet) its smallest base LR."""
-    present = (df.loc[df["optimizer"] == optimizer, ["schedule", "base_lr"]].drop_duplicates()
-               .assign(schedule=lambda x: x["schedule"].astype(str)))
-    chosen = (summ.loc[summ["optimizer"] == optimizer, ["schedule", "base_lr"]]
-              .assign(schedule=lambda x: x["schedule"].astype(str)) if len(summ)
-              else present.iloc[:0])
-    rest = present[~present["schedule"].isin(chosen["schedule"])]
-    rest = rest.sort_values(["schedule", "base_lr"]).groupby("schedule").head(1)
-    return pd.concat([chosen, rest], ignore_index=True)
-
-
-def figure_sections(df, finals, summ, opts, styles, primary) -> list[dict]:
-    """Per optimizer setting: figures (a) convergence + LR, (b) train loss, (c) final per seed,
-    each with the table of the numbers it draws. Arms are at the base LR of the summary."""
-    out = []
-    for i, opt in enumerate(opts):
-        arms = figure_arms(df, summ, opt)
-        if arms.empty:
-            continue
-        order = figures._order(arms, styles)
-        svg_a, num_a = figures.convergence_figure(df, opt, arms, primary, styles, f"f{i}a")
-        svg_b, num_b = figures.train_loss_figure(df, opt, arms, styles, f"f{i}b")
-        svg_c, num_c = figures.final_figure(finals, opt, arms, primary, styles, f"f{i}c")
-        out.append({"optimizer": opt, "figures": [
-            {"id": f"conv-{i}", "svg": Markup(svg_a),
-             "title": f"Convergence: validation {primary} and the applied learning rate",
-             "caption": (f"Top: validation {primary} after each epoch, mean over the seeds that "
-                         "reached that epoch with a 95% t-interval band (diverged runs left out). "
-                         "Bottom, same epoch axis: the learning rate applied in each optimizer "
-                         "step (log scale) by one run of each arm."),
-             "table": _epoch_table(num_a, order, True, f"Numbers behind the figure: validation "
-                                   f"{primary} per epoch and the LR in force at the end of it")},
-            {"id": f"train-{i}", "svg": Markup(svg_b), "title": "Training loss per epoch",
-             "caption": "Mean training loss of each epoch, mean over seeds with a 95% t-interval "
-                        "band (diverged runs left out).",
-             "table": _epoch_table(num_b, order, False,
-                                   "Numbers behind the figure: training loss per epoch")},
-            {"id": f"final-{i}", "svg": Markup(svg_c), "title": f"Final {primary} per seed",
-             "caption": ("One dot per completed seed, the bar is the mean. Runs that did not "
-                         "complete (diverged, failed, running) have no final value and are "
-                         "counted under the schedule name."),
-             "table": _final_numbers_table(num_c, order, f"Numbers behind the figure: final "
-                                           f"{primary} per seed")},
-        ]})
-    return out
+def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
+    """Everything both pages need from one study's files and records."""
+    study, meta, cfg = _study_meta(study_dir)
+    primary = str(study.get("primary_metric") or cfg.get("primary_metric") or "loss")
+    directions = dict(study.get("metric_directions") or cfg.get("metric_directions") or {})
+    name = str(study.get("name") or meta.get("study") or cfg.get("study") or study_dir.name)
+    const = stats.constant_arm(df) if len(df) else None
+    scheds, opts = _orders(study, df, const)
+    if not len(df):
+        empty = pd.DataFrame()
+        return Analysis(study, meta, name, primary, directions, const, scheds, opts,
+                        pd.DataFrame(columns=[*stats.RUN, "status", "diverged_step"]), empty, empty, [])
+    finals = stats.run_finals(df, primary, directions)
+    summ = stats.summary(df, primary, directions)
+    results = claims.analyse(df, finals, summ, opts, scheds, const, study, primary, directions,
+                             str(study_dir / "study.json"))
+    return Analysis(study, meta, name, primary, directions, const, scheds, opts, finals, summ,
+                    stats.final_table(finals), results)
 
 
 def all_lrs_table(table_: pd.DataFrame, opts, scheds, primary) -> dict:
@@ -338,7 +112,7 @@ def all_lrs_table(table_: pd.DataFrame, opts, scheds, primary) -> dict:
                  "num"),
         ]})
     cols = ["optimizer", "schedule", "base LR", "completed/runs", "diverged",
-            f"final val {primary} mean ± std (n)", "95% CI ±", f"final test {primary}",
+            f"final val {primary} mean ± std (n)", "95% t-CI ±", f"final test {primary}",
             "final train loss", "best val epoch (mean)"]
     return table(cols, rows, "Final results at every base LR (completed runs only)", "numbers")
 
@@ -365,15 +139,15 @@ def status_section(runs: pd.DataFrame, finals: pd.DataFrame) -> dict:
         out = []
         for _, r in sel.iterrows():
             step = r["diverged_step"]
-            if not _finite(step) and r["run_key"] in steps.index:
+            if not finite(step) and r["run_key"] in steps.index:
                 step = steps.loc[r["run_key"]]
             out.append({"cls": "", "cells": [
                 cell(r["run_key"], cls="mono"), cell(r["optimizer"]), cell(fmt_lr(r["base_lr"]),
                                                                            r["base_lr"], "num"),
                 cell(r["schedule"]), cell(str(r["seed"]), r["seed"], "num"),
-                cell(f"{r['epochs_done']}/{r['epochs']}" if _finite(r["epochs"])
+                cell(f"{r['epochs_done']}/{r['epochs']}" if finite(r["epochs"])
                      else str(r["epochs_done"])),
-                cell(str(int(step)) if _finite(step) else "–", step, "num") if status == "diverged"
+                cell(str(int(step)) if finite(step) else "–", step, "num") if status == "diverged"
                 else cell(r["error"] if isinstance(r["error"], str) else (
                     "running or interrupted" if status == "running" else "–")),
             ]})
@@ -405,38 +179,41 @@ def _train_seconds(df: pd.DataFrame) -> float:
 
 
 def study_context(study_dir: Path, df: pd.DataFrame) -> dict:
-    study, meta, cfg = _study_meta(study_dir)
-    primary = str(study.get("primary_metric") or cfg.get("primary_metric") or "loss")
-    directions = dict(study.get("metric_directions") or cfg.get("metric_directions") or {})
+    a = analyse(study_dir, df)
+    study, meta = a.study, a.meta
     runs = _runs_for(study_dir, df)
-    const = stats.constant_arm(df) if len(df) else None
-    scheds, opts = _orders(study, df, const)
-    styles = figures.schedule_styles(scheds, const)
-    finals = stats.run_finals(df, primary, directions) if len(df) else pd.DataFrame(
-        columns=[*stats.RUN, "status", "diverged_step"])
-    summ = stats.summary(df, primary, directions) if len(df) else pd.DataFrame()
-    table_ = stats.final_table(finals) if len(finals) else pd.DataFrame()
-    name = str(study.get("name") or meta.get("study") or cfg.get("study") or study_dir.name)
+    styles = figures.schedule_styles(a.scheds, a.const)
+    n_lrs = (a.table.groupby(["optimizer", "schedule"], observed=True)["base_lr"].nunique()
+             if len(a.table) else pd.Series(dtype=int))
+    secs = []
+    for i, r in enumerate(a.results):
+        lrs = {str(s): int(n) for (o, s), n in n_lrs.items() if str(o) == r.optimizer}
+        secs.append(sections.optimizer_section(i, df, a.finals, r, a.scheds, styles, a.primary, lrs))
     return {
-        "name": name,
+        "name": a.name,
         "dir_name": study_dir.name,
         "description": str(study.get("description") or ""),
         "notes": str(study.get("notes") or ""),
         "budget": str(study.get("budget") or meta.get("budget") or "–"),
         "date": fmt_date(meta.get("finished_at") or meta.get("started_at")),
-        "model": str(study.get("model") or cfg.get("model") or "–"),
-        "dataset": str(study.get("dataset") or cfg.get("dataset") or "–"),
-        "epochs": study.get("epochs", cfg.get("epochs", "–")),
+        "model": str(study.get("model") or "–"),
+        "dataset": str(study.get("dataset") or "–"),
+        "epochs": study.get("epochs", "–"),
         "seeds": ", ".join(str(s) for s in study.get("seeds", [])) or "–",
-        "primary": primary,
-        "direction": stats.direction(primary, directions),
-        "constant": const,
+        "primary": a.primary,
+        "direction": stats.direction(a.primary, a.directions),
+        "constant": a.const,
         "has_records": bool(len(df)),
-        "summary": summary_tables(summ, opts, scheds, styles, primary, directions, const)
-        if len(summ) else [],
-        "sections": figure_sections(df, finals, summ, opts, styles, primary) if len(df) else [],
-        "all_lrs": all_lrs_table(table_, opts, scheds, primary) if len(table_) else None,
-        "status": status_section(runs, finals),
+        "verdict_table": sections.verdict_matrix(a.results, a.scheds, styles, a.primary),
+        "verdict_lines": sections.verdict_lines(a.results),
+        "targets": [(r.optimizer, sections.target_text(r)) for r in a.results],
+        "warnings": sorted({w for r in a.results for w in r.warnings}) + (
+            [SELECTION_NOTE] if len(n_lrs) and n_lrs.max() > 1 else []),
+        "rule": verdicts.RULE,
+        "diverged_rule": verdicts.DIVERGED_RULE,
+        "sections": secs,
+        "all_lrs": all_lrs_table(a.table, a.opts, a.scheds, a.primary) if len(a.table) else None,
+        "status": status_section(runs, a.finals),
         "command": str(meta.get("command") or "–"),
         "study_json": json.dumps(study, indent=2, ensure_ascii=False) if study else "(no study.json)",
         "environment": environment_rows(meta),
@@ -477,7 +254,7 @@ def render_study(study_dir, records: pd.DataFrame | None = None) -> Path:
     return out
 
 
-# ---------------------------------------------------------------- index of studies
+# ---------------------------------------------------------------- index of studies and history
 
 
 def study_dirs(out_dir) -> list[Path]:
@@ -488,38 +265,99 @@ def study_dirs(out_dir) -> list[Path]:
                   and ((p / "runs").is_dir() or (p / "records.parquet").is_file()))
 
 
-def index_entry(study_dir: Path) -> dict:
-    study, meta, cfg = _study_meta(study_dir)
-    df = _records_for(study_dir)
-    primary = str(study.get("primary_metric") or cfg.get("primary_metric") or "loss")
-    directions = dict(study.get("metric_directions") or cfg.get("metric_directions") or {})
-    runs = _runs_for(study_dir, df)
-    const = stats.constant_arm(df) if len(df) else None
-    lines = []
-    if len(df):
-        summ = stats.summary(df, primary, directions)
-        _, opts = _orders(study, df, const)
-        best_rows = stats.best_per_optimizer(summ)
-        if len(best_rows):
-            best_rows = best_rows.assign(_o=best_rows["optimizer"].map(opts.index)).sort_values("_o")
-        for _, best in best_rows.iterrows():
-            s = summ[summ["optimizer"] == best["optimizer"]]
-            lines.append(f"{best['optimizer']}: " + headline(best, s, primary, const))
+def _json_num(x):
+    return float(x) if x is not None and not pd.isna(x) and math.isfinite(float(x)) else None
+
+
+def history_entry(study_dir: Path, a: Analysis, runs: pd.DataFrame) -> dict:
+    """The line this build adds to ``history.jsonl`` for one study."""
+    v = claims.verdict_frame(a.results)
     return {
-        "name": str(study.get("name") or meta.get("study") or cfg.get("study") or study_dir.name),
-        "href": f"{quote(study_dir.name)}/index.html",
-        "description": str(study.get("description") or ""),
-        "date": fmt_date(meta.get("finished_at") or meta.get("started_at")),
-        "budget": str(study.get("budget") or meta.get("budget") or "–"),
-        "counts": {s: int((runs["status"].astype(str) == s).sum()) for s in STATUS_ORDER},
-        "headlines": lines,
+        "dir": study_dir.name, "study": a.name,
+        "budget": str(a.study.get("budget") or a.meta.get("budget") or ""),
+        "started_at": a.meta.get("first_started_at") or a.meta.get("started_at"),
+        "finished_at": a.meta.get("finished_at"),
+        "git_commit": a.meta.get("git_commit"), "epochs": a.study.get("epochs"),
+        "seeds": len(a.study.get("seeds") or []), "primary_metric": a.primary,
+        "runs": {s: int((runs["status"].astype(str) == s).sum()) for s in STATUS_ORDER},
+        "targets": {r.optimizer: _json_num(r.target["value"]) if r.target else None
+                    for r in a.results},
+        "verdicts": [{"optimizer": r["optimizer"], "schedule": r["schedule"], "claim": r["claim"],
+                      "base_lr": _json_num(r["base_lr"]), "verdict": r["verdict"],
+                      "mean_diff": _json_num(r["mean_diff"]), "ci_lo": _json_num(r["ci_lo"]),
+                      "ci_hi": _json_num(r["ci_hi"]), "p_holm": _json_num(r["t_p_holm"]),
+                      "n_pairs": int(r["n_pairs"])} for _, r in v.iterrows()],
+        "report_version": __version__,
     }
 
 
+def _claim_counts(entry: dict) -> dict:
+    """{(optimizer, claim): {verdict: [schedules]}} of a history entry."""
+    out = {}
+    for v in entry.get("verdicts", []):
+        d = out.setdefault((v["optimizer"], v["claim"]), {k: [] for k in verdicts.VERDICTS})
+        d.setdefault(v["verdict"], []).append(v["schedule"])
+    return out
+
+
+def _count_text(d: dict) -> str:
+    yes = d.get(verdicts.REPRODUCED, [])
+    return (f"{len(yes)} reproduced" + (f" ({', '.join(yes)})" if yes else "")
+            + f", {len(d.get(verdicts.NOT_REPRODUCED, []))} not, "
+            f"{len(d.get(verdicts.INCONCLUSIVE, []))} inconclusive")
+
+
+def history_table(entries: list[dict], current: tuple) -> dict:
+    pairs = []
+    for e in entries:
+        for k in _claim_counts(e):
+            if k not in pairs:
+                pairs.append(k)
+    rows = []
+    for e in reversed(entries):  # newest first
+        counts = _claim_counts(e)
+        rows.append({"cls": "best" if history.key(e) == current else "", "cells": [
+            cell(fmt_date(e.get("started_at"))), cell(fmt_date(e.get("finished_at"))),
+            cell(str(e.get("git_commit") or "–")[:12], cls="mono"), cell(str(e.get("budget") or "–")),
+            cell(f"{e.get('seeds', '–')} × {e.get('epochs', '–')}"),
+            *[cell(_count_text(counts[k]) if k in counts else "–") for k in pairs]]})
+    cols = ["run started", "finished", "git commit", "budget", "seeds × epochs",
+            *[f"{o}: {claims.CLAIMS.get(c, c)}" for o, c in pairs]]
+    return table(cols, rows, "Every build of this study, newest first (highlighted: the current one)",
+                 "history")
+
+
+def index_entry(study_dir: Path) -> tuple[dict, dict]:
+    """The index row of a study, and its history line."""
+    df = _records_for(study_dir)
+    a = analyse(study_dir, df)
+    runs = _runs_for(study_dir, df)
+    entry = history_entry(study_dir, a, runs)
+    row = {
+        "name": a.name,
+        "dir": study_dir.name,
+        "href": f"{quote(study_dir.name)}/index.html",
+        "description": str(a.study.get("description") or ""),
+        "date": fmt_date(a.meta.get("finished_at") or a.meta.get("started_at")),
+        "budget": entry["budget"] or "–",
+        "counts": entry["runs"],
+        "headlines": sections.verdict_lines(a.results),
+        "key": history.key(entry),
+    }
+    return row, entry
+
+
 def render_index(out_dir) -> Path:
-    """Write ``<out_dir>/index.html`` listing every study directory, with relative links."""
+    """Write ``<out_dir>/index.html`` listing every study directory with relative links and the
+    history of each, after adding this build's line per study to ``<out_dir>/history.jsonl``."""
     out_dir = Path(out_dir)
-    entries = [index_entry(d) for d in study_dirs(out_dir)]
+    pairs = [index_entry(d) for d in study_dirs(out_dir)]
+    hist = history.record(out_dir, [e for _, e in pairs])
+    entries = []
+    for row, _ in pairs:
+        h = history.for_study(hist, row["dir"])
+        entries.append({**row, "history": history_table(h, row["key"]) if len(h) > 1 else None,
+                        "n_history": len(h)})
     html = _env().get_template("index.html.j2").render(studies=entries, version=__version__,
                                                        statuses=STATUS_ORDER)
     out = out_dir / "index.html"

@@ -5,8 +5,9 @@ Rules every function here keeps:
 - diverged runs are counted and listed, never averaged in: their numbers stop at a non-finite loss,
   and a mean over the steps before it would describe a run that does not exist;
 - "final" numbers come from completed runs only (a running or failed run has no final epoch);
-- spread is the sample standard deviation (ddof=1) and the 95% confidence interval is t-based:
-  half-width = t(0.975, n-1) · std / sqrt(n), undefined (NaN) for n < 2.
+- spread is the sample standard deviation (ddof=1); the per-epoch curves use a t-based 95%
+  interval, half-width = t(0.975, n-1) · std / sqrt(n), undefined (NaN) for n < 2 (cheap for every
+  epoch of every arm); headline numbers use the bootstrap intervals of ``inference``.
 """
 
 from __future__ import annotations
@@ -183,78 +184,24 @@ def constant_arm(df: pd.DataFrame) -> str | None:
     return "constant" if "constant" in names else names[0]
 
 
-def paired_diff(finals: pd.DataFrame, a: dict, b: dict, col: str = "final_val") -> dict:
-    """Seed-paired difference a − b of ``col``: mean, std, n pairs, 95% CI half-width."""
-    def pick(arm):
-        m = finals[col].notna()
-        for k, v in arm.items():
-            m &= finals[k] == v
-        return finals[m].set_index("seed")[col]
-
-    d = (pick(a) - pick(b)).dropna()
-    std = d.std() if len(d) > 1 else np.nan
-    return {"mean": d.mean() if len(d) else np.nan, "std": std, "n": int(len(d)),
-            "ci95": float(ci95(std, len(d)))}
-
-
 def summary(df: pd.DataFrame, primary: str, directions: dict | None = None) -> pd.DataFrame:
-    """The headline table: per optimizer setting and schedule, at the base LR chosen on validation,
-    final val/test mean ± std over completed seeds, and the difference to the fixed-LR arm
-    (difference of means, and the seed-paired 95% CI of the validation difference)."""
+    """Per optimizer setting and schedule, at the base LR chosen on validation: final val/test
+    mean ± std over completed seeds and the difference of means to the fixed-LR arm. The paired
+    tests and verdicts are in :mod:`annealbench_report.claims`."""
     finals = run_finals(df, primary, directions)
     table = final_table(finals)
     sel = select_lr(table, directions, primary)
     n_lrs = table.groupby(["optimizer", "schedule"], observed=True)["base_lr"].nunique()
     const = constant_arm(df)
-    sign = 1.0 if direction(primary, directions) == "max" else -1.0
     rows = []
     for _, r in sel.iterrows():
         row = r.to_dict()
         row["n_base_lrs"] = int(n_lrs.loc[(r["optimizer"], r["schedule"])])
         ref = sel[(sel["optimizer"] == r["optimizer"]) & (sel["schedule"] == const)]
         row["reference"] = const
-        for k in ("delta_val", "delta_test", "paired_val_mean", "paired_val_ci95"):
-            row[k] = np.nan
-        row["paired_n"] = 0
+        row["delta_val"] = row["delta_test"] = np.nan
         if len(ref):
-            c = ref.iloc[0]
-            row["delta_val"] = r["val_mean"] - c["val_mean"]
-            row["delta_test"] = r["test_mean"] - c["test_mean"]
-            p = paired_diff(finals, {"optimizer": r["optimizer"], "schedule": r["schedule"],
-                                     "base_lr": r["base_lr"]},
-                            {"optimizer": c["optimizer"], "schedule": c["schedule"],
-                             "base_lr": c["base_lr"]})
-            row["paired_val_mean"], row["paired_val_ci95"], row["paired_n"] = (
-                p["mean"], p["ci95"], p["n"])
-        row["verdict"] = verdict(sign * row["paired_val_mean"], row["paired_val_ci95"],
-                                 row["schedule"] == const)
+            row["delta_val"] = r["val_mean"] - ref.iloc[0]["val_mean"]
+            row["delta_test"] = r["test_mean"] - ref.iloc[0]["test_mean"]
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    out["better_val"] = sign * out["delta_val"] > 0
-    out["rank"] = (sign * -out["val_mean"]).groupby(out["optimizer"]).rank(method="min")
-    return out.reset_index(drop=True)
-
-
-def verdict(gain: float, half: float, is_reference: bool) -> str:
-    """'better' / 'worse' when the paired 95% CI of the gain excludes 0, else 'no clear difference'."""
-    if is_reference:
-        return "reference"
-    if not np.isfinite(gain):
-        return "no data"
-    if not np.isfinite(half):
-        return "better (no CI)" if gain > 0 else ("worse (no CI)" if gain < 0 else "equal")
-    if gain - half > 0:
-        return "better"
-    if gain + half < 0:
-        return "worse"
-    return "no clear difference"
-
-
-def best_per_optimizer(summ: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer setting: the row of the schedule ranked first on validation."""
-    if summ.empty:
-        return summ
-    return summ.sort_values(["optimizer", "rank", "schedule"]).groupby(
-        "optimizer", sort=True).head(1).reset_index(drop=True)
+    return pd.DataFrame(rows)

@@ -1,0 +1,126 @@
+"""How numbers and table cells appear on the pages.
+
+A cell carries the text a reader sees and, in ``data-value``, the exact number behind it, so a
+test (or a reader with the browser's inspector) can check the page against the records without
+parsing rounded text.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+from markupsafe import Markup
+
+
+def finite(x) -> bool:
+    try:
+        return x is not None and not pd.isna(x) and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(x, signed: bool = False) -> str:
+    """4 decimals below 100, 1 above; '–' for missing; 'nan'/'inf' spelled out."""
+    if x is None or (not isinstance(x, str) and pd.isna(x)):
+        return "–"
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    s = f"{x:+.4f}" if signed else f"{x:.4f}"
+    if abs(x) >= 100:
+        s = f"{x:+.1f}" if signed else f"{x:.1f}"
+    return s.replace("-", "−")
+
+
+def parse_num(text: str) -> float:
+    """Inverse of :func:`fmt` for one number (used by tests and anyone scraping the page)."""
+    return float(text.replace("−", "-").replace("+", ""))
+
+
+def fmt_date(value) -> str:
+    """An ISO-8601 time as 'YYYY-MM-DD HH:MM UTC' (as given when it does not parse)."""
+    if not value:
+        return "–"
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if t.tzinfo is not None:
+        return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_lr(x) -> str:
+    return "–" if not finite(x) else f"{float(x):g}"
+
+
+def fmt_duration(seconds) -> str:
+    if not finite(seconds):
+        return "–"
+    s = int(round(float(seconds)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d} ({float(seconds):.1f} s)"
+
+
+def cell(text, value=None, cls: str = "") -> dict:
+    """A table cell: display text, the exact number behind it (data-value) and a CSS class."""
+    return {"text": text if isinstance(text, Markup) else str(text),
+            "value": repr(float(value)) if finite(value) else None, "cls": cls}
+
+
+def pm_cell(mean, std, n=None) -> dict:
+    text = f"{fmt(mean)} ± {fmt(std)}" if finite(std) else fmt(mean)
+    if n is not None:
+        text += f" (n={int(n)})"
+    return cell(text, mean, "num")
+
+
+def table(columns, rows, caption: str = "", cls: str = "") -> dict:
+    return {"columns": list(columns), "rows": rows, "caption": caption, "cls": cls}
+
+
+# ---------------------------------------------------------------- study context
+
+
+
+def fmt_p(p) -> str:
+    """A p-value: 3 significant digits, '< 0.0001' below that; '–' where the test is undefined."""
+    if not finite(p):
+        return "–"
+    p = float(p)
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def fmt_ci(lo, hi, signed: bool = False) -> str:
+    if not (finite(lo) and finite(hi)):
+        return "–"
+    return f"[{fmt(lo, signed)}, {fmt(hi, signed)}]"
+
+
+def _time_to_target(x, form: str) -> str:
+    # inf means half or more of the runs never reached the target: a censored median
+    if x is None or pd.isna(x):
+        return "–"
+    if math.isinf(float(x)):
+        return "not reached"
+    return format(float(x), form)
+
+
+def fmt_epochs(x) -> str:
+    """Epochs to target: 'not reached' for inf (half or more of the runs never got there)."""
+    return _time_to_target(x, "g")
+
+
+def fmt_delta_epochs(x) -> str:
+    """A difference in epochs: one decimal (times are whole epochs; means of them need no more)."""
+    if not finite(x):
+        return "–"
+    return f"{float(x):+.1f}".replace("-", "−")
+
+
+def fmt_seconds(x) -> str:
+    s = _time_to_target(x, ".1f")
+    return s + " s" if s[0].isdigit() else s
