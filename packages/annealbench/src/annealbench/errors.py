@@ -9,9 +9,22 @@ class DataError(AnnealbenchError):
     """Data files missing, unreadable or of the wrong shape."""
 
 
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()  # SpecError value for "no value to show" (a missing key, a syntax error)
+
+
 class SpecError(AnnealbenchError):
-    """A study spec field has a value that is not allowed."""
+    """A study spec field has a value that is not allowed: ``file: field = value: allowed``."""
 
     def __init__(self, file, field, value, allowed):
         self.file, self.field, self.value, self.allowed = file, field, value, allowed
-        super().__init__(f"{file}: {field} = {value!r}: {allowed}")
+        shown = "" if value is MISSING else f" = {value!r}"
+        super().__init__(f"{file}: {field}{shown}: {' '.join(str(allowed).split())}")
+
+
+class StoreError(AnnealbenchError):
+    """A file of the run store cannot be written (full disk, size limit, permissions)."""

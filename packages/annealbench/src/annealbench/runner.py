@@ -2,11 +2,15 @@
 
 Order of writes per epoch: the epoch's records, then the checkpoint that covers them, so a kill at
 any point leaves either a consistent (records, checkpoint) pair or records the resume drops.
+A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
+run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
+resumable, instead of marking runs failed.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import sys
 import time
@@ -16,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from annealbench import schedules
+from annealbench import faults, schedules
+from annealbench.errors import StoreError
 from annealbench.optim import build_optimizer
-from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json
+from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -58,24 +63,54 @@ def _save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall
     buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "wall_time_s": wall}, buf)
-    atomic_write_bytes(run.checkpoint, buf.getvalue())
+                "wall_time_s": wall, "run_key": run.root.name}, buf)
+    atomic_write_bytes(run.checkpoint, buf.getvalue(), fault="checkpoint-write")
 
 
-def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log) -> tuple[int, int, float] | None:
-    """Returns (epoch, step, wall) of the checkpoint, or None to start over."""
+def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
+                     last_epoch: int) -> tuple[int, int, float] | None:
+    """Returns (epoch, step, wall) of the checkpoint, or None to start over.
+
+    On None the model, optimizer and scheduler may hold part of a bad checkpoint: the caller
+    builds them again from the seed.
+    """
     if not run.checkpoint.exists():
         return None
     try:
         ck = torch.load(run.checkpoint, map_location=device, weights_only=True)
+        if ck.get("run_key", run.root.name) != run.root.name:  # copied from another run
+            raise ValueError(f"checkpoint of run {ck['run_key']}")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
-        return int(ck["epoch"]), int(ck["step"]), float(ck["wall_time_s"])
+        epoch, step, wall = int(ck["epoch"]), int(ck["step"]), float(ck["wall_time_s"])
+        if not 1 <= epoch <= last_epoch or step < 0 or not all(
+                run.epoch_file(e).exists() for e in range(epoch + 1)):
+            raise ValueError(f"checkpoint of epoch {epoch} does not fit this run's epoch files")
+        return epoch, step, wall
     except Exception as e:  # a truncated or foreign file: redo this run cleanly
-        log(f"[{run.root.name}] unreadable checkpoint ({type(e).__name__}); restarting this run")
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        log(f"[{run.root.name}] unreadable checkpoint {run.checkpoint} ({why}); restarting this run")
         run.clear_progress()
         return None
+
+
+def _same_config(run: RunDir, record: dict, log) -> bool:
+    """Whether config.json is this run's; if not (another spec version, a foreign or corrupt
+    file), the run's progress is not trusted: say so and let the caller start it over."""
+    try:
+        on_disk = read_json(run.config)
+    except (OSError, ValueError):
+        on_disk = None
+    expected = json.loads(json.dumps(record, default=str))
+    if on_disk == expected:
+        return True
+    what = "unreadable" if on_disk is None else (
+        f"from spec_version {on_disk.get('spec_version')!r}"
+        if isinstance(on_disk, dict) and on_disk.get("spec_version") != record["spec_version"]
+        else "for another config")
+    log(f"[{run.root.name}] {run.config} is {what}; restarting this run")
+    return False
 
 
 def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple], dict]:
@@ -101,24 +136,36 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     schedule, which is still resolved for the full run length.
     """
     key = cfg["run_key"]
-    torch.manual_seed(cfg["seed"])  # identical initial weights for every schedule of this seed
-    model = task.build_model(cfg["model"], cfg["model_kwargs"])
-    optimizer = build_optimizer(cfg["optimizer_type"], model.parameters(), cfg["base_lr"],
-                                cfg["optimizer_kwargs"])
     steps_per_epoch = task.steps_per_epoch()
     epochs, interval = cfg["epochs"], cfg["schedule_interval"]
     last_epoch = min(epochs, max_epochs or epochs)
     resolved = schedules.resolve(cfg["schedule_type"], cfg["schedule_kwargs"], epochs=epochs,
                                  steps_per_epoch=steps_per_epoch, interval=interval)
-    built = schedules.build(cfg["schedule_type"], resolved, optimizer, interval=interval,
-                            epochs=epochs, steps_per_epoch=steps_per_epoch)
-    sched = built.scheduler
-    if not run.config.exists():
-        atomic_write_json(run.config, {**cfg, "schedule_kwargs_resolved": resolved,
-                                       "steps_per_epoch": steps_per_epoch})
 
-    state = _load_checkpoint(run, device, model, optimizer, sched, log)
+    def fresh():
+        torch.manual_seed(cfg["seed"])  # identical initial weights for every schedule of this seed
+        model = task.build_model(cfg["model"], cfg["model_kwargs"])
+        optimizer = build_optimizer(cfg["optimizer_type"], model.parameters(), cfg["base_lr"],
+                                    cfg["optimizer_kwargs"])
+        built = schedules.build(cfg["schedule_type"], resolved, optimizer, interval=interval,
+                                epochs=epochs, steps_per_epoch=steps_per_epoch)
+        return model, optimizer, built
+
+    model, optimizer, built = fresh()
+    sched = built.scheduler
+    record = {**cfg, "schedule_kwargs_resolved": resolved, "steps_per_epoch": steps_per_epoch}
+    if run.config.exists() and not _same_config(run, record, log):
+        run.clear_progress()
+        run.config.unlink()
+    if not run.config.exists():
+        atomic_write_json(run.config, record)
+
+    had_checkpoint = run.checkpoint.exists()
+    state = _load_checkpoint(run, device, model, optimizer, sched, log, last_epoch)
     if state is None:
+        if had_checkpoint:
+            model, optimizer, built = fresh()  # a bad checkpoint may have half-loaded into them
+            sched = built.scheduler
         run.clear_progress()
         splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
         rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits)
@@ -145,6 +192,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
                 break
             lrs.append(optimizer.param_groups[0]["lr"])
             loss, n = task.train_loss(model, batch)
+            faults.hit("train-step")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.get("clip_grad_norm"):
@@ -173,7 +221,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             run.write_epoch(epoch, rows)
             atomic_write_json(run.status, {"status": "diverged", "epochs_done": epoch - 1,
                                            "diverged_step": step + bad + 1, "error": None,
-                                           "finished_at": _now()})
+                                           "finished_at": _now()}, fault="status-write")
             log(f"[{key}] {_label(cfg)} diverged at step {step + bad + 1} (loss {values[bad]})")
             return RunOutcome(key, "diverged", trained)
         step += keep
@@ -194,23 +242,32 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             f"val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
             f"{items / max(elapsed, 1e-9):,.0f} {unit}/s")
     atomic_write_json(run.status, {"status": "completed", "epochs_done": last_epoch,
-                                   "diverged_step": None, "error": None, "finished_at": _now()})
+                                   "diverged_step": None, "error": None, "finished_at": _now()},
+                      fault="status-write")
     return RunOutcome(key, "completed", trained)
 
 
 def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             progress: bool = False, max_steps: int | None = None,
-            max_epochs: int | None = None) -> RunOutcome:
-    """Skip finished runs, leave runs another process holds, train the rest."""
+            max_epochs: int | None = None, wait: bool = False) -> RunOutcome:
+    """Skip finished runs, leave runs another process holds ("busy"), train the rest.
+
+    ``wait``: block until another process holding the run lets go; then report what it wrote
+    (its status), or finish the run here if it died before writing one.
+    """
     key = cfg["run_key"]
     if _final(run):
         return RunOutcome(key, "skipped", 0, run.finished()["status"])
     lock = RunLock(run)
-    if not lock.acquire():
+    if not lock.acquire(wait=wait):
         return RunOutcome(key, "busy", 0, "another process is running it")
     with lock:
         if _final(run):  # another process finished it between our check and our lock
             return RunOutcome(key, "skipped", 0, run.finished()["status"])
+        if wait and run.finished() is not None:  # the process we waited for failed it: not twice
+            msg = run.finished().get("error") or "failed"
+            return RunOutcome(key, "failed", 0, f"failed in another process: {msg}")
+        run.remove_temps()  # a killed writer's leftovers: this process owns the run now
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
         try:
             return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
@@ -220,14 +277,33 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
                    "try a smaller batch_size in the study or its budget")
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        except (KeyboardInterrupt, SystemExit):
-            raise
+        except (KeyboardInterrupt, SystemExit, StoreError):
+            raise  # a full disk is not the run's fault: stop, leaving it resumable
         except Exception as e:
-            msg = f"{type(e).__name__}: {e}".splitlines()[0]
+            msg = " ".join(f"{type(e).__name__}: {e}".split())[:300]
         atomic_write_json(run.status, {"status": "failed", "epochs_done": None, "diverged_step": None,
-                                       "error": msg, "finished_at": _now()})
+                                       "error": msg, "finished_at": _now()}, fault="status-write")
         log(f"[{key}] {_label(cfg)} failed: {msg}")
         return RunOutcome(key, "failed", 0, msg)
+
+
+def finish_busy(outcomes: list[RunOutcome], grid: list[dict], root: Path, task, device: torch.device,
+                *, log=print, progress: bool = False) -> list[RunOutcome]:
+    """After a pass over the grid: wait for each run another process held ("busy"), then take
+    what it wrote, or finish the run here if that process died. So a study invocation that
+    returns 0 leaves every run of its grid finished, however many processes share the folder."""
+    by_key = {c["run_key"]: c for c in grid}
+    done = []
+    for o in outcomes:
+        if o.status == "busy":
+            log(f"[{o.run_key}] waiting for the other process running it")
+            o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, device,
+                        log=log, progress=progress, wait=True)
+            if o.status == "skipped":
+                o.message = f"{o.message} by another process"
+            log(f"[{o.run_key}] {o.status} ({o.message})" if o.message else f"[{o.run_key}] {o.status}")
+        done.append(o)
+    return done
 
 
 def _final(run: RunDir) -> bool:

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from annealbench.errors import SpecError
+from annealbench.errors import MISSING, SpecError
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -87,7 +87,7 @@ class _Checker:
                           f"unknown key; allowed: {', '.join(sorted(allowed))}")
         for k in required:
             if k not in table:
-                self.fail(f"{where}.{k}" if where else k, None, "required key is missing")
+                self.fail(f"{where}.{k}" if where else k, MISSING, "required key is missing")
 
     def int_(self, v, where, minimum):
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -135,11 +135,11 @@ def _parse(path: Path) -> tuple[dict, str]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise SpecError(path, "(file)", None, f"cannot read: {e.strerror}") from None
+        raise SpecError(path, "(file)", MISSING, f"cannot read: {e.strerror}") from None
     try:
         return tomllib.loads(raw.decode("utf-8")), hashlib.sha256(raw).hexdigest()
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise SpecError(path, "(syntax)", None, f"not valid TOML: {e}") from None
+        raise SpecError(path, "(syntax)", MISSING, f"not valid TOML: {e}") from None
 
 
 def _optimizer(c: _Checker, name, table, where) -> OptimizerSetting:
@@ -168,6 +168,14 @@ def _optimizer(c: _Checker, name, table, where) -> OptimizerSetting:
                             None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"))
 
 
+def _blame(problem: str, kwargs: dict) -> str | None:
+    """The kwarg a schedules.check phrase is about ("gamma must be ...", "...; got 'foo'")."""
+    for k in kwargs:
+        if problem.startswith(f"{k} ") or f"got {k!r}" in problem:
+            return k
+    return None
+
+
 def _schedule(c: _Checker, name, table, where) -> ScheduleArm:
     from annealbench import schedules
 
@@ -178,26 +186,42 @@ def _schedule(c: _Checker, name, table, where) -> ScheduleArm:
     interval = table.get("interval", None)
     kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
     problem = schedules.check(type_, kwargs)
-    if problem and problem.startswith(("unknown schedule", "cannot import")):
+    if problem and (problem.startswith(("unknown schedule", "cannot import"))
+                    or problem.startswith(f"'{type_}'")):
         c.fail(f"{where}.type", type_, problem)
+    if problem and problem.startswith("requires "):
+        missing = problem.removeprefix("requires ").split(",")[0].strip()
+        c.fail(f"{where}.{missing}", MISSING, f"{type_} {problem}")
     if problem:
-        c.fail(where, kwargs, problem)
+        key = _blame(problem, kwargs)
+        if key is None:
+            c.fail(where, kwargs, problem)
+        c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem}")
     if interval is None:
         interval = schedules.default_interval(type_)
     c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
+    problem = schedules.check(type_, kwargs, interval=interval)  # e.g. plateau stepped per step
+    if problem:
+        c.fail(f"{where}.interval", interval, problem)
     return ScheduleArm(type_, kwargs, interval)
 
 
-def _component(c: _Checker, table, where, known, check):
-    """A [model] or [dataset] table: a registered ``name`` plus that component's kwargs."""
+def _component(c: _Checker, table, where, known, check, override=(), override_where=""):
+    """A [model] or [dataset] table: a registered ``name`` plus that component's kwargs.
+
+    ``override``: keys the budget set (``override_where``), so a message names the field written.
+    """
+    def field_(k):
+        return f"{override_where}.{k}" if k in override else f"{where}.{k}"
+
     if not isinstance(table, dict) or "name" not in table:
         c.fail(where, table, "must be a table with a 'name'")
-    name = c.str_(table["name"], f"{where}.name", set(known))
+    name = c.str_(table["name"], field_("name"), set(known))
     kwargs = {k: v for k, v in table.items() if k != "name"}
     for k, v in kwargs.items():  # one key at a time, so the message names the field
         problem = check(name, {k: v})
         if problem:
-            c.fail(f"{where}.{k}", v, f"{name} {problem}")
+            c.fail(field_(k), v, f"{name} {problem}")
     problem = check(name, kwargs)
     if problem:
         c.fail(where, kwargs, f"{name} {problem}")
@@ -244,6 +268,9 @@ def load_study(path, budget: str = "quick") -> Study:
     if budgets and budget not in budgets:
         c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
     over = budgets.get(budget, {})
+    for part in ("model", "dataset", "lrs"):
+        if part in over and not isinstance(over[part], dict):
+            c.fail(f"budgets.{budget}.{part}", over[part], "must be a table (keys override the study's)")
 
     optimizers_doc = doc["optimizers"]
     if not isinstance(optimizers_doc, dict) or not optimizers_doc:
@@ -255,12 +282,14 @@ def load_study(path, budget: str = "quick") -> Study:
     model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
     dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
                    if isinstance(doc["dataset"], dict) else doc["dataset"])
-    dataset, dataset_kwargs = _component(c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs)
+    dataset, dataset_kwargs = _component(c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs,
+                                         over.get("dataset", {}), f"budgets.{budget}.dataset")
     info = DATASETS[dataset]
     if isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
             model_doc["name"] not in info.models:
         c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
-    model, model_kwargs = _component(c, model_doc, "model", MODELS, check_model_kwargs)
+    model, model_kwargs = _component(c, model_doc, "model", MODELS, check_model_kwargs,
+                                     over.get("model", {}), f"budgets.{budget}.model")
 
     directions = dict(info.metrics)
     primary = c.str_(st["primary_metric"], "study.primary_metric", set(directions))

@@ -3,6 +3,12 @@
 A reader (another process, the report, a resume after SIGKILL) sees either the previous complete
 file or the new complete file, never a torn one: write to a temp file in the same directory, fsync,
 then ``os.replace``. See docs/design.md for the layout.
+
+A write that fails (a full disk, a file-size limit, a read-only folder) removes its temp file and
+raises :class:`StoreError`, one line naming the file: the previous complete file stays, and the
+study stops (every later write would fail the same way) rather than marking runs failed. Temp
+files carry the writer's pid and host, so a rerun can remove those a killed process on this host
+left behind (and never those of a writer alive, here or on another node sharing the folder).
 """
 
 from __future__ import annotations
@@ -12,29 +18,81 @@ import fcntl
 import io
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
+
+from annealbench import faults
+from annealbench.errors import StoreError
 
 EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+# .<name>.<pid>@<host>.<random>.tmp: a later process can tell a dead writer's leftovers
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.]+\.tmp$")
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fault: str = "json-write") -> None:
+    """Replace ``path`` with ``data`` atomically; ``fault`` names the point for annealbench.faults."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}@{_HOST}.",
+                                   suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        faults.hit(fault, path)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise StoreError(
+                f"cannot write {path}: {e.strerror or e}; nothing finished is lost: free space "
+                "(or fix the folder) and rerun the same command to resume") from e
         raise
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+def atomic_write_json(path: Path, obj, *, fault: str = "json-write") -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                       fault=fault)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_temps(folder: Path, *, only_dead: bool = True) -> list[Path]:
+    """Remove temp files a killed writer left in ``folder`` (not recursive).
+
+    ``only_dead``: remove only those of a dead process on this host (a writer may be alive on
+    another node); False when the caller holds the folder's lock, so every temp file is stale.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for f in entries:
+        if not (f.name.startswith(".") and f.name.endswith(".tmp")) or not f.is_file():
+            continue
+        m = _TEMP.match(f.name)
+        if only_dead and (m is None or m["host"] != _HOST or _alive(int(m["pid"]))):
+            continue
+        f.unlink(missing_ok=True)
+        removed.append(f)
+    return removed
 
 
 def read_json(path: Path):
@@ -61,7 +119,7 @@ class RunDir:
         w.writerow(EPOCH_COLUMNS)
         # repr keeps every float bit so resumed and uninterrupted runs compare equal
         w.writerows([r[:4] + tuple(repr(float(x)) for x in r[4:]) for r in rows])
-        atomic_write_bytes(self.epoch_file(epoch), buf.getvalue().encode())
+        atomic_write_bytes(self.epoch_file(epoch), buf.getvalue().encode(), fault="epoch-write")
 
     def drop_epochs_after(self, epoch: int) -> None:
         """Forget epoch files the checkpoint does not cover (written just before a kill)."""
@@ -73,6 +131,10 @@ class RunDir:
     def clear_progress(self) -> None:
         self.checkpoint.unlink(missing_ok=True)
         self.drop_epochs_after(-1)
+
+    def remove_temps(self) -> list[Path]:
+        """Temp files of a writer that died; call only while holding the run's lock."""
+        return remove_temps(self.root, only_dead=False) + remove_temps(self.epochs, only_dead=False)
 
     def finished(self) -> dict | None:
         try:
@@ -91,14 +153,18 @@ class RunLock:
         self.run = run
         self.fd = None
 
-    def acquire(self) -> bool:
+    def acquire(self, wait: bool = False) -> bool:
+        """Take the lock; False if another process holds it (``wait``: block until it is free)."""
         self.run.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             return False
+        except BaseException:  # interrupted while waiting
+            os.close(fd)
+            raise
         self.fd = fd
         return True
 

@@ -1,0 +1,29 @@
+"""Fixtures of the reliability suite; the helpers live in harness.py."""
+
+from __future__ import annotations
+
+import pytest
+from harness import N_RUNS, Baseline, make_cifar, read_records, report_cli, run_cli, write_toml
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory) -> Baseline:
+    """The uninterrupted pipeline, once per session: what every faulted run must end up equal to."""
+    root = tmp_path_factory.mktemp("baseline")
+    data = root / "data"
+    make_cifar(data)
+    study = write_toml(root / "rel.toml")
+    out = root / "out"
+    r = run_cli(study, out, data)
+    assert r.returncode == 0, r.stderr
+    rr = report_cli(out)
+    assert rr.returncode == 0, rr.stderr
+    df = read_records(out)
+    assert set(df["status"].astype(str)) == {"completed"} and df["run_key"].nunique() == N_RUNS
+    return Baseline(data, study, out, df, r.seconds)
+
+
+@pytest.fixture
+def fresh(baseline, tmp_path):
+    """(study, data, out): the baseline's study and data, an empty output folder."""
+    return baseline.study, baseline.data, tmp_path / "out"
