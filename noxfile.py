@@ -29,6 +29,8 @@ def _reproduce_args(posargs: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", help="data folder (default $ANNEALBENCH_DATA, else ./data)")
     p.add_argument("--out", default="reports")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--executor", default="local", choices=("local", "ray"))
+    p.add_argument("--ray-address", help="join this Ray cluster ('auto' or host:port)")
     return p.parse_args(posargs)
 
 
@@ -36,13 +38,15 @@ def _reproduce_args(posargs: list[str]) -> argparse.Namespace:
 def reproduce(session: nox.Session) -> None:
     """Train the studies (resuming anything unfinished) and render their reports."""
     a = _reproduce_args(session.posargs)
-    session.install("-e", TRAIN, "-e", REPORT)
+    session.install("-e", f"{TRAIN}[ray]" if a.executor == "ray" else TRAIN, "-e", REPORT)
     cmd = ["annealbench", "run", *(a.study or REAL_STUDIES), "--budget", a.budget,
            "--device", a.device, "--out", a.out]
     if a.data_dir:
         cmd += ["--data-dir", a.data_dir]
     if a.dry_run:
         cmd.append("--dry-run")
+    if a.executor == "ray":
+        cmd += ["--executor", "ray"] + (["--ray-address", a.ray_address] if a.ray_address else [])
     # A failed run (exit 1) is reported with its error; a bad spec (exit 2) stops here.
     session.run(*cmd, success_codes=[0, 1])
     if not a.dry_run:
@@ -60,7 +64,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    session.install("-e", TRAIN, "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright")
+    session.install("-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright")
     session.run("pytest", "tests", *session.posargs)
 
 

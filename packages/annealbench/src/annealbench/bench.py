@@ -174,7 +174,10 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
     for _ in range(1 if dry_run else repeats):  # interleaved so drift hits both alike
         bare.append(bare_loop(task, device, max_steps=steps))
         runner.append(runner_epoch(task, device, dataset, max_steps=steps))
-    per_sample, batched = augment_rates(task, device, steps=2 if dry_run else 20)
+    rates = [augment_rates(task, device, steps=2 if dry_run else task.steps_per_epoch())
+             for _ in range(1 if dry_run else repeats)]
+    per_sample = statistics.median(r[0] for r in rates)
+    batched = statistics.median(r[1] for r in rates)
     mem_bare = _peak_child("bare", device.type, data_dir, dry_run)
     mem_runner = _peak_child("runner", device.type, data_dir, dry_run)
     measures = {
@@ -213,10 +216,16 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data-dir", help="use CIFAR-10 from here when present, else synthetic images")
     p.add_argument("--out", default="reports/bench")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5,
+                   help="interleaved repetitions per measure; the median is reported")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes, one repeat, nothing written")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a measure misses its target (the nightly job's gate)")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.repeats < 1:
+        print(f"annealbench bench: --repeats {a.repeats}: give 1 or more", file=sys.stderr)
+        return 2
     device = resolve_device(a.device)
     data_dir = Path(a.data_dir or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
     if a._child:
@@ -228,7 +237,8 @@ def main(argv=None) -> int:
         print(f"  {name:20s} baseline {m['baseline']:>14,.1f} candidate {m['candidate']:>14,.1f} "
               f"{m['unit']:6s} ratio {m['ratio']:.3f} (target {m['target']}: "
               f"{'met' if m['met'] else 'NOT met'})")
-    return 0
+    missed = [n for n, m in r["measures"].items() if not m["met"]]
+    return 1 if a.check and missed and not a.dry_run else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """``annealbench``: validate studies, list schedules, show a grid, run a study.
 
-User errors (a bad spec, missing data) print one line and exit 2; a study whose runs failed
-exits 1; otherwise 0.
+User errors (a bad spec, missing or malformed data, a full disk) print one line and exit 2; a
+study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
+each skips the runs the other holds, then waits for them (``--no-wait``: does not).
+Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
 from __future__ import annotations
@@ -43,7 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="two steps of every arm in a temporary folder; writes nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-wait", action="store_true",
+                     help="leave runs another process is training to it (default: wait for them "
+                          "at the end, and finish any it left unfinished)")
     run.add_argument("--experiments", default="experiments", help="where study names are looked up")
+    run.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="local: runs one after another here (default); ray: one Ray task per run")
+    run.add_argument("--ray-address", default=None,
+                     help="Ray cluster to join ('auto' or host:port); default: start one locally")
+    run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs reserved per run")
+    run.add_argument("--gpus-per-run", type=float, default=1.0,
+                     help="Ray GPUs reserved per run on CUDA (fractions share a GPU)")
 
     val = sub.add_parser("validate", help="check study files without training")
     val.add_argument("studies", nargs="+", metavar="STUDY")
@@ -63,10 +75,14 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(a) -> int:
     import torch
 
+    from annealbench.executors import RayOptions
     from annealbench.runner import resolve_device
     from annealbench.spec import find_study, load_study
     from annealbench.study import run_study
 
+    for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
+        if not v > 0:
+            raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
     device = resolve_device(a.device)
     budget = _budget(a.budget, a.device)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
@@ -78,7 +94,9 @@ def _cmd_run(a) -> int:
     for study in studies:
         outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
                              progress=progress, dry_run=a.dry_run,
-                             log=lambda m: print(m, flush=True))
+                             log=lambda m: print(m, flush=True), executor=a.executor,
+                             ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
+                             wait_for_busy=not a.no_wait)
         failed += sum(o.status == "failed" for o in outcomes)
     return 1 if failed else 0
 

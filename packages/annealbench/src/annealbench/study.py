@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
+from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.grid import expand
-from annealbench.runner import RunOutcome, _now, run_one
+from annealbench.runner import RunOutcome, _now, finish_busy
 from annealbench.spec import Study
-from annealbench.store import RunDir, atomic_write_json, read_json
+from annealbench.store import atomic_write_json, read_json, remove_temps
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -79,8 +80,10 @@ def data_checksums(files, data_dir: Path | None) -> dict:
 
 
 def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | None, *,
-              log=print, progress: bool = False, dry_run: bool = False) -> list[RunOutcome]:
-    """Train every run of the study's grid that is not finished yet.
+              log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
+              ray_options: RayOptions | None = None,
+              wait_for_busy: bool = False) -> list[RunOutcome]:
+    """Train every run of the study's grid that is not finished yet, here or on a Ray cluster.
 
     ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
     directory: a check that data, models and schedules fit together, writing nothing under ``out``.
@@ -103,7 +106,10 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             "started_at": started, "finished_at": None, "wall_time_s": None,
             "git_commit": _git_commit(Path(study.file).resolve().parent),
             "data_checksums": data_checksums(task.data_files(), data_dir),
-            "runs_planned": len(grid), **environment(device)}
+            "runs_planned": len(grid), **environment(device),
+            # the report keeps only these: runs of an earlier budget or edited spec stay on disk
+            # (nothing computed is lost) but do not mix into this study's table
+            "run_keys": sorted(c["run_key"] for c in grid)}
     if not dry_run:
         previous = root / "meta.json"
         if previous.exists():  # several invocations can build one study; keep its first start
@@ -113,17 +119,28 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
                 meta["first_started_at"] = started
         else:
             meta["first_started_at"] = started
+        remove_temps(root)  # study.json/meta.json temp files of a killed invocation
         atomic_write_json(root / "study.json", study.to_dict())
         atomic_write_json(root / "meta.json", meta)
     log(f"{study.name}: {len(grid)} runs ({study.budget} budget) on {meta['device_name']} -> {root}")
-    outcomes = []
-    for i, cfg in enumerate(grid, 1):
-        run = RunDir(root / "runs" / cfg["run_key"])
-        outcome = run_one(cfg, run, task, device, log=log, progress=progress,
-                          max_steps=2 if dry_run else None, max_epochs=1 if dry_run else None)
-        outcomes.append(outcome)
+    seen = []
+
+    def on_outcome(cfg, outcome):
+        seen.append(outcome)
         if outcome.status in ("skipped", "busy"):
-            log(f"[{cfg['run_key']}] run {i}/{len(grid)} {outcome.status} ({outcome.message})")
+            log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
+
+    limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
+    if executor == "ray":
+        spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
+                        str(data_dir) if data_dir else None, study.batch_size)
+        outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
+                           on_outcome=on_outcome, **limits)
+    else:
+        outcomes = run_local(grid, root, task, device, log=log, progress=progress,
+                             on_outcome=on_outcome, **limits)
+    if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
+        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress)
     counts = Counter(o.status for o in outcomes)
     meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
                 outcomes=dict(counts))

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Nightly GPU job (see ci/README.md): bench ratios, both real studies at the full budget on CUDA,
+# then the published site rebuilt with tonight's studies; its history.jsonl keeps every night.
+#   ci/nightly.sh SITE DATA
+# Overridable for a dry rehearsal on a CPU: NIGHTLY_DEVICE (cuda), NIGHTLY_BUDGET (full),
+# NIGHTLY_STUDIES (space-separated; default both real studies).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+site=$(realpath -m "${1:?usage: ci/nightly.sh SITE DATA}")
+data=$(realpath -m "${2:?usage: ci/nightly.sh SITE DATA}")
+night="$(date -u +%Y%m%dT%H%MZ)-$(git rev-parse --short=12 HEAD)"
+work=$(mktemp -d "${TMPDIR:-/tmp}/annealbench-nightly.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$site/bench" "$data"
+device=${NIGHTLY_DEVICE:-cuda}
+budget=${NIGHTLY_BUDGET:-full}
+studies=()
+for s in ${NIGHTLY_STUDIES:-}; do studies+=(--study "$s"); done
+
+bench_rc=0
+nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" || bench_rc=$?
+
+# A fresh output folder: run keys are config hashes, so a reused one would skip every run.
+# Exit 1 means some runs failed (the report shows them); anything else stops the night here.
+repro_rc=0
+nox -s reproduce -- "${studies[@]}" --device "$device" --budget "$budget" --data-dir "$data" \
+  --out "$work" || repro_rc=$?
+if [ "$repro_rc" -ne 0 ] && [ "$repro_rc" -ne 1 ]; then
+  echo "nightly: reproduce exited $repro_rc" >&2
+  exit "$repro_rc"
+fi
+
+for study in "$work"/*/; do
+  name=$(basename "$study")
+  [ -d "$study/runs" ] || continue
+  rm -rf "${site:?}/$name"
+  cp -r "$study" "$site/$name"
+  find "$site/$name" -name checkpoint.pt -delete   # weights are not part of the published record
+done
+# No torch needed from here: pages, index and history.jsonl (one line per study per night)
+nox -s report -- --out "$site"
+
+for study in "$work"/*/; do
+  name=$(basename "$study")
+  mkdir -p "$site/archive/$night/$name"
+  cp "$site/$name"/{index.html,records.parquet,records.csv,study.json,meta.json} \
+     "$site/archive/$night/$name/"
+done
+
+echo "nightly: $night published under $site (bench exit $bench_rc, reproduce exit $repro_rc)"
+exit "$bench_rc"

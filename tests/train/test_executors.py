@@ -1,0 +1,72 @@
+"""The Ray executor trains the same grid into the same store as the local one, with the same numbers."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from annealbench.executors import RayOptions
+from annealbench.spec import load_study
+from annealbench.study import run_study
+
+CPU = torch.device("cpu")
+
+
+def _rows(run_dir: Path) -> list[tuple]:
+    rows = []
+    for f in sorted((run_dir / "epochs").glob("*.csv")):
+        with open(f, newline="") as fh:
+            rows += [(r["epoch"], r["step"], r["split"], r["metric"], r["value"], r["lr"])
+                     for r in csv.DictReader(fh) if r["metric"] != "throughput"]
+    return rows
+
+
+@pytest.mark.timeout(240)
+def test_ray_executor_matches_local_and_resumes(write_study, tmp_path):
+    ray = pytest.importorskip("ray")
+    study = load_study(write_study(replace={"seeds = [0, 1]": "seeds = [3]", "epochs = 3": "epochs = 2"}))
+    # Each worker computes with one intra-op thread; so does the local reference, for equal sums.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+        logs = []
+        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+        try:
+            remote = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, executor="ray",
+                               ray_options=RayOptions(cpus_per_run=1))
+            again = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, executor="ray")
+        finally:
+            ray.shutdown()
+    finally:
+        torch.set_num_threads(threads)
+
+    assert sorted(o.status for o in remote) == ["completed"] * len(local)
+    assert [o.status for o in again] == ["skipped"] * len(local)
+    assert any(m.startswith("ray: 4 runs submitted") for m in logs)
+    for o in local:
+        a = _rows(tmp_path / "local" / "tiny" / "runs" / o.run_key)
+        b = _rows(tmp_path / "ray" / "tiny" / "runs" / o.run_key)
+        assert a and a == b, o.run_key
+
+
+def test_ray_missing_is_a_user_error(write_study, tmp_path, monkeypatch):
+    import builtins
+
+    from annealbench.errors import AnnealbenchError
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError(name)
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    study = load_study(write_study())
+    with pytest.raises(AnnealbenchError, match="pip install 'annealbench\\[ray\\]'"):
+        run_study(study, tmp_path / "out", CPU, None, log=lambda m: None, executor="ray")
