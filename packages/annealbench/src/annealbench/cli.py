@@ -141,6 +141,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("annealbench: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `annealbench grid … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
