@@ -98,8 +98,13 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         root = Path(tmp.name) / study.name
     else:
         root = Path(out) / study.name
-    task = make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=device,
-                     batch_size=study.batch_size)
+    def load(on: torch.device):
+        return make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=on,
+                         batch_size=study.batch_size)
+
+    # With Ray the workers load their own copies; the driver's (checksums, a run taken over from
+    # a dead process) stays off the GPU the workers share until it is needed there.
+    task = load(torch.device("cpu") if executor == "ray" else device)
     started, t0 = _now(), time.perf_counter()
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
@@ -140,6 +145,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         outcomes = run_local(grid, root, task, device, log=log, progress=progress,
                              on_outcome=on_outcome, **limits)
     if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
+        if any(o.status == "busy" for o in outcomes) and task.device != device:
+            task = load(device)
         outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress)
     counts = Counter(o.status for o in outcomes)
     meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
