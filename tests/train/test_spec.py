@@ -124,3 +124,15 @@ def test_cli_bad_spec_exits_2_with_one_line_and_writes_nothing(write_study, tmp_
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "optimizers.sgd.lrs = -1.0" in lines[0] and str(path) in lines[0]
     assert not out.exists()
+
+
+def test_a_budget_declares_its_own_target(write_study):
+    path = write_study(replace={'primary_metric = "accuracy"': 'primary_metric = "accuracy"\ntarget = 0.5'})
+    assert load_study(path, "quick").target == 0.5
+    both = path.read_text() + '\n[budgets.quick]\ntarget = 0.3\n[budgets.full]\nepochs = 4\n'
+    path.write_text(both)
+    assert load_study(path, "quick").target == 0.3
+    assert load_study(path, "full").target == 0.5
+    path.write_text(both.replace("target = 0.3", 'target = "high"'))
+    with pytest.raises(SpecError, match=r"budgets\.quick\.target.*'high'.*finite number"):
+        load_study(path, "quick")

@@ -21,7 +21,8 @@ OPTIMIZER_KWARGS = {
     "adam": {"betas", "eps", "weight_decay", "amsgrad"},
     "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
 }
-BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs"}
+BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
+               "target"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
               "eval_test", "target", "notes"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
@@ -293,9 +294,13 @@ def load_study(path, budget: str = "quick") -> Study:
 
     directions = dict(info.metrics)
     primary = c.str_(st["primary_metric"], "study.primary_metric", set(directions))
-    target = st.get("target")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))):
-        c.fail("study.target", target, "must be a number (the validation value that counts as converged)")
+    # what counts as converged depends on how long a budget trains, so a budget may set its own
+    target_field = f"budgets.{budget}.target" if "target" in over else "study.target"
+    target = over.get("target", st.get("target"))
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or target != target or abs(target) == float("inf")):
+        c.fail(target_field, target, "must be a finite number (the validation value of the primary "
+                                     "metric that counts as converged)")
     eval_test = c.str_(st.get("eval_test", "final"), "study.eval_test", {"final", "every"})
 
     names_opt = c.names(over["optimizers"], f"budgets.{budget}.optimizers", optimizers_doc) \
