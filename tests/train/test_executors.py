@@ -70,3 +70,33 @@ def test_ray_missing_is_a_user_error(write_study, tmp_path, monkeypatch):
     study = load_study(write_study())
     with pytest.raises(AnnealbenchError, match="pip install 'annealbench\\[ray\\]'"):
         run_study(study, tmp_path / "out", CPU, None, log=lambda m: None, executor="ray")
+
+
+@pytest.mark.timeout(240)
+def test_a_dead_ray_worker_fails_its_run_and_the_next_invocation_resumes_it(write_study, tmp_path):
+    ray = pytest.importorskip("ray")
+    study = load_study(write_study(replace={"seeds = [0, 1]": "seeds = [3]", "epochs = 3": "epochs = 2"}))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+        # every worker SIGKILLs itself at its 6th step: mid-epoch 2, after epoch 1's checkpoint
+        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "ANNEALBENCH_FAULT": "kill:train-step:6"}})
+        try:
+            died = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None, executor="ray")
+        finally:
+            ray.shutdown()
+        unfinished = [not (tmp_path / "ray" / "tiny" / "runs" / o.run_key / "status.json").exists()
+                      for o in died]
+        resumed = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None)
+    finally:
+        torch.set_num_threads(threads)
+
+    assert [o.status for o in died] == ["failed"] * len(local)
+    assert all(unfinished)  # no final status on disk: the next invocation picks them up
+    assert [o.status for o in resumed] == ["completed"] * len(local)
+    assert all(o.epochs_trained == 1 for o in resumed)  # epoch 1 was kept, only epoch 2 redone
+    for o in local:
+        assert _rows(tmp_path / "local" / "tiny" / "runs" / o.run_key) == \
+            _rows(tmp_path / "ray" / "tiny" / "runs" / o.run_key)

@@ -354,6 +354,8 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+# The temp-file naming contract of docs/design.md, shared with annealbench.store; kept as a
+# copy here because the report package never depends on the training package (torch).
 _TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.]+\.tmp$")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
 
