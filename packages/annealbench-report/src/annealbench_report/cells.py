@@ -34,11 +34,6 @@ def fmt(x, signed: bool = False) -> str:
     return s.replace("-", "−")
 
 
-def parse_num(text: str) -> float:
-    """Inverse of :func:`fmt` for one number (used by tests and anyone scraping the page)."""
-    return float(text.replace("−", "-").replace("+", ""))
-
-
 def fmt_date(value) -> str:
     """An ISO-8601 time as 'YYYY-MM-DD HH:MM UTC' (as given when it does not parse)."""
     if not value:
@@ -80,9 +75,6 @@ def pm_cell(mean, std, n=None) -> dict:
 
 def table(columns, rows, caption: str = "", cls: str = "") -> dict:
     return {"columns": list(columns), "rows": rows, "caption": caption, "cls": cls}
-
-
-# ---------------------------------------------------------------- study context
 
 
 

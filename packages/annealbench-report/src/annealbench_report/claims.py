@@ -103,10 +103,13 @@ def _arm_row(f: pd.DataFrame, t: pd.DataFrame, sched: str, lr: float) -> dict:
 
 def analyse_optimizer(df: pd.DataFrame, finals: pd.DataFrame, chosen: pd.DataFrame, opt: str,
                       order: list, const: str | None, study: dict, primary: str,
-                      directions: dict | None, where: str) -> OptimizerResult:
+                      directions: dict | None, where: str, *, budget: int | None = None,
+                      declared: dict | None = None) -> OptimizerResult:
     """Descriptive statistics, time to target and both claims for optimizer setting ``opt``.
 
-    ``chosen``: the summary rows of ``opt`` (one per schedule, at its chosen base LR)."""
+    ``chosen``: the rows of ``opt`` at each schedule's chosen base LR (:func:`stats.select_lr`).
+    ``budget`` and ``declared`` (the study's target) are the same for every optimizer setting;
+    :func:`analyse` works them out once, a direct call derives them here."""
     lr_of = dict(zip(chosen["schedule"].astype(str), chosen["base_lr"]))
     scheds = [s for s in order if s in lr_of]
     f_opt = finals[finals["optimizer"].astype(str) == opt].assign(
@@ -115,9 +118,9 @@ def analyse_optimizer(df: pd.DataFrame, finals: pd.DataFrame, chosen: pd.DataFra
     def arm_finals(s):
         return f_opt[(f_opt["schedule"] == s) & (f_opt["base_lr"] == lr_of[s])]
 
-    budget = int(study.get("epochs") or stats.epoch_rows(df)["epoch"].max())
-    val_metrics = set(df.loc[df["split"] == "val", "metric"].astype(str))
-    target = convergence.declared_target(study, primary, val_metrics, where)
+    if budget is None:
+        budget, declared = _study_wide(df, study, primary, where)
+    target = dict(declared) if declared else None
     base_lr = float(lr_of.get(const, np.nan)) if const else float("nan")
     if target is None and const in lr_of:
         target = convergence.default_target(arm_finals(const)["final_val"], primary, const, base_lr)
@@ -212,16 +215,26 @@ def _faster_extras(own_t: pd.DataFrame, ref_t: pd.DataFrame) -> dict:
             "reached_ref": int(ref_t["reached"].sum()), "runs_ref": len(ref_t)}
 
 
-def analyse(df: pd.DataFrame, finals: pd.DataFrame, summ: pd.DataFrame, opts: list, order: list,
+def _study_wide(df: pd.DataFrame, study: dict, primary: str, where: str) -> tuple[int, dict | None]:
+    """(epochs budget, declared target or None): what every optimizer setting shares."""
+    budget = int(study.get("epochs") or stats.epoch_rows(df)["epoch"].max())
+    val_metrics = set(df.loc[df["split"] == "val", "metric"].astype(str))
+    return budget, convergence.declared_target(study, primary, val_metrics, where)
+
+
+def analyse(df: pd.DataFrame, finals: pd.DataFrame, chosen: pd.DataFrame, opts: list, order: list,
             const: str | None, study: dict, primary: str, directions: dict | None,
             where: str) -> list[OptimizerResult]:
-    """:func:`analyse_optimizer` for every optimizer setting that has a summary row."""
+    """:func:`analyse_optimizer` for every optimizer setting that has a chosen arm."""
+    if not len(chosen):
+        return []
+    budget, declared = _study_wide(df, study, primary, where)
     out = []
     for opt in opts:
-        chosen = summ[summ["optimizer"].astype(str) == opt] if len(summ) else summ
-        if len(chosen):
-            out.append(analyse_optimizer(df, finals, chosen, opt, order, const, study, primary,
-                                         directions, where))
+        mine = chosen[chosen["optimizer"].astype(str) == opt]
+        if len(mine):
+            out.append(analyse_optimizer(df, finals, mine, opt, order, const, study, primary,
+                                         directions, where, budget=budget, declared=declared))
     return out
 
 

@@ -41,19 +41,16 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
+    dirs = render.study_dirs(out)
     if names:
-        dirs = []
         for n in names:
-            d = out / n
-            if d not in render.study_dirs(out):
-                known = ", ".join(p.name for p in render.study_dirs(out)) or "none"
-                raise ReportError(f"{d}: not a study output directory (no runs/ or "
+            if out / n not in dirs:
+                known = ", ".join(p.name for p in dirs) or "none"
+                raise ReportError(f"{out / n}: not a study output directory (no runs/ or "
                                   f"records.parquet); known: {known}")
-            dirs.append(d)
-    else:
-        dirs = render.study_dirs(out)
+        dirs = [out / n for n in names]
     collect.remove_temps(out)  # temp files of a build that was killed before its os.replace
-    pages = []
+    pages, analysed = [], {}
     for d in dirs:
         collect.remove_temps(d)
         if collect.has_runs(d):
@@ -65,8 +62,8 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
             df = collect.read_records(d / "records.parquet")
-        pages.append(render.render_study(d, records=df))
-    pages.append(render.render_index(out))
+        pages.append(render.render_study(d, records=df, analysed=analysed))
+    pages.append(render.render_index(out, analysed))
     return pages
 
 

@@ -335,16 +335,18 @@ def first_config(study_dir) -> dict:
     return {}
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write, fault: str | None) -> None:
     """``write(tmp)`` to a hidden temp file beside ``path``, fsync, then ``os.replace``: readers
     see the old file or the new one, never half of one. Permissions follow the umask. A failed
-    write (a full disk) removes the temp file, keeps the old file and raises ReportError."""
+    write (a full disk) removes the temp file, keeps the old file and raises ReportError.
+    ``fault``: the ANNEALBENCH_FAULT point this write passes, between fsync and rename."""
     tmp = path.parent / f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         write(str(tmp))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        _fault("records-write" if path.name.startswith("records.") else "render-write", path)
+        if fault:
+            _fault(fault, path)
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -384,13 +386,13 @@ def remove_temps(folder) -> list[Path]:
     return removed
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, *, fault: str | None = None) -> None:
     path = Path(path)
 
     def write(tmp):
         Path(tmp).write_text(text, encoding="utf-8")
 
-    _atomic_write(path, write)
+    _atomic_write(path, write, fault)
 
 
 def _write_csv(df: pd.DataFrame, path: str) -> None:
@@ -406,8 +408,8 @@ def write_records(study_dir) -> pd.DataFrame:
     """Collect and write ``records.parquet`` and ``records.csv`` (atomically); return the frame."""
     study_dir = Path(study_dir)
     df = collect(study_dir)
-    _atomic_write(study_dir / "records.parquet", lambda tmp: _write_parquet(df, tmp))
-    _atomic_write(study_dir / "records.csv", lambda tmp: _write_csv(df, tmp))
+    _atomic_write(study_dir / "records.parquet", lambda tmp: _write_parquet(df, tmp), "records-write")
+    _atomic_write(study_dir / "records.csv", lambda tmp: _write_csv(df, tmp), "records-write")
     return df
 
 

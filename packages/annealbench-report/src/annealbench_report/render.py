@@ -49,7 +49,7 @@ class Analysis:
     scheds: list
     opts: list
     finals: pd.DataFrame
-    summ: pd.DataFrame
+    chosen: pd.DataFrame  # per (optimizer, schedule): the row of table at its chosen base LR
     table: pd.DataFrame
     results: list
 
@@ -86,11 +86,12 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
         return Analysis(study, meta, name, primary, directions, const, scheds, opts,
                         pd.DataFrame(columns=[*stats.RUN, "status", "diverged_step"]), empty, empty, [])
     finals = stats.run_finals(df, primary, directions)
-    summ = stats.summary(df, primary, directions)
-    results = claims.analyse(df, finals, summ, opts, scheds, const, study, primary, directions,
+    table = stats.final_table(finals)
+    chosen = stats.select_lr(table, directions, primary)
+    results = claims.analyse(df, finals, chosen, opts, scheds, const, study, primary, directions,
                              str(study_dir / "study.json"))
-    return Analysis(study, meta, name, primary, directions, const, scheds, opts, finals, summ,
-                    stats.final_table(finals), results)
+    return Analysis(study, meta, name, primary, directions, const, scheds, opts, finals, chosen,
+                    table, results)
 
 
 def all_lrs_table(table_: pd.DataFrame, opts, scheds, primary) -> dict:
@@ -178,10 +179,8 @@ def _train_seconds(df: pd.DataFrame) -> float:
     return float(df.groupby("run_key", observed=True)["wall_time_s"].max().sum())
 
 
-def study_context(study_dir: Path, df: pd.DataFrame) -> dict:
-    a = analyse(study_dir, df)
+def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataFrame) -> dict:
     study, meta = a.study, a.meta
-    runs = _runs_for(study_dir, df)
     styles = figures.schedule_styles(a.scheds, a.const)
     n_lrs = (a.table.groupby(["optimizer", "schedule"], observed=True)["base_lr"].nunique()
              if len(a.table) else pd.Series(dtype=int))
@@ -241,16 +240,21 @@ def _runs_for(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     return r
 
 
-def render_study(study_dir, records: pd.DataFrame | None = None) -> Path:
+def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict | None = None) -> Path:
     """Write ``<study_dir>/index.html`` (atomically) and return its path.
 
-    ``records``: the tidy frame; by default ``records.parquet`` when present, else collected."""
+    ``records``: the tidy frame; by default ``records.parquet`` when present, else collected.
+    ``analysed``: if given, the study's (analysis, run table) is left in it under the folder name,
+    so that :func:`render_index` in the same build does not recompute every statistic."""
     study_dir = Path(study_dir)
     df = _records_for(study_dir) if records is None else records
-    ctx = study_context(study_dir, df)
+    a, runs = analyse(study_dir, df), _runs_for(study_dir, df)
+    if analysed is not None:
+        analysed[study_dir.name] = (a, runs)
+    ctx = study_context(study_dir, df, a, runs)
     html = _env().get_template("study.html.j2").render(**ctx)
     out = study_dir / "index.html"
-    collect.write_text_atomic(out, html)
+    collect.write_text_atomic(out, html, fault="render-write")
     return out
 
 
@@ -327,11 +331,13 @@ def history_table(entries: list[dict], current: tuple) -> dict:
                  "history")
 
 
-def index_entry(study_dir: Path) -> tuple[dict, dict]:
-    """The index row of a study, and its history line."""
-    df = _records_for(study_dir)
-    a = analyse(study_dir, df)
-    runs = _runs_for(study_dir, df)
+def index_entry(study_dir: Path, analysed: tuple | None = None) -> tuple[dict, dict]:
+    """The index row of a study, and its history line; ``analysed``: its (analysis, run table)
+    when this build has already made them (:func:`render_study`)."""
+    if analysed is None:
+        df = _records_for(study_dir)
+        analysed = analyse(study_dir, df), _runs_for(study_dir, df)
+    a, runs = analysed
     entry = history_entry(study_dir, a, runs)
     row = {
         "name": a.name,
@@ -347,11 +353,13 @@ def index_entry(study_dir: Path) -> tuple[dict, dict]:
     return row, entry
 
 
-def render_index(out_dir) -> Path:
+def render_index(out_dir, analysed: dict | None = None) -> Path:
     """Write ``<out_dir>/index.html`` listing every study directory with relative links and the
-    history of each, after adding this build's line per study to ``<out_dir>/history.jsonl``."""
+    history of each, after adding this build's line per study to ``<out_dir>/history.jsonl``.
+    ``analysed``: what :func:`render_study` left for the studies it rendered in this build."""
     out_dir = Path(out_dir)
-    pairs = [index_entry(d) for d in study_dirs(out_dir)]
+    analysed = analysed or {}
+    pairs = [index_entry(d, analysed.get(d.name)) for d in study_dirs(out_dir)]
     hist = history.record(out_dir, [e for _, e in pairs])
     entries = []
     for row, _ in pairs:
@@ -361,5 +369,5 @@ def render_index(out_dir) -> Path:
     html = _env().get_template("index.html.j2").render(studies=entries, version=__version__,
                                                        statuses=STATUS_ORDER)
     out = out_dir / "index.html"
-    collect.write_text_atomic(out, html)
+    collect.write_text_atomic(out, html, fault="render-write")
     return out
