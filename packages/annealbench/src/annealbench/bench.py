@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from annealbench.runner import resolve_device, train_run
+from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
+from annealbench.runner import _sync, resolve_device, train_run
 from annealbench.store import RunDir, atomic_write_json
 
 TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
@@ -41,7 +42,7 @@ TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
 def _task(device, data_dir: Path | None, dry_run: bool):
     from annealbench.tasks import make_task
 
-    cifar = data_dir is not None and (data_dir / "cifar-10-batches-py").is_dir()
+    cifar = data_dir is not None and (data_dir / CIFAR_FOLDER).is_dir()
     batch = 256 if device.type == "cuda" else 128
     if cifar and not dry_run:
         n = None if device.type == "cuda" else 4096
@@ -55,11 +56,6 @@ def _task(device, data_dir: Path | None, dry_run: bool):
 
 def _model_kwargs(device) -> dict:
     return {"widths": [64, 128, 256] if device.type == "cuda" else [16, 32, 64]}
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bare_loop(task, device, epoch: int = 1, max_steps: int | None = None) -> float:

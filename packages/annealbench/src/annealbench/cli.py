@@ -15,17 +15,17 @@ import sys
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
+from annealbench.executors import EXECUTORS
 
 
 def _data_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
 
 
-def _budget(name: str, device_arg: str) -> str:
+def _budget(name: str, device_type: str) -> str:
     if name != "auto":
         return name
-    from annealbench.runner import resolve_device
-    return "full" if resolve_device(device_arg).type == "cuda" else "quick"
+    return "full" if device_type == "cuda" else "quick"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
     run.add_argument("--experiments", default="experiments", help="where study names are looked up")
-    run.add_argument("--executor", default="local", choices=("local", "ray"),
+    run.add_argument("--executor", default="local", choices=EXECUTORS,
                      help="local: runs one after another here (default); ray: one Ray task per run")
     run.add_argument("--ray-address", default=None,
                      help="Ray cluster to join ('auto' or host:port); default: start one locally")
@@ -84,7 +84,7 @@ def _cmd_run(a) -> int:
         if not v > 0:
             raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
     device = resolve_device(a.device)
-    budget = _budget(a.budget, a.device)
+    budget = _budget(a.budget, device.type)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
     studies = [load_study(find_study(s, Path(a.experiments)), budget) for s in a.studies]
     if device.type == "cpu":

@@ -78,7 +78,7 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
                    max_steps=max_steps, max_epochs=max_epochs)
 
 
-def _lost(cfg: dict, root: Path, msg: str):
+def _lost(cfg: dict, msg: str):
     from annealbench.runner import RunOutcome
     return RunOutcome(cfg["run_key"], "failed", 0, msg.splitlines()[0])
 
@@ -113,9 +113,9 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
             except ray.exceptions.RayTaskError as e:
                 if isinstance(e.cause, AnnealbenchError):  # bad data or spec: the user's to fix
                     raise e.cause from None
-                o = _lost(cfg, root, f"ray task raised {type(e.cause).__name__}: {e.cause}")
+                o = _lost(cfg, f"ray task raised {type(e.cause).__name__}: {e.cause}")
             except ray.exceptions.RayError as e:  # worker or node died: the run resumes next time
-                o = _lost(cfg, root, f"{type(e).__name__}".strip())
+                o = _lost(cfg, type(e).__name__)
             on_outcome(cfg, o)
             outcomes.append(o)
         return outcomes

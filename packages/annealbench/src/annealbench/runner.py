@@ -91,8 +91,7 @@ def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
     except Exception as e:  # a truncated or foreign file: redo this run cleanly
         why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
         log(f"[{run.root.name}] unreadable checkpoint {run.checkpoint} ({why}); restarting this run")
-        run.clear_progress()
-        return None
+        return None  # the caller clears the run's progress and starts from fresh weights
 
 
 def _same_config(run: RunDir, record: dict, log) -> bool:
@@ -256,16 +255,18 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     (its status), or finish the run here if it died before writing one.
     """
     key = cfg["run_key"]
-    if _final(run):
-        return RunOutcome(key, "skipped", 0, run.finished()["status"])
+    st = run.finished()
+    if _final(st):
+        return RunOutcome(key, "skipped", 0, st["status"])
     lock = RunLock(run)
     if not lock.acquire(wait=wait):
         return RunOutcome(key, "busy", 0, "another process is running it")
     with lock:
-        if _final(run):  # another process finished it between our check and our lock
-            return RunOutcome(key, "skipped", 0, run.finished()["status"])
-        if wait and run.finished() is not None:  # the process we waited for failed it: not twice
-            msg = run.finished().get("error") or "failed"
+        st = run.finished()
+        if _final(st):  # another process finished it between our check and our lock
+            return RunOutcome(key, "skipped", 0, st["status"])
+        if wait and st is not None:  # the process we waited for failed it: not twice
+            msg = st.get("error") or "failed"
             return RunOutcome(key, "failed", 0, f"failed in another process: {msg}")
         run.remove_temps()  # a killed writer's leftovers: this process owns the run now
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
@@ -306,14 +307,11 @@ def finish_busy(outcomes: list[RunOutcome], grid: list[dict], root: Path, task, 
     return done
 
 
-def _final(run: RunDir) -> bool:
-    return (run.finished() or {}).get("status") in FINAL_STATUSES
+def _final(status: dict | None) -> bool:
+    return (status or {}).get("status") in FINAL_STATUSES
 
 
 def _now() -> str:
     from datetime import datetime
     return datetime.now(UTC).isoformat(timespec="seconds")
 
-
-def study_dir(out: Path, study_name: str) -> Path:
-    return Path(out) / study_name

@@ -34,8 +34,9 @@ _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fault: str = "json-write") -> None:
-    """Replace ``path`` with ``data`` atomically; ``fault`` names the point for annealbench.faults."""
+def atomic_write_bytes(path: Path, data: bytes, *, fault: str | None = "json-write") -> None:
+    """Replace ``path`` with ``data`` atomically; ``fault`` names the point for annealbench.faults
+    (None: a write no fault test targets)."""
     path = Path(path)
     tmp = None
     try:
@@ -46,7 +47,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, fault: str = "json-write") ->
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        faults.hit(fault, path)
+        if fault:
+            faults.hit(fault, path)
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None:

@@ -110,7 +110,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
             "git_commit": _git_commit(Path(study.file).resolve().parent),
-            "data_checksums": data_checksums(task.data_files(), data_dir),
+            # a dry run writes no meta.json: no reason to hash the whole data set for it
+            "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
             "runs_planned": len(grid), **environment(device),
             # the report keeps only these: runs of an earlier budget or edited spec stay on disk
             # (nothing computed is lost) but do not mix into this study's table

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from annealbench.errors import DataError
+from annealbench.store import atomic_write_bytes
 
 FOLDER = "tinyshakespeare"
 FILE = "input.txt"
@@ -27,11 +26,7 @@ def _fetch(dest: Path) -> None:
     digest = hashlib.sha256(body).hexdigest()
     if digest != SHA256:
         raise OSError(f"downloaded file has sha256 {digest[:12]}..., expected {SHA256[:12]}...")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".input.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(body)
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, body, fault=None)
 
 
 def locate_tinyshakespeare(data_dir: Path, *, download: bool) -> Path:
