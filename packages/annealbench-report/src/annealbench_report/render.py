@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from annealbench_report import __version__, claims, collect, figures, history, sections, stats, verdicts
 from annealbench_report.cells import cell, finite, fmt, fmt_date, fmt_duration, fmt_lr, pm_cell, table
 
-STATUS_ORDER = ("completed", "diverged", "failed", "running")
+STATUS_ORDER = collect.STATUSES
 SELECTION_NOTE = ("Each arm's base LR was chosen on the same validation metric that the “better final "
                   "validation” claim is judged on, which flatters every arm a little; the final test "
                   "numbers in the tables below, at the same LRs, are the unbiased check.")

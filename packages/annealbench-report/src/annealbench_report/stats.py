@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # inverse Student-t CDF (lighter than scipy.stats)
 
+from annealbench_report.collect import STATUSES
 from annealbench_report.errors import ReportError
 
 ARM = ["model", "optimizer", "schedule", "schedule_type", "base_lr"]
@@ -130,10 +131,7 @@ def status_counts(finals: pd.DataFrame, keys=tuple(ARM)) -> pd.DataFrame:
     """Runs per status (completed, diverged, failed, running) per ``keys``."""
     keys = list(keys)
     c = pd.crosstab([finals[k] for k in keys], finals["status"].astype(str))
-    for s in ("completed", "diverged", "failed", "running"):
-        if s not in c.columns:
-            c[s] = 0
-    c = c[["completed", "diverged", "failed", "running"]].add_prefix("n_")
+    c = c.reindex(columns=list(STATUSES), fill_value=0).add_prefix("n_")
     c.columns.name = None
     c.insert(0, "n_runs", c.sum(axis=1))
     return c.reset_index()
