@@ -46,6 +46,7 @@ class ImageClassificationTask(Task):
             device=device,
             batch_size=batch_size,
             model_shapes={"num_classes": num_classes, "in_channels": channels, "image_size": height},
+            files=files,
         )
         self.splits = {
             "train": train.to(self.device),
@@ -56,7 +57,6 @@ class ImageClassificationTask(Task):
         self.std = torch.as_tensor(std, dtype=torch.float32, device=self.device)
         self.augment = augment
         self.pad = min(CROP_PAD, height - 1, width - 1)
-        self.files = files
 
     def build_model(self, name: str, kwargs: dict) -> torch.nn.Module:
         # channels_last to match the batches (see data.images.normalise); same values, other layout.
@@ -104,9 +104,6 @@ class ImageClassificationTask(Task):
         finally:
             model.train(was_training)
         return {"loss": loss_sum / len(data), "accuracy": correct / len(data)}
-
-    def data_files(self) -> list[pathlib.Path]:
-        return list(self.files)
 
 
 def _cifar10(

@@ -52,11 +52,11 @@ class LanguageModelTask(Task):
             device=device,
             batch_size=batch_size,
             model_shapes={"vocab_size": len(corpus.vocab)},
+            files=files,
         )
         self.metrics = dict(CHAR_LM_METRICS if corpus.level == "char" else WORD_LM_METRICS)
         self.vocab = corpus.vocab
         self.bptt = bptt
-        self.files = files
         unit = "characters" if corpus.level == "char" else "tokens"
         # The worst start offset (bptt - 1) must still leave one full window per stream.
         self._steps = ((len(corpus.train) - (bptt - 1)) // batch_size - 1) // bptt
@@ -125,9 +125,6 @@ class LanguageModelTask(Task):
             return {"loss": loss, "bpc": loss / math.log(2)}
         # exp overflows past ~709 nats; a diverged (nan) loss stays nan.
         return {"loss": loss, "ppl": math.inf if loss > 709 else math.exp(loss)}
-
-    def data_files(self) -> list[pathlib.Path]:
-        return list(self.files)
 
 
 def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size: int) -> LanguageModelTask:
