@@ -26,7 +26,8 @@ def frame(curves: dict, diverged: dict | None = None, base_lr: float = 0.1) -> p
             status = "diverged" if (sched, seed) in diverged else "completed"
             base = {"study": "t", "model": "m", "dataset": "d", "optimizer": "sgd", "schedule": sched,
                     "schedule_type": "constant" if sched == "constant" else "cosine",
-                    "base_lr": base_lr, "seed": seed, "run_key": f"{sched}-{seed}", "lr": base_lr,
+                    "base_lr": base_lr, "epochs": len(curve) - 1, "seed": seed,
+                    "run_key": f"{sched}-{seed}", "lr": base_lr,
                     "status": status}
             rows.append({**base, "epoch": 0, "step": 0, "split": "val", "metric": "accuracy",
                          "value": curve[0], "wall_time_s": 0.0})

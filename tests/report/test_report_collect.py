@@ -9,6 +9,7 @@ from annealbench_report import ReportError
 from annealbench_report.collect import COLUMNS, SORT_KEYS, collect, read_records, runs, write_records
 
 EXPECTED_COLUMNS = ["study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
+                    "epochs",
                     "seed", "run_key", "epoch", "step", "split", "metric", "value", "lr",
                     "wall_time_s", "status"]
 
@@ -16,7 +17,7 @@ EXPECTED_COLUMNS = ["study", "model", "dataset", "optimizer", "schedule", "sched
 def test_columns_dtypes_and_row_counts(synth_session):
     df = collect(synth_session.dir)
     assert list(df.columns) == EXPECTED_COLUMNS == list(COLUMNS)
-    for c in ("epoch", "step", "seed"):
+    for c in ("epoch", "step", "seed", "epochs"):
         assert df[c].dtype == "int64", c
     for c in ("value", "lr", "wall_time_s", "base_lr"):
         assert df[c].dtype == "float64", c

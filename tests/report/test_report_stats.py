@@ -21,7 +21,7 @@ COSINE_E1 = {0: 0.55, 1: 0.80, 2: 0.57}  # seed 1 peaks at epoch 1
 
 def _rows(schedule, seed, e1, e2, status="completed"):
     base = {"study": "t", "model": "m", "dataset": "d", "optimizer": "sgd", "schedule": schedule,
-            "schedule_type": schedule, "base_lr": 0.1, "seed": seed,
+            "schedule_type": schedule, "base_lr": 0.1, "epochs": 2, "seed": seed,
             "run_key": f"{schedule}{seed}", "lr": 0.1, "wall_time_s": 1.0, "status": status}
     rows = [{**base, "epoch": 0, "step": 0, "split": "val", "metric": "accuracy", "value": 0.1}]
     for s in (1, 2):

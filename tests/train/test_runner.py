@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -201,3 +202,26 @@ def test_dry_run_writes_nothing(write_study, tmp_path):
     outcomes = _run(study, tmp_path / "out", dry_run=True)
     assert {o.status for o in outcomes} == {"completed"} and len(outcomes) == 4
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_evaluate_test_at_each_budget_curve_epoch_they_pass(write_study, tmp_path):
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0]\nbudget_curve = [0.5]",
+                                "epochs = 3": "epochs = 4"})
+    full = load_study(path)
+    study = dataclasses.replace(full, schedules={"constant": full.schedules["constant"]})
+    outcomes = _run(study, tmp_path / "out")
+    assert [o.status for o in outcomes] == ["completed"] * 2
+    tested = {}
+    for o in outcomes:
+        rd = tmp_path / "out" / "tiny" / "runs" / o.run_key
+        cfg = json.loads((rd / "config.json").read_text())
+        tested[cfg["epochs"]] = sorted({int(r["epoch"]) for r in _rows(rd) if r["split"] == "test"})
+    assert tested == {2: [2], 4: [2, 4]}
+    # the fixed LR does not depend on the run's length: the 4-epoch run measured at epoch 2
+    # exactly what the 2-epoch run measured
+    rows = {}
+    for o in outcomes:
+        rd = tmp_path / "out" / "tiny" / "runs" / o.run_key
+        epochs = json.loads((rd / "config.json").read_text())["epochs"]
+        rows[epochs] = _comparable(r for r in _rows(rd) if int(r["epoch"]) <= 2)
+    assert rows[2] == rows[4]

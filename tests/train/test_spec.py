@@ -19,7 +19,7 @@ def test_shipped_studies_validate(root, name, budget):
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
     n_lrs = sum(len(o.lrs) for o in study.optimizers.values())
-    assert len(runs) == len(study.seeds) * n_lrs * len(study.schedules)
+    assert len(runs) == len(study.seeds) * n_lrs * len(study.schedules) * len(study.curve_epochs)
     assert len({r["run_key"] for r in runs}) == len(runs)
 
 
@@ -136,3 +136,31 @@ def test_a_budget_declares_its_own_target(write_study):
     path.write_text(both.replace("target = 0.3", 'target = "high"'))
     with pytest.raises(SpecError, match=r"budgets\.quick\.target.*'high'.*finite number"):
         load_study(path, "quick")
+
+
+def test_budget_curve_expands_every_schedule_to_each_length(write_study):
+    path = write_study(replace={'seeds = [0, 1]': 'seeds = [0, 1]\nbudget_curve = [0.25, 0.5]\n'
+                                                 'min_effect = 0.01',
+                                'epochs = 3': 'epochs = 8',
+                                'lrs = [0.05]': 'lrs = [0.05, 0.1]\narticle_lr = 0.05'})
+    s = load_study(path, "quick")
+    assert s.budget_curve == (0.25, 0.5, 1.0) and s.curve_epochs == (2, 4, 8)
+    assert s.min_effect == 0.01 and s.optimizers["sgd"].article_lr == 0.05
+    runs = expand(s, "cpu")
+    assert len(runs) == 2 * 2 * len(s.schedules) * 3
+    by_len = {r["epochs"]: r["test_epochs"] for r in runs}
+    assert by_len == {2: [2], 4: [2, 4], 8: [2, 4, 8]}
+    # schedules resolve against the run's own length: step_size 0.34 of 2 epochs is 1 epoch
+    assert len({r["run_key"] for r in runs}) == len(runs)
+
+
+def test_budget_may_override_the_curve(write_study):
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\nbudget_curve = [0.5]\n\n"
+                                                        "[schedules.constant]",
+                                "epochs = 3": "epochs = 4"})
+    assert load_study(path, "quick").curve_epochs == (2, 4)
+
+
+def test_default_curve_is_the_full_run_only(write_study):
+    s = load_study(write_study(), "quick")
+    assert s.budget_curve == (1.0,) and s.curve_epochs == (s.epochs,) and s.min_effect is None

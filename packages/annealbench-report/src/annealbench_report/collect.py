@@ -37,7 +37,7 @@ from annealbench_report.errors import ReportError
 
 EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
 RUN_FIELDS = ("study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
-              "seed", "run_key")
+              "epochs", "seed", "run_key")
 COLUMNS = (*RUN_FIELDS[:-1], "run_key", "epoch", "step", "split", "metric", "value", "lr",
            "wall_time_s", "status")
 STATUSES = ("completed", "diverged", "failed", "running")
@@ -45,16 +45,16 @@ CATEGORY_COLUMNS = ("study", "model", "dataset", "optimizer", "schedule", "sched
                     "run_key", "split", "metric")
 DTYPES = {
     **{c: "category" for c in CATEGORY_COLUMNS},
-    "base_lr": "float64", "seed": "int64", "epoch": "int64", "step": "int64",
+    "base_lr": "float64", "epochs": "int64", "seed": "int64", "epoch": "int64", "step": "int64",
     "value": "float64", "lr": "float64", "wall_time_s": "float64",
     "status": pd.CategoricalDtype(list(STATUSES)),
 }
-SORT_KEYS = ["optimizer", "base_lr", "schedule", "seed", "run_key", "epoch", "step", "split",
-             "metric"]
-RUN_COLUMNS = (*RUN_FIELDS, "status", "epochs", "epochs_done", "diverged_step", "error",
+SORT_KEYS = ["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key", "epoch", "step",
+             "split", "metric"]
+RUN_COLUMNS = (*RUN_FIELDS, "status", "epochs_done", "diverged_step", "error",
                "finished_at")
 _EPOCH_FILE = re.compile(r"^\d+\.csv$")
-RECORDS_VERSION = "1"  # bump when COLUMNS or their meaning change
+RECORDS_VERSION = "2"  # bump when COLUMNS or their meaning change
 _VERSION_KEY = b"annealbench.records_version"
 SPEC_VERSIONS = (1,)  # run config.json spec_version values this report reads
 SPLITS = ("train", "val", "test")
@@ -133,8 +133,9 @@ def _config(run_dir: Path) -> dict | None:
     try:
         cfg["base_lr"] = float(cfg["base_lr"])
         cfg["seed"] = int(cfg["seed"])
+        cfg["epochs"] = int(cfg["epochs"])
     except (TypeError, ValueError):
-        raise ReportError(f"{path}: base_lr and seed must be numbers") from None
+        raise ReportError(f"{path}: base_lr, epochs and seed must be numbers") from None
     cfg["run_key"] = str(cfg.get("run_key") or run_dir.name)
     return cfg
 
@@ -258,7 +259,7 @@ def collect(study_dir) -> pd.DataFrame:
     idx = data.pop("_run").to_numpy()
     per_run = pd.DataFrame(run_rows)
     for k in (*RUN_FIELDS, "status"):  # run-level columns, broadcast without per-row strings
-        if k in ("base_lr", "seed"):
+        if k in ("base_lr", "epochs", "seed"):
             data[k] = per_run[k].to_numpy()[idx]
         else:
             cat = pd.Categorical(per_run[k].astype(str))
@@ -274,14 +275,13 @@ def runs(study_dir) -> pd.DataFrame:
         n_files = len(_epoch_files(run_dir))
         done = st.get("epochs_done")
         rows.append({**{k: cfg[k] for k in RUN_FIELDS}, "status": st["status"],
-                     "epochs": cfg.get("epochs"),
                      "epochs_done": done if done is not None else max(n_files - 1, 0),
                      "diverged_step": st.get("diverged_step"), "error": st.get("error"),
                      "finished_at": st.get("finished_at")})
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df["status"] = df["status"].astype(pd.CategoricalDtype(list(STATUSES)))
     df["diverged_step"] = df["diverged_step"].astype("Int64")
-    return df.sort_values(["optimizer", "base_lr", "schedule", "seed", "run_key"],
+    return df.sort_values(["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key"],
                           kind="mergesort").reset_index(drop=True)
 
 
@@ -294,18 +294,17 @@ def runs_from_records(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("run_key", observed=True, sort=False)
     out = g[[*RUN_FIELDS[:-1], "status"]].first()
     done = stats.epoch_rows(df).groupby("run_key", observed=True)["epoch"].max()
-    out["epochs"] = pd.NA
     out["epochs_done"] = done.reindex(out.index).fillna(0).astype("int64")
     out["diverged_step"] = stats.diverged_step(df).reindex(out.index.astype(str)).to_numpy()
     out["error"] = None
     out["finished_at"] = None
     out = out.reset_index()
     for k in RUN_FIELDS:
-        if k not in ("base_lr", "seed"):
+        if k not in ("base_lr", "epochs", "seed"):
             out[k] = out[k].astype(str)
     out = out[list(RUN_COLUMNS)]
     out["diverged_step"] = out["diverged_step"].astype("Int64")
-    return out.sort_values(["optimizer", "base_lr", "schedule", "seed", "run_key"],
+    return out.sort_values(["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key"],
                            kind="mergesort").reset_index(drop=True)
 
 

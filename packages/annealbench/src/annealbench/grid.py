@@ -1,4 +1,9 @@
-"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed.
+"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed × budget.
+
+The budget is the run's length: every schedule is annealed to each epoch count of the study's
+budget curve (``curve_epochs``, the full ``epochs`` last), and every run evaluates the test split
+at each curve epoch it passes, so a run of one length holds what a shorter run of a schedule that
+does not depend on the length (the fixed LR) would have measured.
 
 Seeds are the outer loop so that an interrupted study already holds complete paired
 comparisons for its first seeds.
@@ -25,22 +30,30 @@ def expand(study: Study, device_type: str) -> list[dict]:
         for opt_name, opt in study.optimizers.items():
             for base_lr in opt.lrs:
                 for arm_name, arm in study.schedules.items():
-                    cfg = {
-                        "spec_version": SPEC_VERSION,
-                        "study": study.name,
-                        "model": study.model, "model_kwargs": study.model_kwargs,
-                        "dataset": study.dataset, "dataset_kwargs": study.dataset_kwargs,
-                        "optimizer": opt_name, "optimizer_type": opt.type,
-                        "optimizer_kwargs": opt.kwargs, "clip_grad_norm": opt.clip_grad_norm,
-                        "schedule": arm_name, "schedule_type": arm.type,
-                        "schedule_kwargs": arm.kwargs, "schedule_interval": arm.interval,
-                        "base_lr": base_lr, "seed": seed,
-                        "epochs": study.epochs, "batch_size": study.batch_size,
-                        "eval_test": study.eval_test,
-                        "primary_metric": study.primary_metric,
-                        "metric_directions": study.metric_directions,
-                        "device": device_type,
-                    }
-                    cfg["run_key"] = run_key(cfg)
-                    runs.append(cfg)
+                    for epochs in study.curve_epochs:
+                        runs.append(_config(study, device_type, seed, opt_name, opt, base_lr,
+                                            arm_name, arm, epochs))
     return runs
+
+
+def _config(study: Study, device_type: str, seed, opt_name, opt, base_lr, arm_name, arm,
+            epochs: int) -> dict:
+    cfg = {
+        "spec_version": SPEC_VERSION,
+        "study": study.name,
+        "model": study.model, "model_kwargs": study.model_kwargs,
+        "dataset": study.dataset, "dataset_kwargs": study.dataset_kwargs,
+        "optimizer": opt_name, "optimizer_type": opt.type,
+        "optimizer_kwargs": opt.kwargs, "clip_grad_norm": opt.clip_grad_norm,
+        "schedule": arm_name, "schedule_type": arm.type,
+        "schedule_kwargs": arm.kwargs, "schedule_interval": arm.interval,
+        "base_lr": base_lr, "seed": seed,
+        "epochs": epochs, "batch_size": study.batch_size,
+        "eval_test": study.eval_test,
+        "test_epochs": [e for e in study.curve_epochs if e <= epochs],
+        "primary_metric": study.primary_metric,
+        "metric_directions": study.metric_directions,
+        "device": device_type,
+    }
+    cfg["run_key"] = run_key(cfg)
+    return cfg

@@ -122,6 +122,11 @@ def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple],
     return rows, val
 
 
+def _tests_at(cfg: dict, epoch: int, last_epoch: int) -> bool:
+    """Test split after this epoch: every epoch, at each budget-curve epoch, and at the end."""
+    return cfg["eval_test"] == "every" or epoch == last_epoch or epoch in cfg.get("test_epochs", ())
+
+
 def _label(cfg: dict) -> str:
     return f"{cfg['optimizer']}/{cfg['schedule']} lr={cfg['base_lr']:g} seed={cfg['seed']}"
 
@@ -228,7 +233,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         last_lr = lrs[-1]
         rows += [(epoch, step, "train", "loss", sum(values) / len(values), last_lr, wall),
                  (epoch, step, "train", "throughput", items / max(elapsed, 1e-9), last_lr, wall)]
-        splits = ("val", "test") if cfg["eval_test"] == "every" or epoch == last_epoch else ("val",)
+        splits = ("val", "test") if _tests_at(cfg, epoch, last_epoch) else ("val",)
         eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits)
         rows += eval_rows
         if interval == "epoch":

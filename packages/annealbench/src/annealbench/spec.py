@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 
 SPEC_VERSION = 1
@@ -22,9 +23,10 @@ OPTIMIZER_KWARGS = {
     "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
 }
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
-               "target"}
+               "target", "budget_curve"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve"}
+OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -35,6 +37,7 @@ class OptimizerSetting:
     lrs: tuple[float, ...]
     kwargs: dict
     clip_grad_norm: float | None = None
+    article_lr: float | None = None  # the article's own base LR: its untuned comparison row
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class Study:
     primary_metric: str
     metric_directions: dict
     target: float | None
+    min_effect: float | None  # smallest effect of interest, in primary-metric units
+    budget_curve: tuple[float, ...]  # fractions of the run each schedule is also annealed to
+    curve_epochs: tuple[int, ...]  # those fractions as epochs (the last is ``epochs``)
     epochs: int
     batch_size: int
     seeds: tuple[int, ...]
@@ -70,68 +76,6 @@ class Study:
         return asdict(self)
 
 
-class _Checker:
-    """Small typed accessors that raise SpecError with the full dotted field name."""
-
-    def __init__(self, file):
-        self.file = str(file)
-
-    def fail(self, field_, value, allowed):
-        raise SpecError(self.file, field_, value, allowed)
-
-    def keys(self, table, where, allowed, required=()):
-        if not isinstance(table, dict):
-            self.fail(where, table, "must be a table")
-        for k in table:
-            if k not in allowed:
-                self.fail(f"{where}.{k}" if where else k, table[k],
-                          f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for k in required:
-            if k not in table:
-                self.fail(f"{where}.{k}" if where else k, MISSING, "required key is missing")
-
-    def int_(self, v, where, minimum):
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            self.fail(where, v, f"must be an integer >= {minimum}")
-        return v
-
-    def pos_float(self, v, where):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v or v == float("inf"):
-            self.fail(where, v, "must be a finite number > 0")
-        return float(v)
-
-    def str_(self, v, where, choices=None, pattern=None):
-        if not isinstance(v, str):
-            self.fail(where, v, "must be a string")
-        if choices is not None and v not in choices:
-            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}")
-        if pattern is not None and not pattern.match(v):
-            self.fail(where, v, "must be 1-64 letters, digits, '_', '.', '-' (it names a folder)")
-        return v
-
-    def seeds(self, v, where):
-        if not isinstance(v, list) or not v:
-            self.fail(where, v, "must be a non-empty list of integers >= 0")
-        for s in v:
-            self.int_(s, where, 0)
-        if len(set(v)) != len(v):
-            self.fail(where, v, "seeds must be distinct")
-        return tuple(v)
-
-    def lrs(self, v, where):
-        if not isinstance(v, list) or not v:
-            self.fail(where, v, "must be a non-empty list of numbers > 0")
-        return tuple(self.pos_float(x, where) for x in v)
-
-    def names(self, v, where, known):
-        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
-            self.fail(where, v, "must be a non-empty list of names")
-        for x in v:
-            if x not in known:
-                self.fail(where, x, f"not defined in this file; defined: {', '.join(sorted(known))}")
-        return v
-
-
 def _parse(path: Path) -> tuple[dict, str]:
     try:
         raw = path.read_bytes()
@@ -143,11 +87,11 @@ def _parse(path: Path) -> tuple[dict, str]:
         raise SpecError(path, "(syntax)", MISSING, f"not valid TOML: {e}") from None
 
 
-def _optimizer(c: _Checker, name, table, where) -> OptimizerSetting:
-    c.keys(table, where, {"type", "lrs", "clip_grad_norm"} | set().union(*OPTIMIZER_KWARGS.values()),
+def _optimizer(c: Checker, name, table, where) -> OptimizerSetting:
+    c.keys(table, where, OPTIMIZER_KEYS | set().union(*OPTIMIZER_KWARGS.values()),
            required=("type", "lrs"))
     type_ = c.str_(table["type"], f"{where}.type", OPTIMIZER_KWARGS)
-    kwargs = {k: v for k, v in table.items() if k not in {"type", "lrs", "clip_grad_norm"}}
+    kwargs = {k: v for k, v in table.items() if k not in OPTIMIZER_KEYS}
     for k, v in kwargs.items():
         if k not in OPTIMIZER_KWARGS[type_]:
             c.fail(f"{where}.{k}", v, f"{type_} takes {', '.join(sorted(OPTIMIZER_KWARGS[type_]))}")
@@ -165,8 +109,10 @@ def _optimizer(c: _Checker, name, table, where) -> OptimizerSetting:
     if kwargs.get("nesterov") and not kwargs.get("momentum"):
         c.fail(f"{where}.nesterov", True, "needs momentum > 0")
     clip = table.get("clip_grad_norm")
+    article = table.get("article_lr")
     return OptimizerSetting(type_, c.lrs(table["lrs"], f"{where}.lrs"), kwargs,
-                            None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"))
+                            None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"),
+                            None if article is None else c.pos_float(article, f"{where}.article_lr"))
 
 
 def _blame(problem: str, kwargs: dict) -> str | None:
@@ -177,7 +123,7 @@ def _blame(problem: str, kwargs: dict) -> str | None:
     return None
 
 
-def _schedule(c: _Checker, name, table, where) -> ScheduleArm:
+def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     from annealbench import schedules
 
     if not isinstance(table, dict):
@@ -207,7 +153,7 @@ def _schedule(c: _Checker, name, table, where) -> ScheduleArm:
     return ScheduleArm(type_, kwargs, interval)
 
 
-def _component(c: _Checker, table, where, known, check, override=(), override_where=""):
+def _component(c: Checker, table, where, known, check, override=(), override_where=""):
     """A [model] or [dataset] table: a registered ``name`` plus that component's kwargs.
 
     ``override``: keys the budget set (``override_where``), so a message names the field written.
@@ -229,7 +175,7 @@ def _component(c: _Checker, table, where, known, check, override=(), override_wh
     return name, kwargs
 
 
-def _check_lengths(c: _Checker, arms: dict[str, ScheduleArm], epochs: int) -> None:
+def _check_lengths(c: Checker, arms: dict[str, ScheduleArm], epochs: int) -> None:
     """Length-dependent mistakes (warm-up as long as the run, milestones rounding together).
 
     Only per-epoch arms can be decided here; per-step ones depend on the data set's size and are
@@ -246,6 +192,19 @@ def _check_lengths(c: _Checker, arms: dict[str, ScheduleArm], epochs: int) -> No
             c.fail(f"schedules.{name}", arm.kwargs, f"{e} (for a {epochs}-epoch run)")
 
 
+def _budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
+    """(fractions, epochs): the run lengths every schedule is annealed to, the full one last.
+
+    Two fractions that round to the same number of epochs would be the same runs twice: refused."""
+    where = f"budgets.{budget}.budget_curve" if "budget_curve" in over else "study.budget_curve"
+    fracs = c.fractions(over.get("budget_curve", st.get("budget_curve", [1.0])), where)
+    lengths = [max(1, round(f * epochs)) for f in fracs]
+    if len(set(lengths)) != len(lengths):
+        c.fail(where, list(fracs), f"of a {epochs}-epoch run these give {lengths} epochs; "
+                                   "each budget must be a different number of epochs")
+    return fracs, tuple(lengths)
+
+
 def load_study(path, budget: str = "quick") -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines)."""
     from annealbench.models import MODELS, check_model_kwargs
@@ -253,7 +212,7 @@ def load_study(path, budget: str = "quick") -> Study:
 
     path = Path(path)
     doc, sha = _parse(path)
-    c = _Checker(path)
+    c = Checker(path)
     c.keys(doc, "", TOP_KEYS, required=("spec_version", "study", "model", "dataset",
                                          "optimizers", "schedules"))
     if doc["spec_version"] != SPEC_VERSION:
@@ -314,8 +273,11 @@ def load_study(path, budget: str = "quick") -> Study:
     for n in optimizers_doc:  # validate every table, run only the budget's
         setting = _optimizer(c, n, optimizers_doc[n], f"optimizers.{n}")
         if n in lr_over:
-            setting = OptimizerSetting(setting.type, c.lrs(lr_over[n], f"budgets.{budget}.lrs.{n}"),
-                                       setting.kwargs, setting.clip_grad_norm)
+            setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{budget}.lrs.{n}"))
+        if setting.article_lr is not None and setting.article_lr not in setting.lrs:
+            where = f"budgets.{budget}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
+            c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
+                   "(the article's own LR is compared untuned, from the same runs)")
         if n in names_opt:
             optimizers[n] = setting
     arms = {}
@@ -326,7 +288,12 @@ def load_study(path, budget: str = "quick") -> Study:
 
     epochs_where = f"budgets.{budget}.epochs" if "epochs" in over else "study.epochs"
     epochs = c.int_(over.get("epochs", st["epochs"]), epochs_where, 1)
-    _check_lengths(c, arms, epochs)
+    curve, curve_epochs = _budget_curve(c, st, over, budget, epochs)
+    for e in curve_epochs:
+        _check_lengths(c, arms, e)
+    min_effect = st.get("min_effect")
+    if min_effect is not None:
+        min_effect = c.pos_float(min_effect, "study.min_effect")
     batch_where = f"budgets.{budget}.batch_size" if "batch_size" in over else "study.batch_size"
     seeds_where = f"budgets.{budget}.seeds" if "seeds" in over else "study.seeds"
     name = c.str_(st["name"], "study.name", pattern=NAME_RE)
@@ -337,7 +304,7 @@ def load_study(path, budget: str = "quick") -> Study:
         file=str(path), spec_sha256=sha, name=name, description=st.get("description", ""),
         notes=st.get("notes", ""), budget=budget, primary_metric=primary,
         metric_directions=directions, target=None if target is None else float(target),
-        epochs=epochs,
+        min_effect=min_effect, budget_curve=curve, curve_epochs=curve_epochs, epochs=epochs,
         batch_size=c.int_(over.get("batch_size", st["batch_size"]), batch_where, 1),
         seeds=c.seeds(over.get("seeds", st["seeds"]), seeds_where),
         eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,

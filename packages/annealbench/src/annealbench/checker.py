@@ -1,0 +1,87 @@
+"""Typed accessors for spec validation: each failure raises SpecError naming file, dotted field,
+value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+
+from annealbench.errors import MISSING, SpecError
+
+
+class Checker:
+    """Small typed accessors that raise SpecError with the full dotted field name."""
+
+    def __init__(self, file):
+        self.file = str(file)
+
+    def fail(self, field_, value, allowed):
+        raise SpecError(self.file, field_, value, allowed)
+
+    def keys(self, table, where, allowed, required=()):
+        if not isinstance(table, dict):
+            self.fail(where, table, "must be a table")
+        for k in table:
+            if k not in allowed:
+                self.fail(f"{where}.{k}" if where else k, table[k],
+                          f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        for k in required:
+            if k not in table:
+                self.fail(f"{where}.{k}" if where else k, MISSING, "required key is missing")
+
+    def int_(self, v, where, minimum):
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            self.fail(where, v, f"must be an integer >= {minimum}")
+        return v
+
+    def pos_float(self, v, where):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v or v == float("inf"):
+            self.fail(where, v, "must be a finite number > 0")
+        return float(v)
+
+    def str_(self, v, where, choices=None, pattern=None):
+        if not isinstance(v, str):
+            self.fail(where, v, "must be a string")
+        if choices is not None and v not in choices:
+            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}")
+        if pattern is not None and not pattern.match(v):
+            self.fail(where, v, "must be 1-64 letters, digits, '_', '.', '-' (it names a folder)")
+        return v
+
+    def seeds(self, v, where):
+        if not isinstance(v, list) or not v:
+            self.fail(where, v, "must be a non-empty list of integers >= 0")
+        for s in v:
+            self.int_(s, where, 0)
+        if len(set(v)) != len(v):
+            self.fail(where, v, "seeds must be distinct")
+        return tuple(v)
+
+    def lrs(self, v, where):
+        if not isinstance(v, list) or not v:
+            self.fail(where, v, "must be a non-empty list of numbers > 0")
+        return tuple(self.pos_float(x, where) for x in v)
+
+    def names(self, v, where, known):
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            self.fail(where, v, "must be a non-empty list of names")
+        for x in v:
+            if x not in known:
+                self.fail(where, x, f"not defined in this file; defined: {', '.join(sorted(known))}")
+        return v
+
+    def fractions(self, v, where):
+        """A budget curve: distinct fractions of the run in (0, 1], returned ascending, 1 added."""
+        if not isinstance(v, list) or not v:
+            self.fail(where, v, "must be a non-empty list of fractions of the run in (0, 1], "
+                                "e.g. [0.25, 0.5, 1.0]")
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x <= 1:
+                self.fail(where, x, "each budget is a fraction of the run's epochs in (0, 1]")
+        if len(set(v)) != len(v):
+            self.fail(where, v, "budgets must be distinct")
+        return tuple(sorted({float(x) for x in v} | {1.0}))
+
+    def finite(self, v, where, allowed):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.fail(where, v, allowed)
+        return float(v)
