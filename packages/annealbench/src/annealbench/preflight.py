@@ -77,7 +77,9 @@ def check(c: Checker, study, data_dir, fields: Fields):
                                     f"{EPOCH_SEED_STRIDE} + epoch, and torch.manual_seed takes at most "
                                     "2**64 - 1")
     if not (is_path(study.model) or is_path(study.dataset)):
-        _check_batch(c, study, DATASETS[study.dataset].facts(_resolved(study)), fields)
+        facts = DATASETS[study.dataset].facts(_resolved(study))
+        _check_batch(c, study, facts, fields)
+        _check_step_schedules(c, study, _steps_per_epoch(study, facts))
         return study
     data_dir = default_data_dir(data_dir)
     own_task, facts, metrics = _data(c, study, data_dir, fields)
@@ -85,6 +87,8 @@ def check(c: Checker, study, data_dir, fields: Fields):
         c.str_(study.primary_metric, "study.primary_metric", set(metrics))
         study = replace(study, metric_directions=dict(metrics))
     _check_batch(c, study, facts, fields)
+    _check_step_schedules(c, study, own_task.steps_per_epoch() if own_task is not None
+                          else _steps_per_epoch(study, facts))
     task = own_task
     if task is None and is_path(study.dataset):  # the user's data through the built-in task
         try:
@@ -133,9 +137,9 @@ def _data(c: Checker, study, data_dir, fields: Fields):
     if data.kind == "image":
         x = data.splits["train"].x
         facts = Facts("image", {"num_classes": data.size, "in_channels": x.shape[1],
-                                "image_size": x.shape[2]}, len(x))
+                                "image_size": x.shape[2]}, len(x), exact=True)
         return None, facts, CLASSIFICATION_METRICS
-    facts = Facts("sequence", {"vocab_size": data.size}, len(data.splits["train"]))
+    facts = Facts("sequence", {"vocab_size": data.size}, len(data.splits["train"]), exact=True)
     return None, facts, CHAR_LM_METRICS if data.level == "char" else WORD_LM_METRICS
 
 
@@ -164,13 +168,46 @@ def _check_batch(c: Checker, study, facts: Facts, fields: Fields) -> None:
     if facts.model_kind == "sequence":
         from annealbench.tasks.language_model import tokens_needed
 
-        bptt = (study.dataset_kwargs.get("bptt", user_data.RESERVED["bptt"].default)
-                if is_path(study.dataset) else _resolved(study)["bptt"])
-        need = tokens_needed(study.batch_size, bptt)
+        need = tokens_needed(study.batch_size, _bptt(study))
         if need > limit:
             c.fail(fields.batch_size, study.batch_size,
                    f"the training split of {study.dataset} has at most {limit} tokens, fewer than "
                    f"batch_size x (bptt + 1) + bptt - 1 = {need} for one step")
+
+
+def _bptt(study) -> int:
+    if is_path(study.dataset):
+        return study.dataset_kwargs.get("bptt", user_data.RESERVED["bptt"].default)
+    return _resolved(study)["bptt"]
+
+
+def _steps_per_epoch(study, facts: Facts) -> int | None:
+    """As the task will count them (after _check_batch), where the training split's size is known."""
+    if not facts.exact:
+        return None
+    if facts.model_kind == "image":
+        return facts.train_at_most // study.batch_size
+    bptt = _bptt(study)
+    return ((facts.train_at_most - (bptt - 1)) // study.batch_size - 1) // bptt
+
+
+def _check_step_schedules(c: Checker, study, steps_per_epoch: int | None) -> None:
+    """Per-step schedules depend on the steps per epoch (a OneCycleLR phase can be empty): checked
+    where they are known, for every run length of the budget curve, as spec does per-epoch ones."""
+    from annealbench import schedules
+
+    if steps_per_epoch is None:
+        return
+    for name, arm in study.schedules.items():
+        if arm.interval != "step":
+            continue
+        for epochs in study.curve_epochs:
+            try:
+                schedules.resolve(arm.type, arm.kwargs, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                  interval="step")
+            except ValueError as e:
+                c.fail(f"schedules.{name}", arm.kwargs, f"{e} (for a {epochs}-epoch run of "
+                                                        f"{steps_per_epoch} steps per epoch)")
 
 
 def _probe_model(c: Checker, study, task, facts: Facts, fields: Fields, own_task: bool) -> None:

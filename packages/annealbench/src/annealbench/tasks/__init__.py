@@ -115,6 +115,7 @@ class Facts:
     model_kind: str  # "image" | "sequence"
     shapes: dict | None  # what its models receive; None: only the data tells (a text's vocabulary)
     train_at_most: int | None  # an upper bound on the training split (images or tokens); None: unknown
+    exact: bool = False  # train_at_most is the split's size, so steps per epoch are known
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _cifar10_facts(kw: dict) -> Facts:
 
 def _synthetic_images_facts(kw: dict) -> Facts:
     shapes = {"num_classes": kw["num_classes"], "in_channels": 3, "image_size": kw["image_size"]}
-    return Facts("image", shapes, kw["n_train"])
+    return Facts("image", shapes, kw["n_train"], exact=True)
 
 
 def _text_facts(unit: str) -> Callable[[dict], Facts]:
@@ -152,7 +153,7 @@ def _text_facts(unit: str) -> Callable[[dict], Facts]:
 def _synthetic_text_facts(kw: dict) -> Facts:
     # split_90_5_5 keeps the first 90% for training
     train = _cap(int(kw["n_chars"] * 0.9), kw["train_chars"])
-    return Facts("sequence", {"vocab_size": kw["vocab_size"]}, train)
+    return Facts("sequence", {"vocab_size": kw["vocab_size"]}, train, exact=True)
 
 
 _IMAGE_MODELS = ("airbench-cnn", "article-cnn")
