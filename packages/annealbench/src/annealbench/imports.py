@@ -1,13 +1,12 @@
 """User code named by import path, "package.module:attribute", and where it is looked for.
 
-A study may name its model, data set, optimizer or schedule by import path. Such a path resolves
-against the installed packages (``pip install -e your-package``) and, after them in effect but
-first on ``sys.path`` like a script's own folder, the folder holding the study file (the current
-directory for a study given as a dict). That folder is also put on ``PYTHONPATH``, because the
-processes annealbench starts to train runs (parallel workers, a local Ray instance) must import
-the same code: ``multiprocessing`` passes ``sys.path`` on, a subprocess or a Ray worker only sees
-the environment. A Ray cluster started elsewhere sees neither: install the package on its nodes.
-"""
+A study may name its model, data set, optimizer or schedule by import path. The folder holding
+the study file (the current directory for a study given as a dict) is searched first, as Python
+searches a script's own folder, then the installed packages (``pip install -e your-package``).
+That folder also goes on ``PYTHONPATH``, because the processes annealbench starts to train runs
+(parallel workers, a local Ray instance) must import the same code: ``multiprocessing`` passes
+``sys.path`` on, but a subprocess or a Ray worker sees only the environment. A Ray cluster
+started elsewhere sees neither: install the package on its nodes."""
 
 from __future__ import annotations
 
