@@ -97,7 +97,9 @@ def test_resnet18_by_import_path_validates_and_trains_a_dry_run(write_study, tmp
     # resnet18 takes num_classes only through **kwargs: the study sets it, no shape is passed
     assert "num_classes" not in inspect.signature(torchvision.models.resnet18).parameters
     path = write_study(replace={'name = "airbench-cnn"\nwidths = [8, 16]':
-                                'name = "torchvision.models:resnet18"\nnum_classes = 10'})
+                                'name = "torchvision.models:resnet18"\nnum_classes = 10',
+                                "n_train = 256\nn_val = 128\nn_test = 128":
+                                "n_train = 128\nn_val = 32\nn_test = 32"})
     out = tmp_path / "out"
     assert main(["validate", str(path)]) == 0
     assert _run(path, out, "--dry-run") == 0
