@@ -64,7 +64,9 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    session.install("-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright")
+    # scikit-learn: the digits data set of examples/digits, which the tests run end to end
+    session.install("-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",
+                    "scikit-learn>=1.3")
     session.run("pytest", "tests", *session.posargs)
 
 

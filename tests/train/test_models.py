@@ -66,7 +66,8 @@ def test_init_is_a_function_of_the_global_seed(name, kwargs, shapes):
 
 def test_check_model_kwargs_messages():
     assert check_model_kwargs("airbench-cnn", {"widths": [16, 32]}) is None
-    assert check_model_kwargs("resnet", {}) == "unknown model 'resnet'; allowed: " + ", ".join(MODELS)
+    assert check_model_kwargs("resnet", {}) == (
+        "unknown model 'resnet'; allowed: " + ", ".join(MODELS) + " or 'package.module:callable'")
     assert check_model_kwargs("airbench-cnn", {"width": [1]}).startswith("takes widths, batchnorm_momentum")
     assert check_model_kwargs("airbench-cnn", {"widths": []}) == (
         "widths must be a non-empty list of ints >= 1, got []"

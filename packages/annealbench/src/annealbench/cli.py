@@ -61,12 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("studies", nargs="+", metavar="STUDY")
     val.add_argument("--budget", default="quick")
     val.add_argument("--experiments", default="experiments")
+    val.add_argument("--data-dir", help="where a data set by import path reads from "
+                                        "(default: $ANNEALBENCH_DATA, else ./data)")
 
     grid = sub.add_parser("grid", help="print the runs a study would train, as JSON lines")
     grid.add_argument("study", metavar="STUDY")
     grid.add_argument("--budget", default="quick")
     grid.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     grid.add_argument("--experiments", default="experiments")
+    grid.add_argument("--data-dir", help="where a data set by import path reads from")
 
     sub.add_parser("schedules", help="list the registered schedules")
     return p
@@ -86,7 +89,8 @@ def _cmd_run(a) -> int:
     device = resolve_device(a.device)
     budget = _budget(a.budget, device.type)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), budget) for s in a.studies]
+    studies = [load_study(find_study(s, Path(a.experiments)), budget, _data_dir(a.data_dir))
+               for s in a.studies]
     if device.type == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
     progress = not a.no_progress and sys.stderr.isatty()
@@ -106,7 +110,7 @@ def _cmd_validate(a) -> int:
     from annealbench.spec import find_study, load_study
 
     for s in a.studies:
-        study = load_study(find_study(s, Path(a.experiments)), a.budget)
+        study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
         print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs)")
     return 0
 
@@ -115,7 +119,7 @@ def _cmd_grid(a) -> int:
     from annealbench.grid import expand
     from annealbench.spec import find_study, load_study
 
-    study = load_study(find_study(a.study, Path(a.experiments)), a.budget)
+    study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
     for cfg in expand(study, a.device):
         print(json.dumps(cfg, sort_keys=True))
     return 0

@@ -8,13 +8,16 @@ night of runs.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from annealbench import spec_tables
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
+from annealbench.spec_tables import blame as _blame
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -88,39 +91,7 @@ def _parse(path: Path) -> tuple[dict, str]:
 
 
 def _optimizer(c: Checker, name, table, where) -> OptimizerSetting:
-    c.keys(table, where, OPTIMIZER_KEYS | set().union(*OPTIMIZER_KWARGS.values()),
-           required=("type", "lrs"))
-    type_ = c.str_(table["type"], f"{where}.type", OPTIMIZER_KWARGS)
-    kwargs = {k: v for k, v in table.items() if k not in OPTIMIZER_KEYS}
-    for k, v in kwargs.items():
-        if k not in OPTIMIZER_KWARGS[type_]:
-            c.fail(f"{where}.{k}", v, f"{type_} takes {', '.join(sorted(OPTIMIZER_KWARGS[type_]))}")
-        if k in {"momentum", "weight_decay", "dampening"} and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e3
-                or (k == "momentum" and v >= 1)):
-            c.fail(f"{where}.{k}", v, "must be a number >= 0" + (" and < 1" if k == "momentum" else ""))
-        if k in {"nesterov", "amsgrad"} and not isinstance(v, bool):
-            c.fail(f"{where}.{k}", v, "must be true or false")
-        if k == "eps":
-            c.pos_float(v, f"{where}.{k}")
-        if k == "betas" and not (isinstance(v, list) and len(v) == 2 and all(
-                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v)):
-            c.fail(f"{where}.{k}", v, "must be two numbers in [0, 1)")
-    if kwargs.get("nesterov") and not kwargs.get("momentum"):
-        c.fail(f"{where}.nesterov", True, "needs momentum > 0")
-    clip = table.get("clip_grad_norm")
-    article = table.get("article_lr")
-    return OptimizerSetting(type_, c.lrs(table["lrs"], f"{where}.lrs"), kwargs,
-                            None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"),
-                            None if article is None else c.pos_float(article, f"{where}.article_lr"))
-
-
-def _blame(problem: str, kwargs: dict) -> str | None:
-    """The kwarg a schedules.check phrase is about ("gamma must be ...", "...; got 'foo'")."""
-    for k in kwargs:
-        if problem.startswith(f"{k} ") or f"got {k!r}" in problem:
-            return k
-    return None
+    return OptimizerSetting(*spec_tables.optimizer(c, table, where, OPTIMIZER_KEYS, OPTIMIZER_KWARGS))
 
 
 def _schedule(c: Checker, name, table, where) -> ScheduleArm:
@@ -153,28 +124,6 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     return ScheduleArm(type_, kwargs, interval)
 
 
-def _component(c: Checker, table, where, known, check, override=(), override_where=""):
-    """A [model] or [dataset] table: a registered ``name`` plus that component's kwargs.
-
-    ``override``: keys the budget set (``override_where``), so a message names the field written.
-    """
-    def field_(k):
-        return f"{override_where}.{k}" if k in override else f"{where}.{k}"
-
-    if not isinstance(table, dict) or "name" not in table:
-        c.fail(where, table, "must be a table with a 'name'")
-    name = c.str_(table["name"], field_("name"), set(known))
-    kwargs = {k: v for k, v in table.items() if k != "name"}
-    for k, v in kwargs.items():  # one key at a time, so the message names the field
-        problem = check(name, {k: v})
-        if problem:
-            c.fail(field_(k), v, f"{name} {problem}")
-    problem = check(name, kwargs)
-    if problem:
-        c.fail(where, kwargs, f"{name} {problem}")
-    return name, kwargs
-
-
 def _check_lengths(c: Checker, arms: dict[str, ScheduleArm], epochs: int) -> None:
     """Length-dependent mistakes (warm-up as long as the run, milestones rounding together).
 
@@ -205,14 +154,24 @@ def _budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
     return fracs, tuple(lengths)
 
 
-def load_study(path, budget: str = "quick") -> Study:
-    """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines)."""
+def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None) -> Study:
+    """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines).
+
+    ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
+    in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
+    """
+    from annealbench import imports, preflight
     from annealbench.models import MODELS, check_model_kwargs
     from annealbench.tasks import DATASETS, check_dataset_kwargs
 
     path = Path(path)
-    doc, sha = _parse(path)
+    if doc is None:
+        doc, sha = _parse(path)
+    else:
+        sha = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
     c = Checker(path)
+    if isinstance(doc, dict) and preflight.uses_user_code(doc):
+        imports.add_search_folder(path.parent)  # user code next to the study is found (imports.py)
     c.keys(doc, "", TOP_KEYS, required=("spec_version", "study", "model", "dataset",
                                          "optimizers", "schedules"))
     if doc["spec_version"] != SPEC_VERSION:
@@ -242,17 +201,19 @@ def load_study(path, budget: str = "quick") -> Study:
     model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
     dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
                    if isinstance(doc["dataset"], dict) else doc["dataset"])
-    dataset, dataset_kwargs = _component(c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs,
-                                         over.get("dataset", {}), f"budgets.{budget}.dataset")
-    info = DATASETS[dataset]
-    if isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
+    dataset, dataset_kwargs = spec_tables.component(c, dataset_doc, "dataset", DATASETS,
+                                                    check_dataset_kwargs, over.get("dataset", {}),
+                                                    f"budgets.{budget}.dataset")
+    info = DATASETS.get(dataset)  # None for a data set by import path: preflight reads it
+    if info is not None and isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
             model_doc["name"] not in info.models:
         c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
-    model, model_kwargs = _component(c, model_doc, "model", MODELS, check_model_kwargs,
-                                     over.get("model", {}), f"budgets.{budget}.model")
+    model, model_kwargs = spec_tables.component(c, model_doc, "model", MODELS, check_model_kwargs,
+                                                over.get("model", {}), f"budgets.{budget}.model")
 
-    directions = dict(info.metrics)
-    primary = c.str_(st["primary_metric"], "study.primary_metric", set(directions))
+    directions = dict(info.metrics) if info is not None else {}
+    primary = c.str_(st["primary_metric"], "study.primary_metric",
+                     set(directions) if info is not None else None)
     # what counts as converged depends on how long a budget trains, so a budget may set its own
     target_field = f"budgets.{budget}.target" if "target" in over else "study.target"
     target = over.get("target", st.get("target"))
@@ -300,7 +261,7 @@ def load_study(path, budget: str = "quick") -> Study:
     for key in ("description", "notes"):
         if key in st:
             c.str_(st[key], f"study.{key}")
-    return Study(
+    study = Study(
         file=str(path), spec_sha256=sha, name=name, description=st.get("description", ""),
         notes=st.get("notes", ""), budget=budget, primary_metric=primary,
         metric_directions=directions, target=None if target is None else float(target),
@@ -310,6 +271,8 @@ def load_study(path, budget: str = "quick") -> Study:
         eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,
         dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms,
     )
+    overrides = {part: set(over.get(part, {})) for part in ("model", "dataset")}
+    return preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))
 
 
 def find_study(name_or_path: str, experiments_dir: Path = Path("experiments")) -> Path:

@@ -1,4 +1,5 @@
-"""Model registry: name -> declared kwargs and a builder that needs the task's shapes.
+"""Model registry: name -> declared kwargs and a builder that needs the task's shapes; or a
+user's factory by import path (``models.user``).
 
 Builders construct on the CPU from the global torch RNG, so the same seed gives the same
 initial weights whatever device the task later moves the model to.
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from annealbench.errors import AnnealbenchError
+from annealbench.imports import is_path
+from annealbench.models import user
 from annealbench.models.cnn import AirbenchCNN, ArticleCNN
 from annealbench.models.kwargs import (
     Kwarg,
@@ -79,11 +82,18 @@ MODELS: dict[str, ModelInfo] = {
 }
 
 
+def models_of(kind: str) -> tuple[str, ...]:
+    """The registered models a task of this kind ("image" | "sequence") can train."""
+    return tuple(name for name, info in MODELS.items() if info.kind == kind)
+
+
 def check_model_kwargs(name: str, kwargs: dict) -> str | None:
     """None if `name` exists and takes `kwargs`, else a short phrase saying what is allowed."""
+    if is_path(name):
+        return user.check_kwargs(name, kwargs)
     info = MODELS.get(name)
     if info is None:
-        return f"unknown model {name!r}; allowed: {', '.join(MODELS)}"
+        return f"unknown model {name!r}; allowed: {', '.join(MODELS)} or 'package.module:callable'"
     problem = check_kwargs(info.kwargs, kwargs)
     if problem is None and info.cross_check is not None:
         problem = info.cross_check(resolve_kwargs(info.kwargs, kwargs))
@@ -95,4 +105,6 @@ def build_model(name: str, kwargs: dict, **shapes) -> nn.Module:
     problem = check_model_kwargs(name, kwargs)
     if problem is not None:
         raise AnnealbenchError(f"model {name}: {problem}")
+    if is_path(name):
+        return user.build(name, kwargs, shapes)
     return MODELS[name].build(**shapes, **resolve_kwargs(MODELS[name].kwargs, kwargs))

@@ -24,6 +24,7 @@ class ImageClassificationTask(Task):
 
     metrics = CLASSIFICATION_METRICS
     item_unit = "img"
+    model_kind = "image"
 
     def __init__(
         self,

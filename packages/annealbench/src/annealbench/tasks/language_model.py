@@ -8,6 +8,8 @@ window boundaries differ between epochs while every schedule sees the same windo
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import pathlib
 from collections.abc import Iterator
@@ -29,12 +31,36 @@ def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
     return ids[: length * streams].view(streams, length)
 
 
-def _detach(hidden):
+def detach(hidden):
+    if hidden is None:
+        return None
     return tuple(h.detach() for h in hidden) if isinstance(hidden, tuple) else hidden.detach()
+
+
+def tokens_needed(batch_size: int, bptt: int) -> int:
+    """Training tokens for one step: the worst start offset (bptt - 1) must still leave one full
+    window (bptt + 1 tokens with its targets) per stream."""
+    return batch_size * (bptt + 1) + bptt - 1
+
+
+@functools.cache
+def _takes_state(cls: type) -> bool:
+    params = list(inspect.signature(cls.forward).parameters.values())[1:]  # after self
+    return any(p.kind is p.VAR_POSITIONAL for p in params) or sum(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 2
+
+
+def forward(model, tokens: torch.Tensor, state):
+    """(logits, state) of a text model: ``model(tokens, state)`` if its forward takes a second
+    argument (a recurrent state, None at the start), else ``model(tokens)``; it may return
+    logits alone (stateless) or (logits, new state)."""
+    out = model(tokens, state) if _takes_state(type(model)) else model(tokens)
+    return out if isinstance(out, tuple) else (out, None)
 
 
 class LanguageModelTask(Task):
     item_unit = "tok"
+    model_kind = "sequence"
 
     def __init__(
         self,
@@ -58,12 +84,11 @@ class LanguageModelTask(Task):
         self.vocab = corpus.vocab
         self.bptt = bptt
         unit = "characters" if corpus.level == "char" else "tokens"
-        # The worst start offset (bptt - 1) must still leave one full window per stream.
         self._steps = ((len(corpus.train) - (bptt - 1)) // batch_size - 1) // bptt
         if self._steps < 1:
             raise DataError(
                 f"{source}: training split has {len(corpus.train)} {unit}, fewer than "
-                f"batch_size x (bptt + 1) + bptt - 1 = {batch_size * (bptt + 1) + bptt - 1}; "
+                f"batch_size x (bptt + 1) + bptt - 1 = {tokens_needed(batch_size, bptt)}; "
                 "use more data or a smaller batch_size/bptt"
             )
         for name, ids in (("val", corpus.val), ("test", corpus.test)):
@@ -95,9 +120,9 @@ class LanguageModelTask(Task):
 
     def train_loss(self, model, batch) -> tuple[torch.Tensor, int]:
         inputs, targets = batch
-        logits, hidden = model(inputs, self._hidden)
+        logits, hidden = forward(model, inputs, self._hidden)
         # Detached: gradients stop at the window edge (truncated BPTT), memory stays bounded.
-        self._hidden = _detach(hidden)
+        self._hidden = detach(hidden)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return loss, targets.numel()
 
@@ -112,7 +137,7 @@ class LanguageModelTask(Task):
             with torch.no_grad():
                 for start in range(0, streams.shape[1] - 1, self.bptt):
                     stop = min(start + self.bptt, streams.shape[1] - 1)
-                    logits, hidden = model(streams[:, start:stop], hidden)
+                    logits, hidden = forward(model, streams[:, start:stop], hidden)
                     targets = streams[:, start + 1 : stop + 1]
                     nll += F.cross_entropy(
                         logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"

@@ -1,0 +1,145 @@
+"""Python API for notebooks and scripts: load a study, run it, get its records and report.
+
+    from annealbench import api
+
+    result = api.run("examples/digits/digits.toml", budget="ci", out="reports")
+    result.records          # the tidy records, a pandas DataFrame
+    result.report           # reports/digits/index.html
+
+``run`` does what ``annealbench run`` then ``annealbench-report build --study NAME`` do: the same
+validation before anything trains, the same executors and run store (per-run locks, atomic
+records, resume, finished runs skipped), so a study run here and from the shell writes the same
+records into the same folders. Problems raise ``AnnealbenchError`` (``SpecError`` for the study
+file) with the one-line message the CLI prints.
+
+The report side is the separate ``annealbench-report`` package (no torch); it is imported only
+when records or a report are asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from annealbench.errors import AnnealbenchError, SpecError
+from annealbench.executors import RayOptions
+from annealbench.runner import RunOutcome
+from annealbench.spec import Study, find_study, load_study
+from annealbench.tasks import default_data_dir
+
+DICT_SOURCE = "<dict>"  # how a study given as a dict is named in messages; its code is looked up in the cwd
+
+
+@dataclass
+class Result:
+    """What ``run`` did: the study as validated, one outcome per run, and where it all went."""
+
+    study: Study
+    outcomes: list[RunOutcome]
+    folder: Path  # <out>/<study name>
+    report: Path | None = None  # the study's index.html (None: dry run, or report=False)
+    records: object = field(default=None, repr=False)  # pandas.DataFrame of the tidy records
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def load(source, budget: str = "quick", *, data_dir=None, experiments="experiments") -> Study:
+    """A validated study from a .toml path, a study name in ``experiments``, or a dict holding
+    the same tables as the file (``{"spec_version": 1, "study": {...}, "model": {...}, ...}``).
+
+    Models, data sets and optimizers named by import path are built once on a tiny input here,
+    as ``annealbench validate`` does; ``data_dir`` is what a data set by import path receives.
+    """
+    if isinstance(source, Study):
+        return source
+    if isinstance(source, Mapping):
+        try:  # TOML's value types only: tuples become lists, anything else is refused
+            doc = json.loads(json.dumps(source))
+        except (TypeError, ValueError) as e:
+            raise SpecError(DICT_SOURCE, "(dict)", type(source).__name__,
+                            f"must hold only tables, lists, strings, numbers and booleans ({e})") from None
+        return load_study(DICT_SOURCE, budget, data_dir, doc=doc)
+    return load_study(find_study(str(source), Path(experiments)), budget, data_dir)
+
+
+def _budget(name: str, device_type: str) -> str:
+    return name if name != "auto" else ("full" if device_type == "cuda" else "quick")
+
+
+def run(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
+        dry_run: bool = False, report: bool = True, executor: str = "local",
+        ray_address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 1.0,
+        wait: bool = True, progress: bool = False, log=print, experiments="experiments",
+        threads: int | None = None, **run_options) -> Result:
+    """Train every unfinished run of the study (as ``annealbench run``), then build its records
+    and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
+
+    ``budget="auto"`` is "full" on CUDA and "quick" on a CPU, as on the command line; a ``Study``
+    already loaded keeps its own. ``wait``: wait for runs another process holds, as the CLI does
+    without ``--no-wait``. ``threads``: torch's CPU threads (default: as the CLI, one per CPU;
+    a different count can change the last digits of the records). Further keyword arguments go
+    to ``annealbench.study.run_study``.
+    """
+    import torch
+
+    from annealbench.runner import resolve_device
+    from annealbench.study import run_study
+
+    dev = resolve_device(device)
+    data_dir = default_data_dir(data_dir)
+    study = load(source, _budget(budget, dev.type), data_dir=data_dir, experiments=experiments)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    elif dev.type == "cpu":  # as the CLI: the same threads give the same sums, so the same records
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    outcomes = run_study(study, Path(out), dev, data_dir, log=log, progress=progress, dry_run=dry_run,
+                         executor=executor,
+                         ray_options=RayOptions(ray_address, cpus_per_run, gpus_per_run),
+                         wait_for_busy=wait, **run_options)
+    result = Result(study, outcomes, Path(out) / study.name)
+    if report and not dry_run:
+        result.report = build_report(out, study.name)
+        result.records = records(result.folder)
+    return result
+
+
+def _report_package():
+    try:
+        import annealbench_report.cli as report_cli
+        from annealbench_report.errors import ReportError
+    except ImportError:
+        raise AnnealbenchError("records and reports need the annealbench-report package: pip install "
+                               "-e packages/annealbench-report (the runs are kept; then call "
+                               "api.build_report)") from None
+    return report_cli, ReportError
+
+
+def build_report(out, name: str) -> Path:
+    """Write ``<out>/<name>/records.parquet`` and the study's page (and ``<out>/index.html``);
+    return the page's path."""
+    report_cli, report_error = _report_package()
+    try:
+        report_cli.build(Path(out), [name])
+    except (report_error, OSError) as e:
+        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())}") from None
+    return Path(out) / name / "index.html"
+
+
+def records(folder):
+    """The tidy records of a study folder (``<out>/<name>``) that a report build wrote, as a
+    pandas DataFrame (columns as in docs/design.md)."""
+    _report_package()
+    import pandas as pd
+
+    path = Path(folder) / "records.parquet"
+    if not path.exists():
+        raise AnnealbenchError(f"{path}: no records yet; run the study, then api.build_report")
+    return pd.read_parquet(path)
+
+
+__all__ = ["Result", "build_report", "load", "records", "run"]
