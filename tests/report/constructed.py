@@ -15,6 +15,7 @@ import pandas as pd
 from annealbench_report import claims, frames, protocol
 from annealbench_report.records import COLUMNS, apply_dtypes
 
+FIXED = [0.60, 0.62, 0.58, 0.61]
 DIRS = {"accuracy": "max", "loss": "min"}
 # constant: rises to 0.60 at epoch 6, plus a per-seed offset
 OFFSETS = [0.0, 0.01, -0.01, 0.005]
@@ -100,3 +101,16 @@ def row(c, schedule: str, claim: str = "better", protocol_: str = "tuned",
     r = c.rows
     return r[(r["schedule"] == schedule) & (r["claim"] == claim) & (r["protocol"] == protocol_)
              & (r["optimizer"] == optimizer)].iloc[0]
+
+
+def full_length_study(deltas: dict, min_effect=None, diverged=(), fixed=FIXED):
+    """Full-length runs only: the fixed LR's test value per seed, each schedule's = fixed + Δ."""
+    rows = [run("constant", 0.1, s, 4, {} if ("constant", s) in diverged else {4: (v, v)},
+                status="diverged" if ("constant", s) in diverged else "completed")
+            for s, v in enumerate(fixed)]
+    for sched, ds in deltas.items():
+        for s, d in enumerate(ds):
+            bad = (sched, s) in diverged
+            rows.append(run(sched, 0.1, s, 4, {} if bad else {4: (fixed[s] + d, fixed[s] + d)},
+                            status="diverged" if bad else "completed"))
+    return study_claims(records(rows), {"epochs": 4, "min_effect": min_effect})[1]

@@ -67,7 +67,7 @@ def test_answer_sentences_follow_the_rules_and_the_records(page):
     # and every sentence is the one the answer module generates from the analysis
     a = analysis.analyse(synth.dir, collect.collect(synth.dir))
     for s in answer.sentences(a.claims, a.units):
-        assert s["head"] in text and all(t in text for _, t in s["clauses"])
+        assert s["head"] in text and s["body"] in text
 
 
 def test_verdict_table_numbers_equal_pandas(page):

@@ -4,46 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from constructed import records, row, run, study_claims
+from constructed import FIXED, full_length_study, row
 from scipy import stats as sps
 
 from annealbench_report import inference, verdicts
 from annealbench_report.verdicts import INCONCLUSIVE, NO_DIFFERENCE, REPRODUCED, REVERSED, UNSTABLE
 
-FIXED = [0.60, 0.62, 0.58, 0.61]
-
-
-def _study(deltas: dict, min_effect=None, diverged=(), fixed=FIXED):
-    """Full-length runs only: the fixed LR's test value per seed, each schedule's = fixed + Δ."""
-    rows = [run("constant", 0.1, s, 4, {} if ("constant", s) in diverged else {4: (v, v)},
-                status="diverged" if ("constant", s) in diverged else "completed")
-            for s, v in enumerate(fixed)]
-    for sched, ds in deltas.items():
-        for s, d in enumerate(ds):
-            bad = (sched, s) in diverged
-            rows.append(run(sched, 0.1, s, 4, {} if bad else {4: (fixed[s] + d, fixed[s] + d)},
-                            status="diverged" if bad else "completed"))
-    return study_claims(records(rows), {"epochs": 4, "min_effect": min_effect})[1]
-
 
 def test_clear_win_is_reproduced_and_matches_scipy():
     d = [0.05, 0.03, 0.06, 0.04]
-    r = row(_study({"cosine": d}), "cosine")
+    r = row(full_length_study({"cosine": d}), "cosine")
     assert r["mean"] == pytest.approx(np.mean(d))
     assert r["p"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-9)
     assert r["test"] == "t" and r["verdict"] == REPRODUCED
 
 
 def test_clear_loss_is_reversed():
-    r = row(_study({"step": [-0.05, -0.03, -0.06, -0.04]}), "step")
+    r = row(full_length_study({"step": [-0.05, -0.03, -0.06, -0.04]}), "step")
     assert r["mean"] < 0 and r["verdict"] == REVERSED
 
 
 def test_significant_but_negligible_is_no_meaningful_difference():
     d = [0.0010, 0.0012, 0.0009, 0.0011]
     assert sps.ttest_1samp(d, 0).pvalue < 0.01  # would be "reproduced" without min_effect
-    assert row(_study({"cosine": d}), "cosine")["verdict"] == REPRODUCED
-    r = row(_study({"cosine": d}, min_effect=0.005), "cosine")
+    assert row(full_length_study({"cosine": d}), "cosine")["verdict"] == REPRODUCED
+    r = row(full_length_study({"cosine": d}, min_effect=0.005), "cosine")
     assert r["verdict"] == NO_DIFFERENCE
     assert r["tost_p"] == pytest.approx(max(sps.ttest_1samp(d, -0.005, alternative="greater").pvalue,
                                             sps.ttest_1samp(d, 0.005, alternative="less").pvalue))
@@ -51,26 +36,26 @@ def test_significant_but_negligible_is_no_meaningful_difference():
 
 def test_equivalence_needs_a_declared_margin():
     d = [0.002, -0.001, 0.001, -0.002]
-    assert row(_study({"linear": d}), "linear")["verdict"] == INCONCLUSIVE
-    assert row(_study({"linear": d}, min_effect=0.01), "linear")["verdict"] == NO_DIFFERENCE
+    assert row(full_length_study({"linear": d}), "linear")["verdict"] == INCONCLUSIVE
+    assert row(full_length_study({"linear": d}, min_effect=0.01), "linear")["verdict"] == NO_DIFFERENCE
     # a wide spread cannot show equivalence: the 90% interval leaves the margin
     wide = [0.03, -0.02, 0.01, -0.025]
-    assert row(_study({"linear": wide}, min_effect=0.01), "linear")["verdict"] == INCONCLUSIVE
+    assert row(full_length_study({"linear": wide}, min_effect=0.01), "linear")["verdict"] == INCONCLUSIVE
 
 
 def test_identical_seeds_decided_by_the_sign_flip_test():
     """Every Δ the same: the t-test is undefined, the sign-flip test decides. 6 equal seeds reach
     2/2^6 < 0.05; 3 equal seeds cannot go below 0.25, whatever the size."""
     six = [0.60, 0.62, 0.58, 0.61, 0.59, 0.63]
-    r = row(_study({"cosine": [0.02] * 6}, fixed=six), "cosine")
+    r = row(full_length_study({"cosine": [0.02] * 6}, fixed=six), "cosine")
     assert r["test"] == "sign-flip" and r["p"] == pytest.approx(2 / 64)
     assert r["verdict"] == REPRODUCED
-    three = row(_study({"cosine": [0.02] * 3}, fixed=FIXED[:3]), "cosine")
+    three = row(full_length_study({"cosine": [0.02] * 3}, fixed=FIXED[:3]), "cosine")
     assert three["p"] == pytest.approx(0.25) and three["verdict"] == INCONCLUSIVE
 
 
 def test_divergence_alone_is_unstable_with_a_sign_test():
-    c = _study({"cosine": [0.05, 0.03, 0.06, 0.04]}, diverged=[("cosine", 1), ("cosine", 2)])
+    c = full_length_study({"cosine": [0.05, 0.03, 0.06, 0.04]}, diverged=[("cosine", 1), ("cosine", 2)])
     r = row(c, "cosine")
     assert r["verdict"] == UNSTABLE
     assert (r["own_diverged"], r["ref_diverged"], r["n_pairs"]) == (2, 0, 2)
@@ -79,7 +64,7 @@ def test_divergence_alone_is_unstable_with_a_sign_test():
 
 
 def test_seeds_where_both_diverged_are_dropped_and_listed():
-    c = _study({"cosine": [0.05, 0.03, 0.06, 0.04]}, diverged=[("cosine", 3), ("constant", 3)])
+    c = full_length_study({"cosine": [0.05, 0.03, 0.06, 0.04]}, diverged=[("cosine", 3), ("constant", 3)])
     r = row(c, "cosine")
     assert r["both_diverged"] == [3] and r["n_pairs"] == 3
     assert r["verdict"] == REPRODUCED  # decided on the 3 remaining pairs, not unstable
@@ -87,7 +72,7 @@ def test_seeds_where_both_diverged_are_dropped_and_listed():
 
 
 def test_holm_runs_over_the_schedules_of_one_family():
-    c = _study({"cosine": [0.05, 0.03, 0.06, 0.04], "step": [-0.01, 0.02, 0.0, 0.01],
+    c = full_length_study({"cosine": [0.05, 0.03, 0.06, 0.04], "step": [-0.01, 0.02, 0.0, 0.01],
                 "linear": [0.02] * 1 + [np.nan] * 3})
     fam = c.rows[(c.rows["claim"] == "better") & (c.rows["protocol"] == "tuned")]
     assert len(fam) == 3
@@ -100,7 +85,7 @@ def test_holm_runs_over_the_schedules_of_one_family():
 
 
 def test_mde_per_family_from_the_pooled_sd():
-    c = _study({"cosine": [0.05, 0.03, 0.06, 0.04], "step": [-0.01, 0.02, 0.0, 0.01]})
+    c = full_length_study({"cosine": [0.05, 0.03, 0.06, 0.04], "step": [-0.01, 0.02, 0.0, 0.01]})
     f = c.families[c.families["claim"] == "better"].iloc[0]
     sds = [np.std([0.05, 0.03, 0.06, 0.04], ddof=1), np.std([-0.01, 0.02, 0.0, 0.01], ddof=1)]
     assert f["sd"] == pytest.approx(np.sqrt(np.mean(np.square(sds))))

@@ -48,11 +48,16 @@ def _study_meta(study_dir: Path) -> tuple[dict, dict, dict]:
     return info["study"], info["meta"], cfg
 
 
+def _values(df: pd.DataFrame, col: str) -> set[str]:
+    """Distinct values of a column, without a per-row string conversion (millions of rows)."""
+    return {str(v) for v in df[col].unique()}
+
+
 def _orders(study: dict, df: pd.DataFrame, fixed: str | None) -> tuple[list, list]:
     scheds = [str(s) for s in (study.get("schedules") or {})]
     opts = [str(o) for o in (study.get("optimizers") or {})]
-    present_s = sorted(set(df["schedule"].astype(str)), key=lambda s: (s != fixed, s))
-    present_o = sorted(set(df["optimizer"].astype(str)))
+    present_s = sorted(_values(df, "schedule"), key=lambda s: (s != fixed, s))
+    present_o = sorted(_values(df, "optimizer"))
     scheds = [s for s in scheds if s in present_s] + [s for s in present_s if s not in scheds]
     opts = [o for o in opts if o in present_o] + [o for o in present_o if o not in opts]
     if fixed in scheds:  # the reference first
@@ -87,7 +92,7 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
     test_vals = df.loc[(df["metric"] == primary) & (df["split"] != "train"), "value"] if len(df) \
         else []
     units = units_for(primary, list(test_vals))
-    val_metrics = set(df.loc[df["split"] == "val", "metric"].astype(str)) if len(df) else set()
+    val_metrics = _values(df[df["split"] == "val"], "metric") if len(df) else set()
     target = targets.declared_target(study, primary, val_metrics, where)
     if target is not None:
         target["direction"] = direction(target["metric"], directions)
@@ -107,6 +112,6 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
         for opt in opts:
             j = tuned[tuned["optimizer"] == opt]
             if len(j):
-                a.targets.append(targets.analyse(df[df["optimizer"].astype(str) == opt], j, target,
+                a.targets.append(targets.analyse(df[df["optimizer"] == opt], j, target,
                                                  directions, lengths[-1], fixed, scheds, opt))
     return a

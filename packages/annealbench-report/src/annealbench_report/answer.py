@@ -41,9 +41,12 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
     if rows.empty:
         return None
     fam = family(c, opt, protocol, claim) or {}
+    if (rows["n_pairs"] < 2).all() and (rows["verdict"] == V.INCONCLUSIVE).all():
+        n = int(rows["n_pairs"].max())
+        return f"no test is possible yet: {n} paired seed{'s' if n != 1 else ''}, a test needs 2"
     mde = fam.get("mde", float("nan"))
     mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde
-                else "MDE not estimable")
+                else "MDE not estimable: the paired differences do not vary")
     parts = []
     for verdict in (V.REPRODUCED, V.REVERSED):
         parts += [_decided(r, claim, u, c) for _, r in rows[rows["verdict"] == verdict].iterrows()]
@@ -69,24 +72,26 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
 
 
 def sentences(c: StudyClaims, u: Units) -> list[dict]:
-    """[{optimizer, claim, head, clauses: [(protocol label, text)], text}] in page order."""
+    """[{optimizer, claim, head, body, text}] in page order."""
     out = []
+    short = [b for b in c.lengths if b < c.full]
     for opt, protos in c.protocols.items():
         for claim in ("better", "faster"):
-            clauses = []
-            for protocol, label in protos:
-                t = protocol_text(c, opt, protocol, claim, u)
-                if t:
-                    clauses.append((label, t))
-            if not clauses:
+            clauses = [(label, t) for protocol, label in protos
+                       if (t := protocol_text(c, opt, protocol, claim, u))]
+            if clauses:
+                where = (f"at {c.full} epochs" if claim == "better"
+                         else f"mean over {_lengths_text(c)}")
+                head = f"{opt}, {V.CLAIMS[claim]} ({where})"
+                body = " ".join(f"{lab[0].upper() + lab[1:]}, {_sentence(t)}" for lab, t in clauses)
+            elif claim == "faster" and not short and not c.rows.empty:
+                head = f"{opt}, {V.CLAIMS[claim]}"
+                body = (f"No verdict: the study trains no budget-curve length below the full "
+                        f"{c.full} epochs, so there is no curve to read it from.")
+            else:
                 continue
-            where = (f"at {c.full} epochs" if claim == "better"
-                     else f"mean over {_lengths_text(c)}")
-            head = f"{opt}, {V.CLAIMS[claim]} ({where})"
-            clauses = [(lab[0].upper() + lab[1:], _sentence(t)) for lab, t in clauses]
-            text = head + ": " + " ".join(f"{lab}, {t}" for lab, t in clauses)
-            out.append({"optimizer": opt, "claim": claim, "head": head, "clauses": clauses,
-                        "text": text})
+            out.append({"optimizer": opt, "claim": claim, "head": head, "body": body,
+                        "text": f"{head}: {body}"})
     return out
 
 

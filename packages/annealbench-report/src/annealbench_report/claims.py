@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from annealbench_report import curve, inference, verdicts
-from annealbench_report.pairs import counts, per_seed
+from annealbench_report.pairs import Judged, counts, per_seed
 from annealbench_report.protocol import ARTICLE, TUNED, Selection, article_lrs
 
 ROW_COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n_pairs", "mean", "std", "lo", "hi",
@@ -74,8 +74,8 @@ def _lr_text(seeds: pd.DataFrame) -> str:
     return "/".join(f"{x:g}" for x in lrs) or "–"
 
 
-def _family(j: pd.DataFrame, key: tuple, scheds: list, fixed: str, lengths: list, sgn: float,
-            min_effect, edges: dict, out: StudyClaims) -> tuple[pd.DataFrame, dict]:
+def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn: float,
+            min_effect, edges: dict, out: StudyClaims, n_seeds: int) -> tuple[pd.DataFrame, dict]:
     """The rows of one family, with Holm, TOST and verdicts, and its MDE line."""
     opt, protocol, claim = key
     rows = []
@@ -105,7 +105,7 @@ def _family(j: pd.DataFrame, key: tuple, scheds: list, fixed: str, lengths: list
     m = len(scheds)
     fam_row = {"optimizer": opt, "protocol": protocol, "claim": claim, "m": m, "n": n, "sd": sd,
                "mde": inference.mde(n, sd, m),
-               "warnings": verdicts.seed_warnings(n, m, int(j["seed"].nunique()))}
+               "warnings": verdicts.seed_warnings(n, m, n_seeds)}
     return fam[ROW_COLUMNS], fam_row
 
 
@@ -134,6 +134,7 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
             if fixed not in present:
                 continue
             listed.append((protocol, protocol_label(protocol, opt, sel, article)))
+            lookup = Judged(j)
             scheds = [s for s in order if s in present and s != fixed]
             for s in [fixed, *scheds]:
                 arm_parts.append(curve.arm_curve(j, s, lengths).assign(optimizer=opt,
@@ -143,12 +144,12 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
             e = edges if protocol == TUNED else {}
             for claim, lens in (("better", [full]), ("faster", short)):
                 if lens:
-                    r, f = _family(j, (opt, protocol, claim), scheds, fixed, lens, sgn, min_effect,
-                                   e, out)
+                    r, f = _family(lookup, (opt, protocol, claim), scheds, fixed, lens, sgn,
+                                   min_effect, e, out, int(j["seed"].nunique()))
                     rows.append(r)
                     fams.append(f)
             for s in scheds:
-                t = curve.curve_table(j, s, fixed, lengths, sgn)
+                t = curve.curve_table(lookup, s, fixed, lengths, sgn)
                 out.curves[(opt, protocol, s)] = t
                 out.matches[(opt, protocol, s)] = curve.matches(t, min_effect)
         if listed:

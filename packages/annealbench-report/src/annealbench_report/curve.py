@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from annealbench_report import inference
-from annealbench_report.pairs import per_seed
+from annealbench_report.pairs import Judged, per_seed
 
 CURVE_COLUMNS = ["length", "n", "delta", "delta_lo", "delta_hi", "gap_n", "gap", "gap_lo", "gap_hi"]
 
@@ -26,6 +26,7 @@ def curve_table(judged: pd.DataFrame, schedule: str, fixed: str, lengths: list[i
     """Δ_B and g_B with their 95% t-intervals at every length (``judged``: one optimizer setting
     and protocol)."""
     full = lengths[-1]
+    judged = judged if isinstance(judged, Judged) else Judged(judged)
     rows = []
     for b in lengths:
         same = per_seed(judged, schedule, fixed, [b], sgn)

@@ -51,7 +51,8 @@ def diverged_step(df: pd.DataFrame) -> pd.Series:
 
 def constant_arm(df: pd.DataFrame) -> str | None:
     """The fixed-LR arm: schedule_type 'constant' (the one named 'constant' if several)."""
-    names = sorted(set(df.loc[df["schedule_type"].astype(str) == "constant", "schedule"].astype(str)))
+    arms = df[["schedule", "schedule_type"]].drop_duplicates()
+    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
     if not names:
         return None
     return "constant" if "constant" in names else names[0]

@@ -74,7 +74,7 @@ def optimizer_section(i: int, df: pd.DataFrame, a: Analysis, opt: str, styles: d
     sel = a.selection
     ch = sel.choices[(sel.choices["optimizer"] == opt) & (sel.choices["length"] == a.full)]
     arms = ch.rename(columns={"chosen_lr": "base_lr"})[["schedule", "base_lr"]]
-    full_runs = df[(df["epochs"] == a.full) & (df["optimizer"].astype(str) == opt)]
+    full_runs = df[(df["epochs"] == a.full) & (df["optimizer"] == opt)]
     figs = []
     svg, num = fig_training.convergence_figure(full_runs, opt, arms, a.primary, styles, f"f{i}a")
     figs.append({"id": f"conv-{i}", "svg": Markup(svg), "table": _conv_table(num, a.primary),

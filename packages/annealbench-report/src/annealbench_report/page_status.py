@@ -18,10 +18,11 @@ def all_lrs_table(sel: Selection, opts: list, scheds: list, primary: str, units:
     t = sel.by_lr
     t = t.assign(_o=t["optimizer"].map({o: i for i, o in enumerate(opts)}),
                  _s=t["schedule"].map({s: i for i, s in enumerate(scheds)}))
-    ch = {(r.optimizer, r.schedule, r.length): r.chosen_lr for r in sel.choices.itertuples()}
+    ch = {(r.optimizer, r.schedule, r.length): (r.chosen_lr, r.edge) for r in sel.choices.itertuples()}
     rows = []
     for _, r in t.sort_values(["_o", "length", "base_lr", "_s"]).iterrows():
-        chosen = ch.get((r["optimizer"], r["schedule"], r["length"])) == r["base_lr"]
+        lr, edge = ch.get((r["optimizer"], r["schedule"], r["length"]), (None, False))
+        chosen = lr == r["base_lr"]
         rows.append({"cls": "best" if chosen else "", "cells": [
             cell(r["optimizer"], cls="name"), cell(r["schedule"], cls="name"),
             cell(str(int(r["length"])), r["length"], "num"),
@@ -30,7 +31,8 @@ def all_lrs_table(sel: Selection, opts: list, scheds: list, primary: str, units:
             cell(str(int(r["n_diverged"])), r["n_diverged"], "num bad" if r["n_diverged"] else "num"),
             cell(f"{units.num(r['sel_mean'])} ± {units.num(r['sel_std'])}", r["sel_mean"], "num"),
             cell(units.num(r["test_mean"]), r["test_mean"], "num"),
-            cell("chosen on all seeds" if chosen else "")]})
+            cell(("chosen on all seeds" + (", at the edge of the grid" if edge else ""))
+                 if chosen else "")]})
     cols = ["optimizer", "schedule", "epochs", "base LR", "with a value/runs", "diverged",
             f"val {primary} ({units.unit}) mean ± std", f"test {primary} mean", "selection"]
     return table(cols, rows, "Every base LR at every length (highlighted: the all-seeds choice)",

@@ -170,6 +170,10 @@ def selection_lines(a: Analysis) -> list[str]:
     for _, r in edge.iterrows():
         out.append(f"{r['optimizer']} · {r['schedule']}: best LR {r['chosen_lr']:g} at the edge of "
                    f"the grid [{r['lr_min']:g}, {r['lr_max']:g}]; the optimum may lie outside it.")
+    short = ch[(ch["length"] < a.full) & ch["edge"].astype(bool)]
+    if len(short):
+        out.append(f"{len(short)} more all-seeds choices at shorter lengths are at the edge of their "
+                   "grid (marked in “Every base LR”).")
     return out + list(a.claims.notes)
 
 

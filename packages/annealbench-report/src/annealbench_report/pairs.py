@@ -22,9 +22,21 @@ DONE = ("completed", "diverged")
 SEED_COLUMNS = ["seed", "outcome", "delta", "own_lr", "ref_lr", "own", "ref"]
 
 
-def _at(judged: pd.DataFrame, schedule: str, length: int) -> pd.DataFrame:
-    j = judged[(judged["schedule"] == schedule) & (judged["length"] == length)]
-    return j.set_index("seed")
+class Judged:
+    """The judged rows of one optimizer setting and protocol, looked up by (schedule, length)
+    and seed without a pandas selection per lookup (a study makes thousands)."""
+
+    def __init__(self, judged: pd.DataFrame):
+        self.cells = {}
+        for k, b, s, st, v, lr in zip(judged["schedule"], judged["length"], judged["seed"],
+                                      judged["status"], judged["value"], judged["base_lr"]):
+            self.cells.setdefault((str(k), int(b)), {})[int(s)] = (str(st), float(v), float(lr))
+
+    def at(self, schedule: str, length: int) -> dict:
+        return self.cells.get((schedule, int(length)), {})
+
+
+MISSING = ("missing", np.nan, np.nan)
 
 
 def _outcome(so: str, sr: str, vo: float, vr: float, sgn: float):
@@ -41,22 +53,24 @@ def _outcome(so: str, sr: str, vo: float, vr: float, sgn: float):
     return ("pair", d) if np.isfinite(d) else ("left out", np.nan)
 
 
-def per_seed(judged: pd.DataFrame, schedule: str, fixed: str, lengths: list[int], sgn: float,
+def per_seed(judged, schedule: str, fixed: str, lengths: list[int], sgn: float,
              ref_length: int | None = None) -> pd.DataFrame:
     """One row per seed: the outcome over ``lengths`` (the mean Δ where every length is a pair).
-    ``ref_length``: compare the schedule at each length with the fixed LR at this one length
-    instead of at the same length (the budget curve's "matches the full-length fixed LR")."""
-    own = {b: _at(judged, schedule, b) for b in lengths}
-    ref = {b: _at(judged, fixed, ref_length or b) for b in lengths}
-    seeds = sorted(set().union(*[set(own[b].index) | set(ref[b].index) for b in lengths]))
+    ``judged``: the judged rows of one optimizer setting and protocol (a frame or
+    :class:`Judged`). ``ref_length``: compare the schedule at each length with the fixed LR at
+    this one length instead of at the same length (the budget curve's "matches the full-length
+    fixed LR")."""
+    j = judged if isinstance(judged, Judged) else Judged(judged)
+    own = {b: j.at(schedule, b) for b in lengths}
+    ref = {b: j.at(fixed, ref_length or b) for b in lengths}
+    seeds = sorted(set().union(*[set(own[b]) | set(ref[b]) for b in lengths]))
     rows = []
     for s in seeds:
         outs, ds = [], []
         for b in lengths:
-            o, r = own[b], ref[b]
-            so = str(o["status"].get(s, "missing"))
-            sr = str(r["status"].get(s, "missing"))
-            out, d = _outcome(so, sr, o["value"].get(s, np.nan), r["value"].get(s, np.nan), sgn)
+            so, vo, _ = own[b].get(s, MISSING)
+            sr, vr, _ = ref[b].get(s, MISSING)
+            out, d = _outcome(so, sr, vo, vr, sgn)
             outs.append(out)
             ds.append(d)
         own_div = any(x in ("schedule diverged", "both diverged") for x in outs)
@@ -72,12 +86,11 @@ def per_seed(judged: pd.DataFrame, schedule: str, fixed: str, lengths: list[int]
         else:
             outcome = "left out"
         full = lengths[-1]
+        _, vo, lo = own[full].get(s, MISSING)
+        _, vr, lr = ref[full].get(s, MISSING)
         rows.append({"seed": s, "outcome": outcome,
                      "delta": float(np.mean(ds)) if outcome == "pair" else np.nan,
-                     "own_lr": own[full]["base_lr"].get(s, np.nan),
-                     "ref_lr": ref[full]["base_lr"].get(s, np.nan),
-                     "own": own[full]["value"].get(s, np.nan),
-                     "ref": ref[full]["value"].get(s, np.nan)})
+                     "own_lr": lo, "ref_lr": lr, "own": vo, "ref": vr})
     return pd.DataFrame(rows, columns=SEED_COLUMNS)
 
 

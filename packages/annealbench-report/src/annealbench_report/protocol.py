@@ -108,7 +108,7 @@ def _edge(lr: float, grid: np.ndarray) -> bool:
     return len(grid) >= 2 and (lr == grid.min() or lr == grid.max())
 
 
-def _tuned(p: pd.DataFrame, maximize: bool) -> tuple[list, list]:
+def _tuned(p: pd.DataFrame, maximize: bool) -> tuple[list, dict]:
     """Leave-one-seed-out rows of one (optimizer, schedule, length) and its all-seeds choice."""
     lrs, sel = p["base_lr"].to_numpy(float), p["sel"].to_numpy(float)
     div = (p["status"] == "diverged").to_numpy()
@@ -126,18 +126,19 @@ def _tuned(p: pd.DataFrame, maximize: bool) -> tuple[list, list]:
         judged.append({**own.iloc[0].to_dict(), "held_out": held, "edge": _edge(lr, grid)})
     choice = {"chosen_lr": overall, "n_lrs": len(grid), "edge": _edge(overall, grid),
               "lr_min": float(grid.min()), "lr_max": float(grid.max())}
-    return judged, [choice]
+    return judged, choice
 
 
 def select(pts: pd.DataFrame, study: dict, primary: str, directions: dict | None) -> Selection:
-    """Apply both protocols to the points of a study."""
+    """Both protocols applied to the points of a study (:func:`points`), with the all-seeds
+    choice per (optimizer, schedule, length) for display."""
     maximize = direction(primary, directions) == "max"
     judged, choices = [], []
     article = article_lrs(study)
     for (opt, sched, b), p in pts.groupby(["optimizer", "schedule", "length"], sort=True):
-        rows, ch = _tuned(p, maximize)
+        rows, choice = _tuned(p, maximize)
         judged += [{**r, "protocol": TUNED} for r in rows]
-        choices += [{"optimizer": opt, "schedule": sched, "length": b, **c} for c in ch]
+        choices.append({"optimizer": opt, "schedule": sched, "length": b, **choice})
         lr = article.get(opt)
         if lr is not None and (p["base_lr"] == float(lr)).any():
             grid = np.unique(p["base_lr"])

@@ -141,8 +141,7 @@ def analyse(df: pd.DataFrame, judged_full: pd.DataFrame, target: dict, direction
             budget: int, fixed: str | None, order: list, optimizer: str) -> TargetResult:
     """``judged_full``: the tuned protocol's rows of ``optimizer`` at the full length (one run
     per schedule and seed, at that seed's leave-one-seed-out LR)."""
-    keys = set(judged_full["run_key"].astype(str))
-    rows = df[df["run_key"].astype(str).isin(keys)]
+    rows = df[df["run_key"].isin(set(judged_full["run_key"].astype(str)))]
     t = times(rows, target, directions, budget) if len(rows) else pd.DataFrame(columns=TIME_COLUMNS)
     t["reached"] = t["reached"].astype(bool)
     scheds = [s for s in order if s in set(t["schedule"])]

@@ -61,8 +61,9 @@ SEEDS_RULE = (
 MDE_RULE = (
     f"Minimum detectable effect (MDE) of a family: the smallest true mean Δ that a two-sided paired "
     f"t-test at Holm's first threshold {ALPHA:g}/m (m = the family's size) detects with "
-    f"{POWER:.0%} power, for its n pairs and the pooled standard deviation of the paired "
-    "differences (root of the mean variance across its schedules); noncentral t.")
+    f"{POWER:.0%} power, for n pairs (the fewest any of its schedules has) and the pooled "
+    "standard deviation of the paired differences (root of the mean variance across its "
+    "schedules); noncentral t.")
 
 
 def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diverged: int,
