@@ -168,8 +168,10 @@ def selection_lines(a: Analysis) -> list[str]:
     ch = a.selection.choices
     edge = ch[(ch["length"] == a.full) & ch["edge"].astype(bool)]
     for _, r in edge.iterrows():
-        out.append(f"{r['optimizer']} · {r['schedule']}: best LR {r['chosen_lr']:g} at the edge of "
-                   f"the grid [{r['lr_min']:g}, {r['lr_max']:g}]; the optimum may lie outside it.")
+        end = "largest" if r["chosen_lr"] == r["lr_max"] else "smallest"
+        out.append(f"{r['optimizer']} · {r['schedule']}: best LR at the edge of the grid ("
+                   f"{r['chosen_lr']:g}, the {end} of {int(r['n_lrs'])} from {r['lr_min']:g} to "
+                   f"{r['lr_max']:g}); the optimum may lie outside it.")
     short = ch[(ch["length"] < a.full) & ch["edge"].astype(bool)]
     if len(short):
         out.append(f"{len(short)} more all-seeds choices at shorter lengths are at the edge of their "

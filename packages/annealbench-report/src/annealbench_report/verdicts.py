@@ -18,22 +18,21 @@ DECIDED = (REPRODUCED, REVERSED, NO_DIFFERENCE)
 
 CLAIMS = {"better": "better final result", "faster": "converges faster"}
 CLAIM_RULES = {
-    "better": ("at the full length E, per seed Δ = sign·(test metric of the schedule "
-               "− test metric of the fixed LR), the sign chosen so that Δ > 0 means the schedule is "
-               "better."),
-    "faster": ("read from the budget curve: per seed, the mean over the curve lengths "
-               "B < E of sign·(schedule at B − fixed LR at B), each run trained and annealed to B: "
-               "ahead at equal training budget, i.e. reaching any given quality sooner."),
+    "better": ("at the full length E, per seed Δ = sign·(test metric of the schedule − test metric "
+               "of the fixed LR), the sign chosen so that Δ > 0 means the schedule is better."),
+    "faster": ("per seed, the mean over the budget-curve lengths B < E of sign·(schedule at B − "
+               "fixed LR at B), each run trained and annealed to B: ahead at equal training "
+               "budget, i.e. reaching any given quality sooner."),
 }
 PROTOCOL_RULES = {
-    "tuned": ("the fair test: for every arm (optimizer setting, schedule; the fixed LR "
+    "tuned": ("(the fair test): for every arm (optimizer setting, schedule; the fixed LR "
               "included), length B and judged seed s, the base LR is the one with the best mean "
               "validation value at epoch B over the other seeds (leave-one-seed-out; LRs where some "
               "of those seeds diverged are passed over while another LR had none; ties go to the "
               "smaller LR), and seed s is judged by the test value of its own run at that LR. The "
               "verdict never sees data that chose its LR: neither the split nor the seed."),
-    "article": ("what the article claims, untuned: every arm at the optimizer "
-                "setting's own article LR, judged on test, no selection."),
+    "article": ("(what the article claims, untuned): every arm at the optimizer setting's own "
+                "article LR, judged on test, no selection."),
 }
 RULES = [
     (UNSTABLE, "in some judged seed exactly one of the two arms diverged. Not a verdict on the "
@@ -59,7 +58,7 @@ SEEDS_RULE = (
     "diverged run is never averaged in: it makes its seed discordant (rule 1) or, when both "
     "arms diverged, drops it.")
 MDE_RULE = (
-    f"Minimum detectable effect (MDE) of a family: the smallest true mean Δ that a two-sided paired "
+    f"The MDE of a family is the smallest true mean Δ that a two-sided paired "
     f"t-test at Holm's first threshold {ALPHA:g}/m (m = the family's size) detects with "
     f"{POWER:.0%} power, for n pairs (the fewest any of its schedules has) and the pooled "
     "standard deviation of the paired differences (root of the mean variance across its "
@@ -73,7 +72,7 @@ def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diver
         return UNSTABLE, (f"diverged alone: schedule in {own_diverged} seed(s), fixed LR in "
                           f"{ref_diverged}; sign test p = {sign_p:.3g}")
     if min_effect and math.isfinite(tost_holm) and tost_holm < ALPHA:
-        return NO_DIFFERENCE, f"TOST Holm p = {tost_holm:.3g} < {ALPHA:g}: within ±{min_effect:g}"
+        return NO_DIFFERENCE, f"TOST Holm p = {tost_holm:.3g} < {ALPHA:g}: inside ±min_effect"
     sig = math.isfinite(p_holm) and p_holm < ALPHA
     if sig and mean > 0:
         return REPRODUCED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, schedule ahead"
