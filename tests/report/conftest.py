@@ -32,6 +32,7 @@ DIVERGED = ("adam", 0.003, "cosine", 2)
 FAILED = ("adam", 0.001, "step", 1)
 RUNNING = ("sgd", 0.05, "step", 2)
 QUALITY = {"constant": 0.0, "step": 0.03, "cosine": 0.05}  # annealing helps in this fake world
+ARTICLE_LR = {"adam": 0.003}
 
 
 @dataclass
@@ -77,31 +78,35 @@ def _write_epoch(path: Path, rows: list[tuple]) -> int:
 
 def make_study(out: Path, name: str = "synth", dir_name: str | None = None, epochs: int = 4,
                steps_per_epoch: int = 5, seeds=(0, 1, 2), description: str = "A synthetic study",
-               special: bool = True) -> SynthStudy:
+               special: bool = True, curve=(2,), min_effect: float | None = 0.005) -> SynthStudy:
+    """``curve``: the budget-curve lengths below ``epochs`` (every schedule also annealed to each)."""
     study_dir = Path(out) / (dir_name or name)
     (study_dir / "runs").mkdir(parents=True, exist_ok=True)
     directions = {"loss": "min", "accuracy": "max"}
-    total = epochs * steps_per_epoch
+    lengths = sorted({*[c for c in curve if c < epochs], epochs})
     synth = SynthStudy(study_dir, name, epochs, steps_per_epoch, list(seeds))
-    for seed in seeds:
-        for opt, (opt_type, lrs, opt_kwargs) in OPTIMIZERS.items():
-            for base_lr in lrs:
-                for sched, (stype, skw, interval) in SCHEDULES.items():
-                    cfg = {
-                        "spec_version": 1, "study": name, "model": "cnn_small", "model_kwargs": {},
-                        "dataset": "synthetic_images", "dataset_kwargs": {"n": 64},
-                        "optimizer": opt, "optimizer_type": opt_type, "optimizer_kwargs": opt_kwargs,
-                        "clip_grad_norm": None, "schedule": sched, "schedule_type": stype,
-                        "schedule_kwargs": skw, "schedule_interval": interval, "base_lr": base_lr,
-                        "seed": seed, "epochs": epochs, "batch_size": 8, "eval_test": "final",
-                        "primary_metric": "accuracy", "metric_directions": directions,
-                        "device": "cpu",
-                    }
-                    blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
-                    cfg["run_key"] = hashlib.sha256(blob.encode()).hexdigest()[:16]
-                    fate = (opt, base_lr, sched, seed) if special else None
-                    synth.runs[cfg["run_key"]] = _write_run(study_dir / "runs" / cfg["run_key"], cfg,
-                                                            fate, epochs, steps_per_epoch, total)
+    grid = [(seed, opt, base_lr, sched, length) for seed in seeds for opt in OPTIMIZERS
+            for base_lr in OPTIMIZERS[opt][1] for sched in SCHEDULES for length in lengths]
+    for seed, opt, base_lr, sched, length in grid:
+        opt_type, _, opt_kwargs = OPTIMIZERS[opt]
+        stype, skw, interval = SCHEDULES[sched]
+        cfg = {
+            "spec_version": 1, "study": name, "model": "cnn_small", "model_kwargs": {},
+            "dataset": "synthetic_images", "dataset_kwargs": {"n": 64},
+            "optimizer": opt, "optimizer_type": opt_type, "optimizer_kwargs": opt_kwargs,
+            "clip_grad_norm": None, "schedule": sched, "schedule_type": stype,
+            "schedule_kwargs": skw, "schedule_interval": interval, "base_lr": base_lr,
+            "seed": seed, "epochs": length, "batch_size": 8, "eval_test": "final",
+            "test_epochs": [n for n in lengths if n <= length],
+            "primary_metric": "accuracy", "metric_directions": directions,
+            "device": "cpu",
+        }
+        blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+        cfg["run_key"] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        fate = (opt, base_lr, sched, seed) if special and length == epochs else None
+        synth.runs[cfg["run_key"]] = _write_run(
+            study_dir / "runs" / cfg["run_key"], cfg, fate, length, steps_per_epoch,
+            length * steps_per_epoch, lengths)
     # a run directory being created right now, and temp files a reader must skip
     (study_dir / "runs" / "00000000deadbeef").mkdir()
     (study_dir / "runs" / "00000000deadbeef" / ".lock").write_text("")
@@ -113,10 +118,12 @@ def make_study(out: Path, name: str = "synth", dir_name: str | None = None, epoc
         "file": f"experiments/{name}.toml", "spec_sha256": "0" * 64, "name": name,
         "description": description, "notes": "", "budget": "quick", "primary_metric": "accuracy",
         "metric_directions": directions, "target": 0.6, "epochs": epochs, "batch_size": 8,
+        "min_effect": min_effect, "budget_curve": [n / epochs for n in lengths],
+        "curve_epochs": lengths,
         "seeds": list(seeds), "eval_test": "final", "model": "cnn_small", "model_kwargs": {},
         "dataset": "synthetic_images", "dataset_kwargs": {"n": 64},
-        "optimizers": {k: {"type": t, "lrs": lrs, "kwargs": kw, "clip_grad_norm": None}
-                       for k, (t, lrs, kw) in OPTIMIZERS.items()},
+        "optimizers": {k: {"type": t, "lrs": lrs, "kwargs": kw, "clip_grad_norm": None,
+                           "article_lr": ARTICLE_LR.get(k)} for k, (t, lrs, kw) in OPTIMIZERS.items()},
         "schedules": {k: {"type": t, "kwargs": kw, "interval": iv}
                       for k, (t, kw, iv) in SCHEDULES.items()},
     }
@@ -134,7 +141,8 @@ def make_study(out: Path, name: str = "synth", dir_name: str | None = None, epoc
     return synth
 
 
-def _write_run(run_dir: Path, cfg: dict, fate, epochs: int, spe: int, total: int) -> dict:
+def _write_run(run_dir: Path, cfg: dict, fate, epochs: int, spe: int, total: int,
+               lengths: list) -> dict:
     rng = random.Random(f"{cfg['optimizer']}{cfg['base_lr']}{cfg['schedule']}{cfg['seed']}")
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
@@ -171,7 +179,7 @@ def _write_run(run_dir: Path, cfg: dict, fate, epochs: int, spe: int, total: int
                  (e, e * spe, "train", "throughput", 8 * spe / 0.05, lr, wall),
                  (e, e * spe, "val", "loss", 2.3 * math.exp(-e / 2) + noise, lr, wall),
                  (e, e * spe, "val", "accuracy", acc(e), lr, wall)]
-        if e == epochs:
+        if e in lengths and e <= epochs:
             rows += [(e, e * spe, "test", "loss", 2.3 * math.exp(-e / 2) + noise + 0.01, lr, wall),
                      (e, e * spe, "test", "accuracy", acc(e) - 0.01, lr, wall)]
         rows_written += _write_epoch(run_dir / "epochs" / f"{e:05d}.csv", rows)
@@ -207,9 +215,9 @@ def synth(tmp_path) -> SynthStudy:
 @pytest.fixture(scope="session")
 def rendered(synth_session):
     """The session study with records written and its page and the index rendered (read-only)."""
-    from annealbench_report import collect, render
+    from annealbench_report import collect, index_page, render
 
     df = collect.write_records(synth_session.dir)
     page = render.render_study(synth_session.dir, records=df)
-    render.render_index(synth_session.dir.parent)
+    index_page.render_index(synth_session.dir.parent)
     return synth_session, page

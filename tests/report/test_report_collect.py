@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from annealbench_report import ReportError
-from annealbench_report.collect import COLUMNS, SORT_KEYS, collect, read_records, runs, write_records
+from annealbench_report.collect import COLUMNS, collect, runs, write_records
+from annealbench_report.records import SORT_KEYS, read_records
 
 EXPECTED_COLUMNS = ["study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
                     "epochs",
@@ -47,7 +48,8 @@ def test_step_rows_and_diverged_nan(synth_session):
     steps = df[df["metric"] == "step_loss"]
     completed = next(k for k, r in synth_session.runs.items() if r["status"] == "completed")
     s = steps[steps["run_key"] == completed]
-    assert s["step"].tolist() == list(range(1, synth_session.epochs * synth_session.steps_per_epoch + 1))
+    length = synth_session.runs[completed]["config"]["epochs"]
+    assert s["step"].tolist() == list(range(1, length * synth_session.steps_per_epoch + 1))
     div = next(k for k, r in synth_session.runs.items() if r["status"] == "diverged")
     d = steps[steps["run_key"] == div]
     assert d["value"].isna().sum() == 1

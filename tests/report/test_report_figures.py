@@ -1,14 +1,13 @@
-"""figures: inline SVG that is self-contained, namespaced and escapes untrusted labels."""
+"""figures: inline SVG that is self-contained, namespaced and escapes untrusted labels, with the
+numbers each one draws."""
 
 from __future__ import annotations
 
-import math
 import re
 
-from annealbench_report import claims, figures, stats
-from annealbench_report.collect import read_records
-
-DIRS = {"accuracy": "max", "loss": "min"}
+from annealbench_report import analysis, fig_budget, fig_detail, fig_forest, fig_training
+from annealbench_report.figstyle import VERDICT_STYLE, schedule_styles
+from annealbench_report.records import read_records
 
 
 def test_figures_escape_labels_and_return_numbers(rendered):
@@ -16,42 +15,64 @@ def test_figures_escape_labels_and_return_numbers(rendered):
     df = read_records(synth.dir / "records.parquet")
     evil = "<b>$x_1$ & co</b>"
     df["schedule"] = df["schedule"].cat.rename_categories({"cosine": evil})
-    order = ["constant", "step", evil]
-    summ = stats.summary(df, "accuracy", DIRS)
-    finals = stats.run_finals(df, "accuracy", DIRS)
-    styles = figures.schedule_styles(order, "constant")
+    a = analysis.analyse(synth.dir, df)
+    styles = schedule_styles(a.scheds, a.fixed)
     assert styles["constant"]["color"] == "#000000"
     assert len({s["color"] for s in styles.values()}) == 3
-    study = {"epochs": synth.epochs}
-    r = claims.analyse(df, finals, summ, ["sgd"], order, "constant", study, "accuracy", DIRS, "x")[0]
-    arms = r.chosen
-    outs = [figures.convergence_figure(df, "sgd", arms, "accuracy", styles, "a"),
-            figures.time_to_target_figure(r.times, r.curves, r.target, "sgd", order, styles, "b"),
-            figures.paired_final_figure(finals, "sgd", arms, "constant", "accuracy", styles, "c"),
-            figures.isolation_figure(r.by_lr, "sgd", arms, "accuracy", styles, "d")]
-    for (svg, numbers), prefix in zip(outs, "abcd"):
+    sel = a.selection
+    ch = sel.choices[(sel.choices["optimizer"] == "sgd") & (sel.choices["length"] == a.full)]
+    arms = ch.rename(columns={"chosen_lr": "base_lr"})[["schedule", "base_lr"]]
+    full = df[(df["epochs"] == a.full) & (df["optimizer"] == "sgd")]
+    tt = next(r for r in a.targets if r.optimizer == "sgd")
+    seeds = {s: f for (o, p, c, s), f in a.claims.seeds.items()
+             if o == "sgd" and p == "tuned" and c == "better"}
+    budget_num = fig_budget.budget_numbers(a.claims.arm_curves, a.claims.curves, "sgd", "tuned",
+                                           a.scheds)
+    outs = {
+        "a": fig_training.convergence_figure(full, "sgd", arms, "accuracy", styles, "a"),
+        "b": fig_detail.time_to_target_figure(tt.times, tt.curves, tt.target, "sgd", a.scheds,
+                                              styles, "b"),
+        "c": fig_detail.paired_figure(seeds, "sgd", "constant", "accuracy", a.units, styles, "c"),
+        "d": fig_detail.lr_figure(sel.by_lr[(sel.by_lr["optimizer"] == "sgd")
+                                            & (sel.by_lr["length"] == a.full)], ch, "sgd",
+                                  "accuracy", a.units, styles, "d"),
+        "e": fig_forest.forest_figure(a.claims, a.scheds, a.opts, a.units, "e"),
+        "f": (fig_budget.budget_figure(budget_num, "constant", "accuracy", a.units, a.min_effect,
+                                       styles, "t", "f"), budget_num),
+    }
+    for prefix, (svg, numbers) in outs.items():
         assert svg.startswith("<svg ") and svg.endswith("</svg>")
-        assert "<b>" not in svg and "&lt;b&gt;$x_1$ &amp; co&lt;/b&gt;" in svg
+        assert "<b>" not in svg and "&lt;b&gt;$x_1$ &amp; co&lt;/b&gt;" in svg, prefix
         assert "http" not in svg and "<metadata" not in svg and "<style" not in svg
         assert all(i.startswith(f"{prefix}-") for i in re.findall(r'\bid="([^"]+)"', svg))
-        expected = {"step", evil} if prefix == "c" else {"constant", "step", evil}
+        expected = {"step", evil} if prefix in "ce" else {"constant", "step", evil}
         assert set(numbers["schedule"]) == expected, prefix
-    conv = outs[0][1]
+    conv = outs["a"][1]
     assert list(conv.columns) == ["optimizer", "schedule", "base_lr", "epoch", "train_mean",
                                   "train_ci95", "train_n", "val_mean", "val_ci95", "val_n", "lr"]
     assert conv["epoch"].max() == synth.epochs
     assert conv["train_mean"].isna().sum() == 3  # epoch 0 has no training loss, one per arm
-    paired = outs[2][1]
-    # the running sgd/step seed has no final value: its pair is shown with its status, not a number
+    paired = outs["c"][1]
+    # the running sgd/step seed has no value at full length: shown as left out, not a number
     step2 = paired[(paired["schedule"] == "step") & (paired["seed"] == 2)].iloc[0]
-    assert step2["status"] == "running" and math.isnan(step2["val"])
-    assert outs[3][1]["chosen"].all()  # one base LR per schedule for sgd
+    assert step2["outcome"] == "left out"
+    assert outs["d"][1]["chosen"].all()  # one base LR per schedule for sgd
+    forest = outs["e"][1]
+    assert set(forest["protocol"]) == {"tuned", "article"}
+    assert set(forest["verdict"]) <= set(VERDICT_STYLE)
+
+
+def test_verdict_markers_differ_in_shape_or_fill():
+    """Colour-blind safe and readable in grey print: no two verdicts share shape and fill."""
+    looks = {(s["marker"], s["fill"]) for s in VERDICT_STYLE.values()}
+    assert len(looks) == len(VERDICT_STYLE)
 
 
 def test_lr_trajectory_in_epochs(rendered):
     synth, _ = rendered
     df = read_records(synth.dir / "records.parquet")
-    t = figures.lr_trajectory(df[df["optimizer"] == "sgd"])
+    df = df[df["epochs"] == synth.epochs]
+    t = fig_training.lr_trajectory(df[df["optimizer"] == "sgd"])
     step = t[t["schedule"] == "step"]
     assert step["x"].max() == synth.epochs
     assert step["x"].min() == 1 / synth.steps_per_epoch

@@ -1,7 +1,9 @@
-"""inference: bootstrap intervals, paired tests and Holm against hand-computed answers and scipy."""
+"""inference: every interval and test against scipy or an independent computation, and the
+t-interval's coverage by simulation."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,89 +13,138 @@ from scipy import stats as sps
 from annealbench_report import inference
 
 
-def test_bootstrap_ci_matches_scipy_and_is_reproducible():
-    x = np.random.default_rng(7).normal(0.7, 0.02, size=12)
-    lo, hi = inference.bootstrap_ci(x)
-    ref = sps.bootstrap((x,), np.mean, method="percentile", n_resamples=inference.N_RESAMPLES,
-                        rng=inference.SEED).confidence_interval
-    assert (lo, hi) == (pytest.approx(ref.low, rel=1e-12), pytest.approx(ref.high, rel=1e-12))
-    assert lo < x.mean() < hi
-    assert inference.bootstrap_ci(x) == (lo, hi)  # fixed seed: same page on every build
+def test_t_interval_matches_scipy():
+    x = np.random.default_rng(7).normal(0.7, 0.02, size=5)
+    got = inference.t_interval(x)
+    ref = sps.ttest_1samp(x, 0.0).confidence_interval(0.95)
+    assert got["lo"] == pytest.approx(ref.low, rel=1e-12)
+    assert got["hi"] == pytest.approx(ref.high, rel=1e-12)
+    assert got["n"] == 5 and got["std"] == pytest.approx(x.std(ddof=1))
+    lo, hi = sps.t.interval(0.95, 4, loc=x.mean(), scale=sps.sem(x))
+    assert (got["lo"], got["hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert float(inference.t_half_width(x.std(ddof=1), 5)) == pytest.approx(hi - x.mean())
 
 
-def test_bootstrap_ci_small_and_degenerate_samples():
-    assert all(math.isnan(v) for v in inference.bootstrap_ci([0.5]))
-    assert all(math.isnan(v) for v in inference.bootstrap_ci([]))
-    assert inference.bootstrap_ci([0.25, 0.25, 0.25]) == (0.25, 0.25)
-    # percentile bootstrap of a mean of 3 values: every resample mean lies within [min, max]
-    lo, hi = inference.bootstrap_ci([0.05, 0.08, 0.02])
-    assert 0.02 <= lo < 0.05 < hi <= 0.08
-    # NaN (a run without a final value) is ignored, not propagated
-    assert inference.describe([0.6, np.nan, 0.62, 0.64])["n"] == 3
+def test_t_interval_small_and_flat_samples():
+    one = inference.t_interval([0.5, np.nan])  # NaN (a run without a value) is ignored
+    assert one["n"] == 1 and one["mean"] == 0.5 and math.isnan(one["lo"])
+    flat = inference.t_interval([0.25, 0.25, 0.25])
+    assert flat["std"] == 0.0 and flat["lo"] == flat["hi"] == 0.25
 
 
-def test_describe_hand_computed():
-    d = inference.describe([0.60, 0.62, 0.64])
-    assert d["n"] == 3 and d["mean"] == pytest.approx(0.62) and d["std"] == pytest.approx(0.02)
-    one = inference.describe([0.5])
-    assert one["mean"] == 0.5 and math.isnan(one["std"]) and math.isnan(one["ci_lo"])
+@pytest.mark.parametrize("n", [3, 5])
+def test_t_interval_covers_95_percent(n):
+    """2,000 normal samples with a fixed seed: the 95% t-interval covers the mean 94–96% of the
+    time (the percentile bootstrap it replaces covered about 75% at n = 3)."""
+    rng = np.random.default_rng(20240611 + n)
+    hits = 0
+    for _ in range(2000):
+        t = inference.t_interval(rng.normal(1.0, 0.3, n))
+        hits += t["lo"] <= 1.0 <= t["hi"]
+    assert 0.94 <= hits / 2000 <= 0.96
 
 
-def test_paired_hand_computed():
-    # differences 0.05, 0.08, 0.02: mean 0.05, sd 0.03, t = 0.05 / (0.03 / sqrt 3) = 2.88675
-    p = inference.paired([0.65, 0.70, 0.66], [0.60, 0.62, 0.64])
-    assert p["n_pairs"] == 3 and p["mean_diff"] == pytest.approx(0.05)
-    t = 0.05 / (0.03 / math.sqrt(3))
-    assert p["t_p"] == pytest.approx(2 * sps.t.sf(t, 2), rel=1e-9)
-    assert p["t_p"] == pytest.approx(0.10197, abs=1e-5)
-    assert p["w_p"] == pytest.approx(0.25)  # all 3 differences positive: 2 / 2^3
-    assert not p["constant_diff"]
-
-
-def test_paired_matches_scipy_on_generated_data():
+def test_paired_test_is_the_paired_t_test():
     rng = np.random.default_rng(3)
     a = rng.normal(0.7, 0.02, 8)
     b = a - rng.normal(0.01, 0.01, 8)
-    a[2] = np.nan  # a diverged run: its pair is dropped
-    p = inference.paired(a, b)
-    ok = np.isfinite(a)
-    assert p["n_pairs"] == 7
-    assert p["t_p"] == pytest.approx(sps.ttest_rel(a[ok], b[ok]).pvalue, rel=1e-12)
-    assert p["w_p"] == pytest.approx(sps.wilcoxon(a[ok], b[ok]).pvalue, rel=1e-12)
-    assert p["mean_diff"] == pytest.approx(np.mean(a[ok] - b[ok]), rel=1e-12)
-    assert p["ci_lo"] < p["mean_diff"] < p["ci_hi"]
+    got = inference.paired_test(a - b)
+    assert got["test"] == "t"
+    assert got["p"] == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-12)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert (got["lo"], got["hi"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
-def test_paired_undefined_tests_are_nan():
-    same = inference.paired([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
-    assert math.isnan(same["t_p"]) and math.isnan(same["w_p"]) and same["constant_diff"]
-    shift = inference.paired([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])
-    assert math.isnan(shift["t_p"]) and shift["constant_diff"]  # no spread: t is undefined
-    one = inference.paired([0.6], [0.5])
-    assert one["n_pairs"] == 1 and math.isnan(one["t_p"]) and math.isnan(one["ci_lo"])
+def _brute_sign_flip(d) -> float:
+    d = list(d)
+    obs = abs(sum(d))
+    pats = list(itertools.product((1, -1), repeat=len(d)))
+    return sum(abs(sum(s * x for s, x in zip(p, d))) >= obs - 1e-12 for p in pats) / len(pats)
 
 
-def test_min_wilcoxon_p_is_two_over_two_to_the_n():
+@pytest.mark.parametrize("d", [[0.3, -0.1, 0.5, 0.2, 0.4], [2.0, 2.0, 2.0], [1.0, -1.0, 2.0],
+                               [0.0, 0.0, 0.0], [-3.0, -1.0, -2.0, -2.0, 0.5, 1.5]])
+def test_sign_flip_is_exact(d):
+    got = inference.sign_flip_p(d)
+    assert got == pytest.approx(_brute_sign_flip(d), abs=1e-12)
+    if any(d):
+        ref = sps.permutation_test((np.array(d),), np.mean, permutation_type="samples",
+                                   n_resamples=np.inf, alternative="two-sided").pvalue
+        assert got == pytest.approx(ref, abs=1e-12)
+
+
+def test_sign_flip_beyond_the_enumeration_limit_uses_scipy():
+    d = np.random.default_rng(1).normal(0.3, 1.0, 17)
+    ref = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf,
+                               alternative="two-sided").pvalue
+    assert inference.sign_flip_p(d) == pytest.approx(ref, rel=1e-9)
+
+
+def test_tied_differences_are_decided_by_the_sign_flip_test():
+    """All paired differences equal: t is undefined, the sign-flip test decides (2 / 2^n)."""
+    got = inference.paired_test(np.array([5, 5, 5]) - np.array([7, 7, 7]))
+    assert got["test"] == "sign-flip" and got["p"] == pytest.approx(0.25)
+    six = inference.paired_test([0.02] * 6)
+    assert six["p"] == pytest.approx(2 / 64) and six["p"] < 0.05
     for n in range(1, 9):
-        assert inference.min_wilcoxon_p(n) == pytest.approx(2 / 2 ** n)
+        assert inference.min_sign_flip_p(n) == pytest.approx(2 / 2 ** n)
 
 
-def test_holm_hand_example():
+def test_tost_is_the_larger_one_sided_t_test():
+    d = np.array([0.001, -0.002, 0.0005, 0.0015, -0.0005])
+    m = 0.005
+    lower = sps.ttest_1samp(d, -m, alternative="greater").pvalue
+    upper = sps.ttest_1samp(d, m, alternative="less").pvalue
+    assert inference.tost(d, m) == pytest.approx(max(lower, upper), rel=1e-12)
+    # equivalently, the 90% t-interval lies inside ±m exactly when p < 0.05
+    ci = sps.ttest_1samp(d, 0).confidence_interval(0.90)
+    assert (inference.tost(d, m) < 0.05) == (-m < ci.low and ci.high < m)
+    assert inference.tost(d + 0.004, m) > 0.05  # shifted towards the margin: not equivalent
+    assert math.isnan(inference.tost(d, None)) and math.isnan(inference.tost([0.1], m))
+
+
+def test_tost_with_zero_spread_is_exact():
+    assert inference.tost([0.001, 0.001, 0.001], 0.005) == 0.0
+    assert inference.tost([0.006, 0.006, 0.006], 0.005) == 1.0
+    assert inference.tost([0.0, 0.0], 0.005) == 0.0  # identical results
+
+
+def test_holm_by_hand_with_an_undefined_p_counted_as_one():
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06
     adj = inference.holm([0.01, 0.04, 0.03, 0.005])
     assert adj.tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    adj = inference.holm([0.01, np.nan, 0.04])  # NaN stays out of the family (m = 2)
-    assert adj[0] == pytest.approx(0.02) and math.isnan(adj[1]) and adj[2] == pytest.approx(0.04)
+    # NaN stays in the family as p = 1: m = 3, so 0.01 -> 0.03 (not 0.02 as with m = 2)
+    adj = inference.holm([0.01, np.nan, 0.04])
+    assert adj[0] == pytest.approx(0.03) and math.isnan(adj[1]) and adj[2] == pytest.approx(0.08)
     assert inference.holm([0.6, 0.7]).tolist() == [1.0, 1.0]  # capped at 1
     assert inference.holm([]).size == 0
 
 
-def test_paired_median_difference_ci():
-    lo, hi = inference.paired_median_diff_ci([2, 3, 2, 4], [5, 5, 6, 5])
-    assert lo <= -3 + 0.5 and hi <= -1  # every resample: schedule median below the baseline's
-    assert inference.paired_median_diff_ci([2, 2], [5, 5]) == (-3.0, -3.0)
+def test_sign_test_is_binomtest():
+    assert inference.sign_test(3, 3) == pytest.approx(sps.binomtest(3, 3, 0.5).pvalue)
+    assert inference.sign_test(2, 2) == pytest.approx(0.5)
+    assert inference.sign_test(1, 7) == pytest.approx(sps.binomtest(1, 7).pvalue)
+    assert math.isnan(inference.sign_test(0, 0))
 
 
-def test_probability_of_improvement():
-    assert inference.probability_of_improvement(2, 1, 1) == 2.5 / 4
-    assert math.isnan(inference.probability_of_improvement(0, 0, 0))
+def test_mde_has_the_stated_power_by_simulation():
+    n, sd, m = 5, 0.01, 3
+    mde = inference.mde(n, sd, m)
+    assert inference.power_paired_t(mde, n, sd, 0.05 / m) == pytest.approx(0.8, abs=1e-9)
+    rng = np.random.default_rng(11)
+    sims = rng.normal(mde, sd, size=(4000, n))
+    p = sps.ttest_1samp(sims, 0.0, axis=1).pvalue
+    assert abs(np.mean(p < 0.05 / m) - 0.8) < 0.025
+    assert inference.mde(n, sd, 1) < mde  # a larger family needs a larger effect
+    assert math.isnan(inference.mde(1, sd)) and math.isnan(inference.mde(5, 0.0))
+
+
+def test_median_interval_has_its_exact_coverage():
+    five = inference.median_interval([3, 1, 2, 5, 4])
+    assert (five["lo"], five["hi"], five["k"]) == (1, 5, 1)
+    assert five["coverage"] == pytest.approx(1 - 2 * 0.5 ** 5)  # 93.75%: below 95%, and says so
+    ten = inference.median_interval(range(10))
+    assert ten["k"] == 2 and (ten["lo"], ten["hi"]) == (1, 8)
+    assert ten["coverage"] == pytest.approx(1 - 2 * sps.binom.cdf(1, 10, 0.5))
+    assert ten["coverage"] >= 0.95 > 1 - 2 * sps.binom.cdf(2, 10, 0.5)
+    assert inference.median_interval([2, math.inf, 3])["hi"] == math.inf

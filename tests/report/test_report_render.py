@@ -1,36 +1,16 @@
-"""render: one self-contained, escaped page per study whose numbers match the records."""
+"""render: one self-contained, escaped page per study whose answer, forest plot and budget curve
+come first, follow the rules, and match the records (checked with pandas and scipy directly)."""
 
 from __future__ import annotations
 
+import html as htmlmod
 import re
 
 import pandas as pd
 import pytest
 from html_tables import num, read_tables
 
-from annealbench_report import collect, render
-
-
-def expected_finals(records: pd.DataFrame, split: str, metric: str = "accuracy") -> pd.DataFrame:
-    """Independent of stats.py: per (optimizer, schedule, base_lr), mean/std/n of the value at each
-    completed run's last epoch."""
-    done = records[(records["status"] == "completed") & (records["metric"] != "step_loss")]
-    last = done.groupby("run_key", observed=True)["epoch"].transform("max")
-    sel = done[(done["epoch"] == last) & (done["split"] == split) & (done["metric"] == metric)]
-    return sel.groupby(["optimizer", "schedule", "base_lr"], observed=True)["value"].agg(
-        ["mean", "std", "count"])
-
-
-def summary_rows(html: str) -> dict:
-    out = {}
-    for t in read_tables(html):
-        if "summary" not in t["cls"]:
-            continue
-        opt = t["caption"].split(":")[0]
-        for r in t["rows"]:
-            sched = r[0]["text"].replace("fixed LR", "").strip()
-            out[(opt, sched)] = dict(zip(t["header"], r))
-    return out
+from annealbench_report import analysis, answer, collect, index_page, render, verdicts
 
 
 @pytest.fixture(scope="module")
@@ -39,101 +19,115 @@ def page(rendered):
     return synth, path.read_text(encoding="utf-8")
 
 
-def test_page_has_every_schedule_and_section(page):
-    synth, html = page
-    assert html.startswith("<!DOCTYPE html>")
-    for sched in ("constant", "step", "cosine"):
-        assert sched in html
-    for section in ("verdicts", "opt-0", "opt-1", "status", "reproduce", "all-lrs"):
-        assert f'id="{section}"' in html
-    assert "annealbench run synth --budget quick --out reports" in html  # the command
-    assert "ab" * 32 in html  # data checksum
-    assert "abc1234" in html  # git commit
-    assert "flatters every arm" in html  # adam ran two base LRs: selection on validation is named
-    assert "&#34;primary_metric&#34;: &#34;accuracy&#34;" in html or '"primary_metric"' in html
+def judged_by_seed(records: pd.DataFrame, opt: str, sched: str, length: int, lr: float) -> pd.Series:
+    """Independent of the package: test accuracy at epoch ``length`` of the completed runs of
+    that length, per seed."""
+    r = records[(records["optimizer"] == opt) & (records["schedule"] == sched)
+                & (records["epochs"] == length) & (records["base_lr"] == lr)
+                & (records["status"] == "completed") & (records["split"] == "test")
+                & (records["metric"] == "accuracy") & (records["epoch"] == length)]
+    return r.set_index("seed")["value"]
 
 
-def test_summary_numbers_equal_pandas(page):
-    synth, html = page
-    records = pd.read_parquet(synth.dir / "records.parquet")
-    val, test = expected_finals(records, "val"), expected_finals(records, "test")
-    rows = summary_rows(html)
-    assert {k[0] for k in rows} == {"sgd", "adam"} and len(rows) == 6
-    for (opt, sched), r in rows.items():
-        lr = float(r["base LR"]["value"])
-        e = val.loc[(opt, sched, lr)]
-        shown = r["final val accuracy"]
-        assert float(shown["value"]) == pytest.approx(e["mean"], rel=1e-12)
-        mean_text, std_text = shown["text"].split("±")
-        assert num(mean_text) == pytest.approx(e["mean"], abs=5e-5)
-        assert num(std_text) == pytest.approx(e["std"], abs=5e-5)
-        assert num(r["final test accuracy"]["text"]) == pytest.approx(
-            test.loc[(opt, sched, lr)]["mean"], abs=5e-5)
-        n_done = int(e["count"])
-        assert r["seeds completed"]["text"].startswith(f"{n_done}/3")
-    # the diverged seed of adam/cosine at LR 0.003 steers selection to 0.001
-    assert float(rows[("adam", "cosine")]["base LR"]["value"]) == 0.001
-
-
-def paired_expected(records: pd.DataFrame, opt: str, sched: str, lr: float, c_lr: float) -> pd.Series:
-    """Independent of stats/claims: per seed, final val accuracy of the schedule minus the fixed LR,
-    over seeds where both runs completed."""
-    done = records[(records["status"] == "completed") & (records["metric"] == "accuracy")
-                   & (records["split"] == "val") & (records["optimizer"] == opt)]
-    last = done[done["epoch"] == done.groupby("run_key", observed=True)["epoch"].transform("max")]
-
-    def arm(s, b):
-        return last[(last["schedule"] == s) & (last["base_lr"] == b)].set_index("seed")["value"]
-
-    return (arm(sched, lr) - arm("constant", c_lr)).dropna()
-
-
-def test_comparison_and_verdict_numbers_equal_pandas_scipy(page):
+def _paired_p(d: pd.Series) -> float:
     from scipy import stats as sps
 
+    return float(sps.ttest_1samp(d, 0).pvalue)
+
+
+def test_answer_forest_and_budget_curve_come_first(page):
+    _, html = page
+    order = ['id="answer"', 'id="forest-plot"', 'id="budget-curve"', 'id="verdicts"',
+             'id="opt-0"', 'id="opt-1"', 'id="all-lrs"', 'id="status"', 'id="reproduce"']
+    pos = [html.index(k) for k in order]
+    assert pos == sorted(pos), "sections out of order"
+    assert html.index("<svg", pos[1]) < pos[2]  # the forest plot is the first figure
+    assert html.count("<svg", pos[2], pos[3]) == 3  # sgd tuned, adam tuned, adam article
+
+
+def test_answer_sentences_follow_the_rules_and_the_records(page):
+    """sgd has one base LR, so its tuned arm is that LR: the answer's numbers for "better" can be
+    recomputed from the records with pandas and scipy, Holm over the two schedules by hand."""
     synth, html = page
     records = pd.read_parquet(synth.dir / "records.parquet")
-    rows = summary_rows(html)
-    tables = [t for t in read_tables(html) if "comparisons" in t["cls"]
-              and "better final validation" in t["caption"]]
-    assert {t["caption"].split(",")[0] for t in tables} == {"sgd", "adam"}
-    verdict = next(t for t in read_tables(html) if "verdicts" in t["cls"])
-    assert verdict["header"] == ["schedule", "sgd: converges faster", "sgd: better final validation "
-                                 "(accuracy)", "adam: converges faster", "adam: better final "
-                                 "validation (accuracy)"]
-    vrows = {r[0]["text"]: r for r in verdict["rows"]}
-    for t in tables:
-        opt = t["caption"].split(",")[0]
-        c_lr = float(rows[(opt, "constant")]["base LR"]["value"])
-        for r in t["rows"]:
-            cells = dict(zip(t["header"], r))
-            sched = r[0]["text"]
-            lr = float(rows[(opt, sched)]["base LR"]["value"])
-            d = paired_expected(records, opt, sched, lr, c_lr)
-            assert int(cells["pairs"]["text"]) == len(d)
-            assert float(cells["Δ mean"]["value"]) == pytest.approx(d.mean(), rel=1e-12)
-            if d.std() > 0:
-                assert float(cells["t-test p"]["value"]) == pytest.approx(
-                    sps.ttest_1samp(d, 0).pvalue, rel=1e-9)
-            col = f"{opt}: better final validation (accuracy)"
-            vcell = vrows[sched][verdict["header"].index(col)]
-            assert float(vcell["value"]) == pytest.approx(d.mean(), rel=1e-12)
-            shown, effect = vcell["text"].split("Δ", 1)
-            assert shown.strip()[2:] in ("reproduced", "not reproduced", "inconclusive")
-            assert cells["verdict and why"]["text"].startswith(shown.strip())
-            assert num(effect) == pytest.approx(d.mean(), abs=5e-5)
+    ref = judged_by_seed(records, "sgd", "constant", 4, 0.05)
+    d = {s: (judged_by_seed(records, "sgd", s, 4, 0.05) - ref).dropna() for s in ("step", "cosine")}
+    p = {s: _paired_p(x) for s, x in d.items()}
+    lo, hi = sorted(p, key=p.get)
+    holm = {lo: min(1, 2 * p[lo])}
+    holm[hi] = max(holm[lo], min(1, p[hi]))
+    text = htmlmod.unescape(re.sub(r"<[^>]+>", "", html.split('id="answer"')[1].split("</section>")[0]))
+    sentence = next(t for t in text.split("\n") if t.startswith("sgd, better final result"))
+    for s, x in d.items():
+        if holm[s] < 0.05 and x.mean() > 0:
+            assert f"{s} beats the fixed LR by {100 * x.mean():.1f} points" in sentence
+            assert f"{100 * x.mean():.1f} points [" in sentence and "(reproduced)" in sentence
+        else:
+            assert f"{s} beats" not in sentence
+    # and every sentence is the one the answer module generates from the analysis
+    a = analysis.analyse(synth.dir, collect.collect(synth.dir))
+    for s in answer.sentences(a.claims, a.units):
+        assert s["head"] in text and s["body"] in text
+
+
+def test_verdict_table_numbers_equal_pandas(page):
+    synth, html = page
+    records = pd.read_parquet(synth.dir / "records.parquet")
+    t = next(t for t in read_tables(html) if "verdicts" in t["cls"])
+    assert t["header"][0] == "schedule"
+    assert "sgd · tuned LR · better final result" in t["header"]
+    assert "adam · article's LR · better final result" in t["header"]
+    rows = {r[0]["text"]: r for r in t["rows"]}
+    col = t["header"].index("sgd · tuned LR · better final result")
+    ref = judged_by_seed(records, "sgd", "constant", 4, 0.05)
+    for s in ("step", "cosine"):
+        d = (judged_by_seed(records, "sgd", s, 4, 0.05) - ref).dropna()
+        cell = rows[s][col]
+        assert float(cell["value"]) == pytest.approx(d.mean(), rel=1e-12)
+        assert cell["text"].split(" ", 1)[1].split("Δ")[0].strip() in verdicts.VERDICTS
+        assert num(cell["text"].split("Δ ")[1]) == pytest.approx(100 * d.mean(), abs=0.051)
+    # the article row of adam: LR 0.003, where cosine diverged alone in one seed
+    art = rows["cosine"][t["header"].index("adam · article's LR · better final result")]
+    assert "unstable" in art["text"] and "schedule in 1 seed(s)" in art["text"]
+
+
+def test_rules_and_families_are_on_the_page(page):
+    _, html = page
+    text = htmlmod.unescape(html)
+    for name, rule in verdicts.RULES:
+        assert rule in text, name
+    assert verdicts.TESTS_RULE in text and verdicts.MDE_RULE in text
+    fam = next(t for t in read_tables(html) if "families" in t["cls"])
+    assert fam["header"][0].startswith("family (Holm")
+    assert len(fam["rows"]) == 6  # sgd tuned x2 claims, adam tuned x2, adam article x2
+    assert "Selection held out" in text
+    assert "at the edge of the grid" in text  # adam's two-LR grid
+
+
+def test_budget_curve_numbers_equal_pandas(page):
+    synth, html = page
+    records = pd.read_parquet(synth.dir / "records.parquet")
+    sec = html.split('id="budget-curve"')[1].split('id="verdicts"')[0]
+    t = next(t for t in read_tables(sec) if t["header"][0] == "schedule")
+    rows = {(r[0]["text"], int(r[1]["text"])): r for r in t["rows"]}
+    for n in (2, 4):
+        ref = judged_by_seed(records, "sgd", "constant", n, 0.05)
+        d = (judged_by_seed(records, "sgd", "cosine", n, 0.05) - ref).dropna()
+        assert float(rows[("cosine", n)][3]["value"]) == pytest.approx(d.mean(), rel=1e-12)
+        g = (judged_by_seed(records, "sgd", "cosine", n, 0.05)
+             - judged_by_seed(records, "sgd", "constant", 4, 0.05)).dropna()
+        assert float(rows[("cosine", n)][4]["value"]) == pytest.approx(g.mean(), rel=1e-12)
+        assert float(rows[("constant", n)][2]["value"]) == pytest.approx(ref.mean(), rel=1e-12)
 
 
 def test_figures_inline_svg_with_tables(page):
-    synth, html = page
+    _, html = page
     figures = re.findall(r"<figure\b.*?</figure>", html, flags=re.S)
-    assert len(figures) == 4 * 2  # four figures per optimizer setting
+    assert len(figures) == 1 + 3 + 4 * 2  # forest, budget curves, four per optimizer setting
     for f in figures:
-        assert re.search(r"<svg\b", f) and "</svg>" in f
-        assert "<img" not in f
+        assert re.search(r"<svg\b", f) and "</svg>" in f and "<img" not in f
     # a numbers table right after every figure
     assert len(re.findall(r"</figure>\s*<div class=\"scroll\">\s*<table", html)) == len(figures)
-    # ids are unique across the inline SVGs
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids))
 
@@ -144,6 +138,7 @@ def test_self_contained_no_external_resources(page):
     assert not re.search(r"<(script|link|img|iframe|object|embed)\b", html, flags=re.I)
     assert "@import" not in html and "url(" not in html.replace("url(#", "")
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
+    assert "bootstrap" not in html.lower()  # its "95%" was not 95%: gone everywhere
 
 
 def test_status_table_lists_diverged_with_step(page):
@@ -156,21 +151,24 @@ def test_status_table_lists_diverged_with_step(page):
     assert "Failed runs" in tables and "RuntimeError: boom" in html
 
 
-def test_index_lists_study_with_relative_link(rendered):
+def test_index_shows_answer_mde_and_thumbnail(rendered):
     synth, _ = rendered
     html = (synth.dir.parent / "index.html").read_text()
-    assert 'href="synth/index.html"' in html
-    assert "sgd, better final validation: reproduced for" in html and "http" not in html
-    assert "converges faster" in html
+    assert 'href="synth/index.html"' in html and "http" not in html
+    text = htmlmod.unescape(html)
+    assert "sgd, better final result (at 4 epochs):" in text
+    assert "MDE" in text and "sgd · tuned LR · better final result:" in text
+    thumb = html.split('class="thumb"')[1].split("</td>")[0]
+    assert "<svg" in thumb and 'id="t0-' in thumb
 
 
 def test_untrusted_strings_are_escaped(tmp_path, make_synth):
     evil = "<script>alert(1)</script>"
-    s = make_synth(tmp_path / "out", name=evil, dir_name="xss", seeds=(0, 1), epochs=2,
+    s = make_synth(tmp_path / "out", name=evil, dir_name="xss", seeds=(0, 1), epochs=2, curve=(),
                    description='<img src=x onerror="alert(2)">', special=False)
     collect.write_records(s.dir)
     html = render.render_study(s.dir).read_text()
-    index = render.render_index(tmp_path / "out").read_text()
+    index = index_page.render_index(tmp_path / "out").read_text()
     for text in (html, index):
         assert evil not in text and "<img" not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -178,7 +176,7 @@ def test_untrusted_strings_are_escaped(tmp_path, make_synth):
 
 
 def test_render_is_deterministic(tmp_path, make_synth):
-    s = make_synth(tmp_path / "out", seeds=(0, 1), epochs=2, special=False)
+    s = make_synth(tmp_path / "out", seeds=(0, 1), epochs=2, curve=(1,), special=False)
     df = collect.write_records(s.dir)
     a = render.render_study(s.dir, records=df).read_bytes()
     b = render.render_study(s.dir).read_bytes()  # from records.parquet this time
@@ -193,7 +191,7 @@ def test_study_without_records_renders(tmp_path):
 
 
 def test_study_without_fixed_lr_arm_renders(tmp_path, make_synth):
-    s = make_synth(tmp_path / "out", seeds=(0, 1), epochs=2, special=False)
+    s = make_synth(tmp_path / "out", seeds=(0, 1), epochs=2, curve=(), special=False)
     df = collect.write_records(s.dir)
     df = collect.apply_dtypes(df[df["schedule"] != "constant"])
     html = render.render_study(s.dir, records=df).read_text()

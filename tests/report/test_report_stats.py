@@ -1,4 +1,4 @@
-"""stats: hand-computed numbers on a tiny constructed frame."""
+"""stats and frames: hand-computed numbers on a tiny constructed frame."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from annealbench_report import stats
-from annealbench_report.collect import COLUMNS, apply_dtypes
+from annealbench_report import frames, inference, stats
+from annealbench_report.records import COLUMNS, apply_dtypes
 
 T_975_2 = 4.302652729749462  # t quantile, 0.975, 2 degrees of freedom (tables: 4.303)
 DIRS = {"accuracy": "max", "loss": "min"}
@@ -52,14 +52,14 @@ def frame():
 
 
 def test_direction_fallbacks():
-    assert stats.direction("accuracy") == "max"
-    assert stats.direction("bpc") == "min" and stats.direction("loss") == "min"
-    assert stats.direction("loss", {"loss": "max"}) == "max"
+    assert frames.direction("accuracy") == "max"
+    assert frames.direction("bpc") == "min" and frames.direction("loss") == "min"
+    assert frames.direction("loss", {"loss": "max"}) == "max"
 
 
-def test_ci95_matches_t_table():
-    assert stats.ci95(0.02, 3) == pytest.approx(0.0496827542, rel=1e-9)
-    assert math.isnan(float(stats.ci95(0.02, 1)))
+def test_t_half_width_matches_t_table():
+    assert inference.t_half_width(0.02, 3) == pytest.approx(0.0496827542, rel=1e-9)
+    assert math.isnan(float(inference.t_half_width(0.02, 1)))
 
 
 def test_seed_stats_mean_std_ci(frame):
@@ -75,45 +75,21 @@ def test_seed_stats_mean_std_ci(frame):
     assert set(s["metric"]) == {"accuracy", "loss"}  # no per-step rows
 
 
-def test_final_table_counts_diverged(frame):
-    finals = stats.run_finals(frame, "accuracy", DIRS)
-    assert finals.loc[finals["status"] == "diverged", "diverged_step"].tolist() == [3]
-    assert finals.loc[finals["status"] == "diverged", "final_val"].isna().all()
-    t = stats.final_table(finals).set_index("schedule")
-    assert t.loc["cosine", "n_runs"] == 4 and t.loc["cosine", "n_diverged"] == 1
-    assert t.loc["cosine", "n_completed"] == 3 and t.loc["cosine", "val_n"] == 3
-    assert t.loc["cosine", "val_mean"] == pytest.approx(0.67)
-    assert t.loc["cosine", "val_std"] == pytest.approx(math.sqrt(0.0007))
-    assert t.loc["constant", "val_ci95"] == pytest.approx(0.0496827542)
-    assert t.loc["constant", "test_mean"] == pytest.approx(0.61)
-    assert t.loc["constant", "train_loss_mean"] == pytest.approx(0.5)
-    assert t.loc["cosine", "best_val_epoch_mean"] == pytest.approx((2 + 1 + 2) / 3)
+def test_status_counts_and_diverged_step(frame):
+    runs = frame.drop_duplicates("run_key")
+    c = stats.status_counts(runs, ["schedule"]).set_index("schedule")
+    assert c.loc["cosine", "n_runs"] == 4 and c.loc["cosine", "n_diverged"] == 1
+    assert c.loc["cosine", "n_completed"] == 3 and c.loc["constant", "n_failed"] == 0
+    assert frames.diverged_step(frame).to_dict() == {"cosine3": 3}
 
 
-def test_best_epoch_respects_direction(frame):
-    b = stats.best_epoch(frame, "accuracy", DIRS).set_index("run_key")
-    assert b.loc["cosine1", "best_val_epoch"] == 1 and b.loc["cosine1", "best_val"] == 0.80
-    b = stats.best_epoch(frame, "accuracy", {"accuracy": "min"}).set_index("run_key")
-    assert b.loc["cosine1", "best_val_epoch"] == 0
-
-
-def test_summary_difference_of_means(frame):
-    s = stats.summary(frame, "accuracy", DIRS).set_index("schedule")
-    assert s.loc["cosine", "delta_val"] == pytest.approx(0.05)
-    assert s.loc["cosine", "delta_test"] == pytest.approx(0.05)
-    assert s.loc["constant", "delta_val"] == 0
-    assert s.loc["cosine", "n_base_lrs"] == 1 and s.loc["cosine", "reference"] == "constant"
-
-
-def test_select_lr_prefers_stable_best():
-    t = pd.DataFrame({"model": "m", "optimizer": "o", "schedule": "s", "schedule_type": "s",
-                      "base_lr": [0.1, 0.3, 1.0], "val_mean": [0.5, 0.7, 0.9],
-                      "val_n": [3, 3, 2], "n_diverged": [0, 0, 1]})
-    assert stats.select_lr(t, DIRS, "accuracy")["base_lr"].tolist() == [0.3]
-    assert stats.select_lr(t, {"accuracy": "min"}, "accuracy")["base_lr"].tolist() == [0.1]
+def test_runs_from_records(frame):
+    r = frames.runs_from_records(frame).set_index("run_key")
+    assert len(r) == 7 and r.loc["cosine3", "status"] == "diverged"
+    assert r.loc["cosine3", "diverged_step"] == 3 and r.loc["cosine1", "epochs_done"] == 2
 
 
 def test_constant_arm():
     df = pd.DataFrame({"schedule": ["fixed", "cos"], "schedule_type": ["constant", "cosine"]})
-    assert stats.constant_arm(df) == "fixed"
-    assert stats.constant_arm(df.iloc[1:]) is None
+    assert frames.constant_arm(df) == "fixed"
+    assert frames.constant_arm(df.iloc[1:]) is None

@@ -77,6 +77,15 @@ def table(columns, rows, caption: str = "", cls: str = "") -> dict:
     return {"columns": list(columns), "rows": rows, "caption": caption, "cls": cls}
 
 
+def swatch(styles: dict, schedule: str) -> Markup:
+    """A square in the schedule's figure colour (inline style: the page loads no stylesheet)."""
+    color = styles.get(str(schedule), {}).get("color", "#777777")
+    return Markup('<span class="sw" style="background:{}"></span>').format(color)
+
+
+def name_cell(styles: dict, schedule: str, extra="") -> dict:
+    return cell(Markup("{}{}{}").format(swatch(styles, schedule), schedule, extra), cls="name")
+
 
 def fmt_p(p) -> str:
     """A p-value: 3 significant digits, '< 0.0001' below that; '–' where the test is undefined."""

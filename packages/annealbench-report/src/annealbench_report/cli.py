@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
     """Records and page per study, then the index; returns the pages written."""
-    from annealbench_report import collect, render  # heavy imports only when building
+    from annealbench_report import collect, files, index_page, records, render  # heavy imports
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
@@ -49,10 +49,10 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
                 raise ReportError(f"{out / n}: not a study output directory (no runs/ or "
                                   f"records.parquet); known: {known}")
         dirs = [out / n for n in names]
-    collect.remove_temps(out)  # temp files of a build that was killed before its os.replace
+    files.remove_temps(out)  # temp files of a build that was killed before its os.replace
     pages, analysed = [], {}
     for d in dirs:
-        collect.remove_temps(d)
+        files.remove_temps(d)
         if collect.has_runs(d):
             stale = collect.stale_runs(d)
             if stale:
@@ -61,9 +61,9 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
                       file=sys.stderr)
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
-            df = collect.read_records(d / "records.parquet")
+            df = records.read_records(d / "records.parquet")
         pages.append(render.render_study(d, records=df, analysed=analysed))
-    pages.append(render.render_index(out, analysed))
+    pages.append(index_page.render_index(out, analysed))
     return pages
 
 

@@ -1,107 +1,44 @@
-"""Run directories in, one tidy long table out (docs/design.md, "Tidy records").
+"""Run directories in, one tidy long table out (docs/design.md, "Run directory").
 
 ``collect(study_dir)`` reads every ``runs/<run_key>/{config.json, epochs/NNNNN.csv, status.json}``
-and returns one row per (run, epoch or step, split, metric). ``write_records`` stores it as
-``records.parquet`` and ``records.csv``, each replaced atomically. A file that cannot be read or
-parsed raises :class:`ReportError` with one line naming it: a report built from half a file would
-be wrong without saying so.
-
-``records.parquet`` carries ``RECORDS_VERSION`` in its schema metadata; a file from another
-version, a torn file, or one whose columns do not hold what the contract says is refused with one
-line. Run configs of another ``spec_version`` are refused the same way: rows from two formats
-must never meet in one table.
-
-Fault injection (tests only): ``ANNEALBENCH_FAULT`` as in ``annealbench.faults``, with the points
-``records-write`` (records.parquet, records.csv) and ``render-write`` (each index.html), and the
-actions ``kill`` and ``enospc``; a no-op when the variable is unset.
+and returns one row per (run, epoch or step, split, metric); ``write_records`` stores it (see
+:mod:`records`). A file that cannot be read or parsed raises :class:`ReportError` with one line
+naming it: a report built from half a file would be wrong without saying so. Run configs of
+another ``spec_version`` are refused the same way: rows from two formats must never meet in one
+table.
 """
 
 from __future__ import annotations
 
-import errno
 import io
-import json
-import os
 import re
-import signal
-import socket
-import uuid
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from annealbench_report.errors import ReportError
+from annealbench_report.files import read_json as _read_json
+from annealbench_report.files import read_json_optional
+from annealbench_report.records import (
+    COLUMNS,
+    RUN_COLUMNS,
+    RUN_FIELDS,
+    RUN_SORT,
+    SORT_KEYS,
+    STATUSES,
+    apply_dtypes,
+    empty_records,
+    write_files,
+)
 
 EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
-RUN_FIELDS = ("study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
-              "epochs", "seed", "run_key")
-COLUMNS = (*RUN_FIELDS[:-1], "run_key", "epoch", "step", "split", "metric", "value", "lr",
-           "wall_time_s", "status")
-STATUSES = ("completed", "diverged", "failed", "running")
-CATEGORY_COLUMNS = ("study", "model", "dataset", "optimizer", "schedule", "schedule_type",
-                    "run_key", "split", "metric")
-DTYPES = {
-    **{c: "category" for c in CATEGORY_COLUMNS},
-    "base_lr": "float64", "epochs": "int64", "seed": "int64", "epoch": "int64", "step": "int64",
-    "value": "float64", "lr": "float64", "wall_time_s": "float64",
-    "status": pd.CategoricalDtype(list(STATUSES)),
-}
-SORT_KEYS = ["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key", "epoch", "step",
-             "split", "metric"]
-RUN_COLUMNS = (*RUN_FIELDS, "status", "epochs_done", "diverged_step", "error",
-               "finished_at")
 _EPOCH_FILE = re.compile(r"^\d+\.csv$")
-RECORDS_VERSION = "2"  # bump when COLUMNS or their meaning change
-_VERSION_KEY = b"annealbench.records_version"
 SPEC_VERSIONS = (1,)  # run config.json spec_version values this report reads
-SPLITS = ("train", "val", "test")
-FAULT_ENV = "ANNEALBENCH_FAULT"
-_fault_counts: dict[tuple[str, str], int] = {}
-
-
-def _fault(point: str, path: Path) -> None:
-    """``[kill|enospc:]POINT[:N]`` entries of $ANNEALBENCH_FAULT (see module docstring)."""
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    for item in spec.split(","):
-        parts = item.strip().split(":")
-        action = parts.pop(0) if parts[0] in ("kill", "enospc", "oom") else "kill"
-        if not parts or parts[0] != point:
-            continue
-        at = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
-        _fault_counts[(spec, point)] = n = _fault_counts.get((spec, point), 0) + 1
-        if n == at and action == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if n == at and action == "enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+__all__ = ["COLUMNS", "collect", "runs", "write_records", "stale_runs", "has_runs", "study_info"]
 
 
 def _ignored(path: Path) -> bool:
     return path.name.startswith(".") or path.name.endswith(".tmp")
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ReportError(f"{path}: cannot read {what}: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: {what} is not valid JSON ({e})") from None
-
-
-def read_json_optional(path: Path, what: str) -> dict:
-    """A study-level JSON file (study.json, meta.json); ``{}`` when absent, an error when corrupt."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    obj = _read_json(path, what)
-    if not isinstance(obj, dict):
-        raise ReportError(f"{path}: {what} must be a JSON object")
-    return obj
 
 
 def run_dirs(study_dir: Path) -> list[Path]:
@@ -191,29 +128,6 @@ def _read_epoch_file(path: Path) -> pd.DataFrame:
     return df
 
 
-def empty_records() -> pd.DataFrame:
-    return apply_dtypes(pd.DataFrame({c: [] for c in COLUMNS}))
-
-
-def apply_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    """Columns in contract order with contract dtypes; categories sorted, so equal data gives
-    equal frames whichever file it came from."""
-    out = pd.DataFrame(index=df.index)
-    for c in COLUMNS:
-        dtype = DTYPES[c]
-        col = df[c]
-        if isinstance(dtype, str) and dtype == "category":
-            if not isinstance(col.dtype, pd.CategoricalDtype):
-                col = col.astype(str).astype("category")
-            col = col.cat.remove_unused_categories()
-            cats = col.cat.categories.astype(str)
-            col = col.cat.rename_categories(cats).cat.reorder_categories(sorted(cats))
-        else:
-            col = col.astype(dtype)
-        out[c] = col
-    return out
-
-
 def current_keys(study_dir: Path) -> set[str] | None:
     """Run keys of the study's latest grid (``meta.json`` ``run_keys``); None when not recorded."""
     keys = read_json_optional(Path(study_dir) / "meta.json", "meta.json").get("run_keys")
@@ -281,37 +195,7 @@ def runs(study_dir) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df["status"] = df["status"].astype(pd.CategoricalDtype(list(STATUSES)))
     df["diverged_step"] = df["diverged_step"].astype("Int64")
-    return df.sort_values(["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key"],
-                          kind="mergesort").reset_index(drop=True)
-
-
-def runs_from_records(df: pd.DataFrame) -> pd.DataFrame:
-    """The run table of :func:`runs`, rebuilt from records alone (a study kept without runs/)."""
-    from annealbench_report import stats
-
-    if df.empty:
-        return runs_from_records_empty()
-    g = df.groupby("run_key", observed=True, sort=False)
-    out = g[[*RUN_FIELDS[:-1], "status"]].first()
-    done = stats.epoch_rows(df).groupby("run_key", observed=True)["epoch"].max()
-    out["epochs_done"] = done.reindex(out.index).fillna(0).astype("int64")
-    out["diverged_step"] = stats.diverged_step(df).reindex(out.index.astype(str)).to_numpy()
-    out["error"] = None
-    out["finished_at"] = None
-    out = out.reset_index()
-    for k in RUN_FIELDS:
-        if k not in ("base_lr", "epochs", "seed"):
-            out[k] = out[k].astype(str)
-    out = out[list(RUN_COLUMNS)]
-    out["diverged_step"] = out["diverged_step"].astype("Int64")
-    return out.sort_values(["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key"],
-                           kind="mergesort").reset_index(drop=True)
-
-
-def runs_from_records_empty() -> pd.DataFrame:
-    df = pd.DataFrame({c: [] for c in RUN_COLUMNS})
-    df["status"] = df["status"].astype(pd.CategoricalDtype(list(STATUSES)))
-    return df
+    return df.sort_values(RUN_SORT, kind="mergesort").reset_index(drop=True)
 
 
 def has_runs(study_dir) -> bool:
@@ -334,130 +218,8 @@ def first_config(study_dir) -> dict:
     return {}
 
 
-def _atomic_write(path: Path, write, fault: str | None) -> None:
-    """``write(tmp)`` to a hidden temp file beside ``path``, fsync, then ``os.replace``: readers
-    see the old file or the new one, never half of one. Permissions follow the umask. A failed
-    write (a full disk) removes the temp file, keeps the old file and raises ReportError.
-    ``fault``: the ANNEALBENCH_FAULT point this write passes, between fsync and rename."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write(str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        if fault:
-            _fault(fault, path)
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ReportError(f"{path}: cannot write ({e.strerror or e}); the previous file is "
-                              "kept: free space and rerun") from e
-        raise
-
-
-# The temp-file naming contract of docs/design.md, shared with annealbench.store; kept as a
-# copy here because the report package never depends on the training package (torch).
-_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.]+\.tmp$")
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
-
-
-def remove_temps(folder) -> list[Path]:
-    """Remove the hidden temp files (``.NAME.PID@HOST.RANDOM.tmp``) that a killed writer on this
-    host left in ``folder``; those of a writer still alive (or on another host) are kept."""
-    removed = []
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return removed
-    for f in entries:
-        m = _TEMP.match(f.name)
-        if m is None or m["host"] != _HOST or not f.is_file():
-            continue
-        try:
-            os.kill(int(m["pid"]), 0)
-            continue  # alive (or not ours to signal): its writer may still be writing
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
-        f.unlink(missing_ok=True)
-        removed.append(f)
-    return removed
-
-
-def write_text_atomic(path: Path, text: str, *, fault: str | None = None) -> None:
-    path = Path(path)
-
-    def write(tmp):
-        Path(tmp).write_text(text, encoding="utf-8")
-
-    _atomic_write(path, write, fault)
-
-
-def _write_csv(df: pd.DataFrame, path: str) -> None:
-    """CSV through Arrow (several times faster than pandas on millions of rows); floats keep
-    every bit (shortest round-trip form), a missing value is an empty field."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.cast(pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type)
-                                  else f for f in table.schema]))
-    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
-
-
 def write_records(study_dir) -> pd.DataFrame:
     """Collect and write ``records.parquet`` and ``records.csv`` (atomically); return the frame."""
-    study_dir = Path(study_dir)
-    df = collect(study_dir)
-    _atomic_write(study_dir / "records.parquet", lambda tmp: _write_parquet(df, tmp), "records-write")
-    _atomic_write(study_dir / "records.csv", lambda tmp: _write_csv(df, tmp), "records-write")
+    df = collect(Path(study_dir))
+    write_files(df, Path(study_dir))
     return df
-
-
-def _write_parquet(df: pd.DataFrame, path: str) -> None:
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = {**(table.schema.metadata or {}), _VERSION_KEY: RECORDS_VERSION.encode()}
-    pq.write_table(table.replace_schema_metadata(meta), path)
-
-
-def _check_records(df: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """The contract's dtypes, or one line saying which column holds what it must not."""
-    for col, allowed in (("status", STATUSES), ("split", SPLITS)):
-        bad = sorted(set(df[col].dropna().astype(str)) - set(allowed))
-        if bad or df[col].isna().any():
-            shown = bad[0] if bad else "(empty)"
-            raise ReportError(f"{path}: column {col} holds {shown!r}; allowed: {', '.join(allowed)} "
-                              "(records from another version? rebuild them from runs/)")
-    try:
-        out = apply_dtypes(df)
-    except (ValueError, TypeError) as e:
-        raise ReportError(f"{path}: records do not have the contract's column types ({e}); "
-                          "rebuild them from runs/") from None
-    for col in ("seed", "epoch", "step"):
-        if len(out) and (out[col] < 0).any():
-            raise ReportError(f"{path}: column {col} holds negative values")
-    return out
-
-
-def read_records(path) -> pd.DataFrame:
-    """Read ``records.parquet`` or ``records.csv`` back with the contract's dtypes."""
-    path = Path(path)
-    try:
-        if path.suffix == ".parquet":
-            version = (pq.read_schema(path).metadata or {}).get(_VERSION_KEY)
-            if version is not None and version.decode(errors="replace") != RECORDS_VERSION:
-                raise ReportError(
-                    f"{path}: records version {version.decode(errors='replace')!r}; this "
-                    f"annealbench-report reads version {RECORDS_VERSION} (rebuild the records from "
-                    "runs/ with this version)")
-            df = pd.read_parquet(path)
-        else:
-            text_cols = {c: str for c in (*CATEGORY_COLUMNS, "status")}
-            df = pd.read_csv(path, dtype=text_cols, keep_default_na=False,
-                             na_values={c: ["nan", "NaN", ""] for c in ("value", "lr",
-                                                                        "wall_time_s")})
-    except (OSError, ValueError, pa.ArrowException) as e:
-        raise ReportError(f"{path}: cannot read records ({' '.join(str(e).split())[:200]}); "
-                          "a truncated or foreign file: rebuild it from runs/") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ReportError(f"{path}: records lack columns {', '.join(missing)}")
-    return _check_records(df, path)

@@ -14,8 +14,8 @@ import fcntl
 import json
 from pathlib import Path
 
-from annealbench_report import collect
 from annealbench_report.errors import ReportError
+from annealbench_report.files import write_text_atomic
 
 FILE = "history.jsonl"
 LOCK = ".history.lock"
@@ -63,7 +63,7 @@ def record(out_dir, entries: list[dict]) -> list[dict]:
             text = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in rows)
             path = out_dir / FILE
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                collect.write_text_atomic(path, text)
+                write_text_atomic(path, text)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return rows

@@ -1,27 +1,33 @@
-"""Intervals and tests over seeds: bootstrap CIs, paired tests, Holm's correction.
+"""Intervals and tests over seeds, each with the coverage or size its label claims.
 
-Everything here is deterministic: the bootstrap draws from a fixed seed, so rebuilding a report
-from the same records gives the same page, byte for byte. The bootstrap is the percentile method:
-with 3 to 5 seeds BCa's acceleration estimate is itself too noisy to trust, and the percentile
-interval never leaves the range of the data.
+- Means and paired differences: the t-based 95% interval, mean ± t(0.975, n−1)·s/√n. (The
+  percentile bootstrap is not used: with 3 seeds its "95%" interval is [min, max] and covers the
+  mean about 75% of the time.)
+- Paired comparison: the two-sided paired t-test; where every difference is the same (the t
+  statistic divides by zero) the exact sign-flip permutation test over all 2^n sign patterns.
+- Equivalence: TOST, the larger of the two one-sided t-test p-values against ±margin.
+- Holm's step-down correction; an undefined p counts as 1 and stays in the family.
+- The sign (binomial) test for seeds where only one arm diverged.
+- Minimum detectable effect of a two-sided paired t-test (noncentral t, 80% power).
+- A distribution-free interval for a median, [x(k), x(n+1−k)], returned with its exact coverage.
+
+Everything is deterministic: no resampling, so the same records give the same page.
 """
 
 from __future__ import annotations
 
-import warnings
+import itertools
+import math
 
 import numpy as np
+from scipy import optimize
 from scipy import stats as sps
+from scipy.special import stdtrit  # inverse Student-t CDF (lighter than scipy.stats.t.ppf)
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
-N_RESAMPLES = 9999
-SEED = 12345
-
-
-def _flat(a: np.ndarray) -> bool:
-    """No spread beyond float rounding (0.7 − 0.6 and 0.6 − 0.5 differ in the 17th digit)."""
-    return bool(np.ptp(a) <= 1e-9 * max(1.0, float(np.abs(a).max())))
+POWER = 0.8
+_ENUMERATE_UP_TO = 16  # 2^16 sign patterns at once; beyond, scipy enumerates in batches
 
 
 def _clean(x) -> np.ndarray:
@@ -29,103 +35,165 @@ def _clean(x) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
-def bootstrap_ci(x, statistic=np.mean) -> tuple[float, float]:
-    """95% percentile bootstrap interval of ``statistic`` over the finite values of ``x``.
+def flat(a) -> bool:
+    """No spread beyond float rounding (0.7 − 0.6 and 0.6 − 0.5 differ in the 17th digit)."""
+    a = np.asarray(a, dtype=float)
+    return bool(len(a) and np.ptp(a) <= 1e-9 * max(1.0, float(np.abs(a).max())))
 
-    NaN for fewer than 2 values (one seed says nothing about spread); a point interval when all
-    values are equal (there is nothing to resample, and scipy warns on degenerate data)."""
+
+def t_half_width(std, n, confidence: float = CONFIDENCE):
+    """Half-width of the t-interval of a mean, t(1 − (1 − c)/2, n − 1)·std/√n (NaN where n < 2);
+    vectorised, for the per-epoch curves."""
+    n = np.asarray(n, dtype=float)
+    std = np.asarray(std, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = stdtrit(np.where(n >= 2, n - 1, np.nan), 1 - (1 - confidence) / 2)
+        return t * std / np.sqrt(n)
+
+
+def t_interval(x, confidence: float = CONFIDENCE) -> dict:
+    """n, mean, sample std (ddof=1) and the t-interval of the mean over the finite values of x.
+    The interval is NaN for fewer than 2 values and the point itself when they do not vary."""
     a = _clean(x)
-    if len(a) < 2:
-        return float("nan"), float("nan")
-    if _flat(a):
-        v = float(statistic(a))
-        return v, v
-    res = sps.bootstrap((a,), statistic, method="percentile", confidence_level=CONFIDENCE,
-                        n_resamples=N_RESAMPLES, rng=SEED, vectorized=True)
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
+    n = len(a)
+    mean = float(a.mean()) if n else float("nan")
+    std = float(a.std(ddof=1)) if n > 1 else float("nan")
+    if n > 1 and flat(a):
+        std = 0.0
+    half = float(t_half_width(std, n, confidence)) if n > 1 else float("nan")
+    return {"n": n, "mean": mean, "std": std, "lo": mean - half, "hi": mean + half}
 
 
-def describe(x) -> dict:
-    """n, mean, sample std (ddof=1) and the bootstrap CI of the mean, over finite values."""
-    a = _clean(x)
-    lo, hi = bootstrap_ci(a)
-    return {"n": int(len(a)), "mean": float(a.mean()) if len(a) else float("nan"),
-            "std": float(a.std(ddof=1)) if len(a) > 1 else float("nan"), "ci_lo": lo, "ci_hi": hi}
-
-
-def paired(a, b) -> dict:
-    """Paired comparison of a − b over pairs where both are finite: mean difference with its
-    bootstrap CI, paired t-test and Wilcoxon signed-rank p-values (two-sided).
-
-    A p-value is NaN where its test is undefined: fewer than 2 pairs, or differences that do not
-    vary (the t statistic divides by their spread; Wilcoxon has nothing to rank when all are 0)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    d = a - b
+def sign_flip_p(d) -> float:
+    """Exact two-sided sign-flip permutation p of the mean of paired differences ``d``: the share
+    of the 2^n sign patterns whose |sum| is at least the observed one (1 when every d is 0)."""
+    d = _clean(d)
     n = len(d)
-    lo, hi = bootstrap_ci(d)
-    out = {"n_pairs": n, "mean_diff": float(d.mean()) if n else float("nan"), "ci_lo": lo,
-           "ci_hi": hi, "t_p": float("nan"), "w_p": float("nan"),
-           "constant_diff": bool(n >= 2 and _flat(d))}
-    if n < 2:
+    if n == 0:
+        return float("nan")
+    obs = abs(d.sum())
+    tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    if n <= _ENUMERATE_UP_TO:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+        return float(np.mean(np.abs(signs @ d) >= obs - tol))
+    res = sps.permutation_test((d,), lambda x, axis=-1: np.abs(np.sum(x, axis=axis)),
+                               permutation_type="samples", n_resamples=np.inf,
+                               alternative="greater", vectorized=True)
+    return float(res.pvalue)
+
+
+def min_sign_flip_p(n: int) -> float:
+    """The smallest p the sign-flip test can return with n pairs (2 / 2^n; 1 for n = 0)."""
+    return sign_flip_p(np.arange(1.0, n + 1)) if n >= 1 else 1.0
+
+
+def paired_test(d) -> dict:
+    """Mean paired difference with its 95% t-interval, and a two-sided p: the paired t-test, or
+    the exact sign-flip test where all differences are equal (``test`` names the one used)."""
+    out = t_interval(d)
+    out.update(p=float("nan"), test="")
+    a = _clean(d)
+    if len(a) < 2:
         return out
-    if not out["constant_diff"]:
-        out["t_p"] = float(sps.ttest_rel(a, b).pvalue)
-    if not (_flat(d) and abs(d[0]) <= 1e-9 * max(1.0, float(np.abs(a).max()))):
-        with warnings.catch_warnings():  # exact distribution with ties/zeros warns, still valid
-            warnings.simplefilter("ignore", UserWarning)
-            out["w_p"] = float(sps.wilcoxon(a, b).pvalue)
+    if flat(a):
+        out.update(p=sign_flip_p(a), test="sign-flip")
+    else:
+        out.update(p=float(sps.ttest_1samp(a, 0.0).pvalue), test="t")
     return out
 
 
-def paired_median_diff_ci(a, b) -> tuple[float, float]:
-    """95% percentile bootstrap interval of median(a) − median(b), resampling pairs (seeds)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[ok], b[ok]
-    if len(a) < 2:
-        return float("nan"), float("nan")
-    if _flat(a) and _flat(b):
-        v = float(a[0] - b[0])
-        return v, v
-
-    def diff(x, y, axis=-1):
-        return np.median(x, axis=axis) - np.median(y, axis=axis)
-
-    res = sps.bootstrap((a, b), diff, paired=True, method="percentile", vectorized=True,
-                        confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, rng=SEED)
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
-
-
-def min_wilcoxon_p(n: int) -> float:
-    """The smallest two-sided p the Wilcoxon signed-rank test can return with ``n`` pairs (all
-    differences of one sign, no ties): what scipy gives for 1..n, so nothing is hard-coded."""
-    if n < 1:
+def tost(d, margin) -> float:
+    """Two one-sided t-tests of |mean difference| < margin: max of the p-values of H0 μ ≤ −margin
+    and H0 μ ≥ +margin (equivalent: the 90% t-interval inside ±margin at p < 0.05). With zero
+    spread the interval is the point: 0 when |d| < margin, else 1. NaN without a margin or for
+    fewer than 2 pairs."""
+    a = _clean(d)
+    if margin is None or not math.isfinite(margin) or margin <= 0 or len(a) < 2:
         return float("nan")
-    return float(sps.wilcoxon(np.arange(1.0, n + 1)).pvalue)
+    if flat(a):
+        return 0.0 if abs(float(a.mean())) < margin else 1.0
+    n = len(a)
+    se = float(a.std(ddof=1)) / math.sqrt(n)
+    mean = float(a.mean())
+    p_low = float(sps.t.sf((mean + margin) / se, n - 1))
+    p_high = float(sps.t.cdf((mean - margin) / se, n - 1))
+    return max(p_low, p_high)
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjusted p-values; NaN entries are left out of the family and stay NaN.
+    """Holm's step-down adjusted p-values over one family. An undefined (NaN) p counts as 1: it
+    stays in the family (so m is the number of hypotheses) and its own adjusted p stays NaN.
 
     Sorted ascending, the i-th smallest of m is multiplied by (m − i + 1); a running maximum keeps
     the adjusted values in the same order as the raw ones; capped at 1."""
     p = np.asarray(pvalues, dtype=float)
+    undefined = ~np.isfinite(p)
+    filled = np.where(undefined, 1.0, p)
+    m = len(filled)
     out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    m = len(idx)
     if m == 0:
         return out
-    order = idx[np.argsort(p[idx], kind="mergesort")]
-    scaled = p[order] * (m - np.arange(m))
+    order = np.argsort(filled, kind="mergesort")
+    scaled = filled[order] * (m - np.arange(m))
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    out[undefined] = np.nan
     return out
 
 
-def probability_of_improvement(wins: int, ties: int, losses: int) -> float:
-    """Share of paired seeds the schedule wins, a tie counting half (NaN with no pairs)."""
-    n = wins + ties + losses
-    return (wins + 0.5 * ties) / n if n else float("nan")
+def sign_test(k: int, n: int) -> float:
+    """Exact two-sided binomial test of k successes in n trials at 1/2 (NaN for n = 0)."""
+    if n <= 0:
+        return float("nan")
+    return float(sps.binomtest(int(k), int(n), 0.5).pvalue)
+
+
+def t_critical(n: int, alpha: float) -> float:
+    """|t| a two-sided paired t-test with n pairs needs to reach level alpha."""
+    return float(sps.t.ppf(1 - alpha / 2, n - 1)) if n >= 2 else float("nan")
+
+
+def power_paired_t(effect: float, n: int, sd: float, alpha: float) -> float:
+    """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``."""
+    df, tc = n - 1, t_critical(n, alpha)
+    nc = effect * math.sqrt(n) / sd
+    # the lower tail as sf at −nc: scipy's nct.cdf far in the left tail returns NaN, not ~0
+    return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))
+
+
+def mde(n: int, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Minimum detectable effect: the smallest true mean difference that a two-sided paired t-test
+    at level alpha/m (Holm's first threshold for a family of m) detects with the given power, for
+    n pairs whose differences have standard deviation sd. NaN where it cannot be estimated
+    (n < 2, no spread)."""
+    if n < 2 or not (sd is not None and math.isfinite(sd) and sd > 0):
+        return float("nan")
+    level = alpha / max(int(m), 1)
+
+    def gap(nc):
+        return power_paired_t(nc * sd / math.sqrt(n), n, sd, level) - power
+
+    hi = 1.0
+    while gap(hi) < 0:
+        hi *= 2
+        if hi > 1e9:
+            return float("inf")
+    return float(optimize.brentq(gap, 0.0, hi, xtol=1e-12)) * sd / math.sqrt(n)
+
+
+def median_interval(x, confidence: float = CONFIDENCE) -> dict:
+    """Distribution-free interval for a median, [x(k), x(n+1−k)] of the sorted values, with the
+    largest k whose exact coverage 1 − 2·P(Binomial(n, ½) < k) is at least ``confidence``; where
+    even k = 1 ([min, max]) covers less, that interval and its true coverage. Infinite values (a
+    censored time) sort last."""
+    a = np.sort(np.asarray(x, dtype=float)[~np.isnan(np.asarray(x, dtype=float))])
+    n = len(a)
+    if n == 0:
+        return {"lo": float("nan"), "hi": float("nan"), "coverage": float("nan"), "k": 0}
+
+    def coverage(k):
+        return 1.0 - 2.0 * float(sps.binom.cdf(k - 1, n, 0.5))
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= confidence:
+        k += 1
+    return {"lo": float(a[k - 1]), "hi": float(a[n - k]), "coverage": coverage(k), "k": k}

@@ -1,105 +1,112 @@
-"""The verdict rule for one claim, one schedule against the fixed LR, and the seed-count warnings.
-
-The rule is fixed before any data is seen and is symmetric: the evidence needed to call a claim
-reproduced is the evidence needed to call it refuted, mirrored. It is printed on every page
-(:data:`RULE`) so that a reader can apply it to the numbers in the tables by hand.
-"""
+"""The verdict rules, declared before any run (min_effect comes from the study file), and the
+sentences that state them on every page, so that a reader can apply them to the tables by hand."""
 
 from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
+from annealbench_report import inference
+from annealbench_report.inference import ALPHA, POWER
 
-from annealbench_report.inference import ALPHA, min_wilcoxon_p
+UNSTABLE = "unstable"
+NO_DIFFERENCE = "no meaningful difference"
+REPRODUCED = "reproduced"
+REVERSED = "reversed"
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (REPRODUCED, REVERSED, NO_DIFFERENCE, INCONCLUSIVE, UNSTABLE)
+DECIDED = (REPRODUCED, REVERSED, NO_DIFFERENCE)
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+CLAIMS = {"better": "better final result", "faster": "converges faster"}
+CLAIM_RULES = {
+    "better": ("at the full length E, per seed Δ = sign·(test metric of the schedule − test metric "
+               "of the fixed LR), the sign chosen so that Δ > 0 means the schedule is better."),
+    "faster": ("per seed, the mean over the budget-curve lengths B < E of sign·(schedule at B − "
+               "fixed LR at B), each run trained and annealed to B: ahead at equal training "
+               "budget, i.e. reaching any given quality sooner."),
+}
+PROTOCOL_RULES = {
+    "tuned": ("(the fair test): for every arm (optimizer setting, schedule; the fixed LR "
+              "included), length B and judged seed s, the base LR is the one with the best mean "
+              "validation value at epoch B over the other seeds (leave-one-seed-out; LRs where some "
+              "of those seeds diverged are passed over while another LR had none; ties go to the "
+              "smaller LR), and seed s is judged by the test value of its own run at that LR. The "
+              "verdict never sees data that chose its LR: neither the split nor the seed."),
+    "article": ("(what the article claims, untuned): every arm at the optimizer setting's own "
+                "article LR, judged on test, no selection."),
+}
+RULES = [
+    (UNSTABLE, "in some judged seed exactly one of the two arms diverged. Not a verdict on the "
+               "claim: the counts are shown with an exact two-sided sign (binomial) test on those "
+               "seeds. Seeds where both arms diverged are dropped and listed."),
+    (NO_DIFFERENCE, f"min_effect is declared and the Holm-adjusted TOST p < {ALPHA:g} (the 90% "
+                    "t-interval of the mean Δ lies inside ±min_effect), so a significant but "
+                    "negligible effect is not called reproduced."),
+    (REPRODUCED, f"the Holm-adjusted paired-test p < {ALPHA:g} and the mean Δ > 0."),
+    (REVERSED, f"the Holm-adjusted paired-test p < {ALPHA:g} and the mean Δ < 0."),
+    (INCONCLUSIVE, "none of the above, including fewer than 2 paired seeds (no test can run)."),
+]
+TESTS_RULE = (
+    "Paired test: two-sided paired t-test of the per-seed Δ; where every Δ is the same (the t "
+    "statistic is undefined) the exact sign-flip permutation test over all 2^n sign "
+    "patterns. Holm's correction covers one family = (optimizer setting, protocol, claim): the "
+    "schedules compared with the fixed LR there; a test that could not run counts as p = 1 and "
+    "stays in the family. TOST is Holm-adjusted in the same family. Every interval is a 95% "
+    "t-interval unless its label gives another coverage.")
+SEEDS_RULE = (
+    "Pairs are by seed: the same seed gives both arms the same initialisation and data order. A "
+    "seed where a run failed or is unfinished is left out (listed per seed in the details); a "
+    "diverged run is never averaged in: it makes its seed discordant (rule 1) or, when both "
+    "arms diverged, drops it.")
+MDE_RULE = (
+    f"The MDE of a family is the smallest true mean Δ that a two-sided paired "
+    f"t-test at Holm's first threshold {ALPHA:g}/m (m = the family's size) detects with "
+    f"{POWER:.0%} power, for n pairs (the fewest any of its schedules has) and the pooled "
+    "standard deviation of the paired differences (root of the mean variance across its "
+    "schedules); noncentral t.")
 
-RULE = (
-    f"Per optimizer setting, claim and schedule, against the fixed LR at the same optimizer setting, "
-    f"paired by seed. Reproduced: the Holm-corrected paired t-test p < {ALPHA:g} (corrected across "
-    "the schedules of that optimizer setting and claim) and the 95% bootstrap CI of the mean paired "
-    "difference lies entirely on the claimed side of 0 (higher validation metric where higher is "
-    "better; fewer epochs to the target). Not reproduced: the same with the CI entirely on the other "
-    "side. An arm that diverged in more than half of the seeds in which the other did not loses "
-    "the comparison outright. Otherwise inconclusive. An arm that diverged in a seed where the "
-    "other did not cannot be declared the winner. The Wilcoxon signed-rank test and the "
-    "probability of improvement are shown as checks; they do not enter the verdict."
-)
 
-DIVERGED_RULE = (
-    "Diverged runs are shown, never averaged in. For “better final validation” a diverged run has "
-    "no final value: it is left out of means, intervals and tests, which use the seeds where both "
-    "arms completed. For “converges faster” it counts as never reaching the target, like any run "
-    "that does not get there. In both, it counts as a loss for its arm in the probability of "
-    "improvement (a tie when both arms diverged). Failed and unfinished runs leave their seed out "
-    "of the comparison."
-)
-
-
-def decide(gain_lo: float, gain_hi: float, p_holm: float, n_pairs: int, n_seeds: int,
-           own_diverged: int, ref_diverged: int, constant_diff: bool = False) -> tuple[str, str]:
-    """(verdict, reason) from the CI of the gain (the paired difference oriented so that > 0
-    means the claim holds), its Holm-corrected p, and the divergence counts: ``own_diverged``
-    seeds where only the schedule diverged, ``ref_diverged`` where only the fixed LR did."""
-    if n_seeds and own_diverged * 2 > n_seeds:
-        return NOT_REPRODUCED, (f"the schedule diverged in {own_diverged} of {n_seeds} seeds where "
-                                "the fixed LR did not")
-    if n_seeds and ref_diverged * 2 > n_seeds:
-        return REPRODUCED, (f"the fixed LR diverged in {ref_diverged} of {n_seeds} seeds where the "
-                            "schedule did not")
-    if n_pairs < 2:
-        return INCONCLUSIVE, f"{n_pairs} paired seed{'s' if n_pairs != 1 else ''}: no test possible"
-    if constant_diff:
-        return INCONCLUSIVE, ("the paired differences are the same in every seed, so the t-test is "
-                              "undefined" + (" (identical results)" if abs(gain_lo) < 1e-12 else ""))
+def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diverged: int,
+           ref_diverged: int, sign_p: float, min_effect: float | None) -> tuple[str, str]:
+    """(verdict, reason) by :data:`RULES`, in order. ``mean``: the mean Δ (> 0: schedule better)."""
+    if own_diverged or ref_diverged:
+        return UNSTABLE, (f"diverged alone: schedule in {own_diverged} seed(s), fixed LR in "
+                          f"{ref_diverged}; sign test p = {sign_p:.3g}")
+    if min_effect and math.isfinite(tost_holm) and tost_holm < ALPHA:
+        return NO_DIFFERENCE, f"TOST Holm p = {tost_holm:.3g} < {ALPHA:g}: inside ±min_effect"
     sig = math.isfinite(p_holm) and p_holm < ALPHA
-    p_txt = f"Holm p = {p_holm:.3g}" if math.isfinite(p_holm) else "no p-value"
-    if sig and gain_lo > 0:
-        if own_diverged:
-            return INCONCLUSIVE, (f"ahead ({p_txt}, CI excludes 0), but the schedule diverged in "
-                                  f"{own_diverged} seed(s) where the fixed LR did not")
-        return REPRODUCED, f"{p_txt} < {ALPHA:g} and the CI excludes 0 on the claimed side"
-    if sig and gain_hi < 0:
-        if ref_diverged:
-            return INCONCLUSIVE, (f"behind ({p_txt}, CI excludes 0), but the fixed LR diverged in "
-                                  f"{ref_diverged} seed(s) where the schedule did not")
-        return NOT_REPRODUCED, f"{p_txt} < {ALPHA:g} and the CI excludes 0 on the other side"
-    if not sig:
-        return INCONCLUSIVE, f"{p_txt} ≥ {ALPHA:g}" if math.isfinite(p_holm) else p_txt
-    return INCONCLUSIVE, f"{p_txt} < {ALPHA:g}, but the bootstrap CI includes 0"
-
-
-def seed_warnings(n_pairs: int, m: int) -> list[str]:
-    """What the number of paired seeds ``n_pairs`` and of compared schedules ``m`` allow."""
-    out = []
+    if sig and mean > 0:
+        return REPRODUCED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, schedule ahead"
+    if sig and mean < 0:
+        return REVERSED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, fixed LR ahead"
     if n_pairs < 2:
-        return [f"Only {n_pairs} paired seed(s): no test can be run, every verdict is inconclusive."]
+        return INCONCLUSIVE, f"{n_pairs} paired seed{'s' if n_pairs != 1 else ''}: no test"
+    tail = f"; TOST Holm p = {tost_holm:.3g}" if min_effect and math.isfinite(tost_holm) else ""
+    return INCONCLUSIVE, f"Holm p = {p_holm:.3g} ≥ {ALPHA:g}{tail}"
+
+
+def seed_warnings(n_pairs: int, m: int, n_seeds: int) -> list[str]:
+    """What ``n_pairs`` paired seeds and a family of ``m`` schedules allow under these rules."""
+    if n_pairs < 2:
+        return [f"Only {n_pairs} paired seed(s): no test can run, so every verdict is inconclusive "
+                "(or unstable)."]
     m = max(m, 1)
-    t_crit = float(sps.t.ppf(1 - ALPHA / (2 * m), n_pairs - 1))
-    out.append(
-        f"With {n_pairs} paired seeds" + (f" and Holm's correction over {m} schedules" if m > 1 else "")
-        + f", even the strongest schedule needs a raw paired t-test p < {ALPHA / m:.3g}, i.e. "
-        f"|t| > {t_crit:.3g} ({n_pairs - 1} degrees of freedom): a mean paired difference of at least "
-        f"{t_crit / math.sqrt(n_pairs):.2g} times the seed-to-seed standard deviation of the "
-        "differences. Smaller effects read inconclusive, not absent.")
-    pmin = min_wilcoxon_p(n_pairs)
-    holm_min = min(1.0, pmin * m)
-    if holm_min >= ALPHA:
-        out.append(
-            f"With {n_pairs} paired seeds the Wilcoxon signed-rank test cannot go below p = {pmin:.3g} "
-            f"(two-sided, exact)" + (f", and Holm's correction over {m} schedules makes the smallest "
-                                     f"reachable corrected p {holm_min:.3g}" if m > 1 else "")
-            + f": it can never reach {ALPHA:g} here. It is shown as a check only; the verdicts rest "
-              "on the paired t-test, which assumes roughly normal differences that so few seeds "
-              f"cannot check. Run at least {_seeds_for_wilcoxon(m)} seeds for a rank test that can "
-              "confirm them.")
+    level = ALPHA / m
+    out = []
+    t_c = inference.t_critical(n_pairs, level)
+    out.append(f"With {n_pairs} paired seeds and {m} schedule(s) in a family, the strongest schedule "
+               f"needs a paired t-test p < {level:.3g} (Holm's first threshold), i.e. |t| > "
+               f"{t_c:.3g} with {n_pairs - 1} degrees of freedom: a mean Δ of at least "
+               f"{t_c / math.sqrt(n_pairs):.2g} standard deviations of the paired differences.")
+    pmin = inference.min_sign_flip_p(n_pairs)
+    if pmin >= level:
+        out.append(f"With {n_pairs} paired seeds the exact sign-flip test (used when every Δ is the "
+                   f"same) cannot go below p = 2/2^{n_pairs} = {pmin:.3g}, above Holm's first "
+                   f"threshold {level:.3g}: Δs that are all equal can never be decided here.")
+    k = 1
+    while inference.sign_test(k, k) >= ALPHA:
+        k += 1
+    if n_seeds < k:
+        out.append(f"The sign test on seeds where only one arm diverged needs at least {k} such "
+                   f"seeds, all one way, to reach p < {ALPHA:g}; with {n_seeds} seeds an unstable "
+                   "schedule's divergence can be shown but not established.")
     return out
-
-
-def _seeds_for_wilcoxon(m: int) -> int:
-    n = 2
-    while min_wilcoxon_p(n) * max(m, 1) >= ALPHA:
-        n += 1
-    return n

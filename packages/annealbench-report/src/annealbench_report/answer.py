@@ -1,0 +1,108 @@
+"""The answer on top of a page: one sentence per optimizer setting and claim, generated from the
+verdicts and their numbers, never from anything else. Schedules are grouped by verdict; every
+decided one carries its Δ with the 95% t-interval, in the metric's units, and the length."""
+
+from __future__ import annotations
+
+from annealbench_report import verdicts as V
+from annealbench_report.claims import StudyClaims, family, family_rows
+from annealbench_report.units import Units
+
+
+def _names(xs: list[str]) -> str:
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def _lengths_text(c: StudyClaims) -> str:
+    short = [b for b in c.lengths if b < c.full]
+    return f"{_names([str(b) for b in short])} of {c.full} epochs"
+
+
+def _decided(r, claim: str, u: Units, c: StudyClaims) -> str:
+    up = r["verdict"] == V.REPRODUCED
+    size = r["mean"] if up else -r["mean"]
+    lo, hi = (r["lo"], r["hi"]) if up else (-r["hi"], -r["lo"])
+    amount = f"{u.effect(size)} {u.interval(lo, hi)}"
+    word = f" ({r['verdict']})"
+    if claim == "better":
+        return (f"{r['schedule']} beats the fixed LR by {amount}" if up
+                else f"{r['schedule']} loses to the fixed LR by {amount}") + word
+    text = (f"{r['schedule']} is ahead of the fixed LR at equal training budget by {amount}" if up
+            else f"{r['schedule']} is behind the fixed LR at equal training budget by {amount}")
+    m = c.matches.get((r["optimizer"], r["protocol"], r["schedule"]))
+    if up and m and m["b_star"] is not None and m["b_star"] < c.full:
+        text += f" and matches its {c.full}-epoch result at {m['b_star']} epochs"
+    return text + word
+
+
+def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units) -> str | None:
+    """The clause of one protocol: decided schedules with their numbers, then the rest."""
+    rows = family_rows(c, opt, protocol, claim)
+    if rows.empty:
+        return None
+    fam = family(c, opt, protocol, claim) or {}
+    if (rows["n_pairs"] < 2).all() and (rows["verdict"] == V.INCONCLUSIVE).all():
+        n = int(rows["n_pairs"].max())
+        return f"no test is possible yet: {n} paired seed{'s' if n != 1 else ''}, a test needs 2"
+    mde = fam.get("mde", float("nan"))
+    mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde
+                else "MDE not estimable: the paired differences do not vary")
+    parts = []
+    for verdict in (V.REPRODUCED, V.REVERSED):
+        parts += [_decided(r, claim, u, c) for _, r in rows[rows["verdict"] == verdict].iterrows()]
+    eq = rows[rows["verdict"] == V.NO_DIFFERENCE]
+    if len(eq):
+        each = [f"{r['schedule']} ({u.effect(r['mean'], True)} {u.interval(r['lo'], r['hi'], True)})"
+                for _, r in eq.iterrows()]
+        verb = "is" if len(eq) == 1 else "are"
+        parts.append(f"{_names(each)} {verb} within ±{u.effect(c.min_effect)} of the fixed LR "
+                     "(no meaningful difference)")
+    un = rows[rows["verdict"] == V.UNSTABLE]
+    for _, r in un.iterrows():
+        parts.append(f"{r['schedule']} is unstable (diverged alone in {r['own_diverged']} seed(s), "
+                     f"the fixed LR in {r['ref_diverged']})")
+    inc = rows[rows["verdict"] == V.INCONCLUSIVE]
+    if not parts:
+        return (f"no schedule differs from the fixed LR by more than the study can detect "
+                f"({mde_text})")
+    if len(inc):
+        parts.append(f"{_names(inc['schedule'].tolist())} "
+                     f"{'is' if len(inc) == 1 else 'are'} inconclusive ({mde_text})")
+    return "; ".join(parts)
+
+
+def sentences(c: StudyClaims, u: Units) -> list[dict]:
+    """[{optimizer, claim, head, body, text}] in page order."""
+    out = []
+    short = [b for b in c.lengths if b < c.full]
+    for opt, protos in c.protocols.items():
+        for claim in ("better", "faster"):
+            clauses = [(label, t) for protocol, label in protos
+                       if (t := protocol_text(c, opt, protocol, claim, u))]
+            if clauses:
+                where = (f"at {c.full} epochs" if claim == "better"
+                         else f"mean over {_lengths_text(c)}")
+                head = f"{opt}, {V.CLAIMS[claim]} ({where})"
+                body = " ".join(f"{lab[0].upper() + lab[1:]}, {_sentence(t)}" for lab, t in clauses)
+            elif claim == "faster" and not short and not c.rows.empty:
+                head = f"{opt}, {V.CLAIMS[claim]}"
+                body = (f"No verdict: the study trains no budget-curve length below the full "
+                        f"{c.full} epochs, so there is no curve to read it from.")
+            else:
+                continue
+            out.append({"optimizer": opt, "claim": claim, "head": head, "body": body,
+                        "text": f"{head}: {body}"})
+    return out
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith(".") else text + "."
+
+
+def no_answer(c: StudyClaims, has_records: bool) -> str:
+    """Why there is no answer yet."""
+    if not has_records:
+        return "No completed runs yet: nothing to compare."
+    if c.fixed is None:
+        return "No comparison possible: there is no fixed-LR arm (a schedule of type 'constant')."
+    return "No comparison possible yet: no schedule besides the fixed LR has judged runs."
