@@ -2,7 +2,7 @@
 
 A donor keeps an atomic copy of its checkpoint at each epoch a fork starts from
 (``prefix/NNNNN.pt``, the donor's run key inside). A fork with no progress of its own, holding
-its own lock and briefly its donor's (so no process restarts the donor meanwhile):
+its own lock and briefly a shared lock on its donor (so no process trains it meanwhile):
 
 1. reads the donor's config.json, status, epoch files 0..k and kept state, and proves on them
    that the records would be identical: every config field but the schedule's and the length
@@ -59,7 +59,7 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
         why = "it has not run"
     else:
         lock = RunLock(donor)
-        if not lock.acquire():
+        if not lock.acquire(shared=True):  # other forks may read it at the same time
             why = "another process is running it"
         else:
             with lock:

@@ -1,7 +1,9 @@
 """One run = one process-safe, resumable unit; a study = its grid of runs, in order.
 
-Order of writes per epoch: the epoch's records, then the checkpoint that covers them, so a kill at
-any point leaves either a consistent (records, checkpoint) pair or records the resume drops.
+Order of writes per epoch: the epoch's records, then (at an epoch other runs fork from) a kept copy
+of the state, then the checkpoint that covers them, so a kill at any point leaves either a
+consistent (records, checkpoint) pair or records (and kept state) the resume drops. A run with no
+progress may start from a donor's identical first epochs (annealbench.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
 resumable, instead of marking runs failed.
@@ -172,10 +174,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         shared = fork and materialise(fork, record, run, model, optimizer, built, device, log)
         if shared and shared.whole:
             return _completed(run, key, last_epoch, 0)
-        if shared:
+        if shared:  # a donor keeps only epochs it trains itself: none up to here
             state = shared.epochs, shared.step, shared.wall
-            if shared.epochs in keep_epochs:
-                keep_state(run, model, optimizer, built.scheduler, *state)
             _save_checkpoint(run, model, optimizer, built.scheduler, *state)
         elif fork:
             model, optimizer, built = fresh()  # the donor's state may have half-loaded into them

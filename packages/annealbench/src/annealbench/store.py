@@ -163,12 +163,14 @@ class RunLock:
         self.run = run
         self.fd = None
 
-    def acquire(self, wait: bool = False) -> bool:
-        """Take the lock; False if another process holds it (``wait``: block until it is free)."""
+    def acquire(self, wait: bool = False, shared: bool = False) -> bool:
+        """Take the lock; False if another process holds it (``wait``: block until it is free).
+
+        ``shared``: a reader's lock (forks copying a donor), which excludes only the writer."""
         self.run.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             return False
