@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import SHARE_ENV, N_RUNS, Baseline, make_cifar, read_records, report_cli, run_cli, write_toml
+from harness import N_RUNS, SHARE_ENV, Baseline, make_cifar, read_records, report_cli, run_cli, write_toml
 
 
 @pytest.fixture(autouse=True)

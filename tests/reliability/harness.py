@@ -151,7 +151,8 @@ def cli(*args, fault: str | None = None, timeout: float = 180, preexec_fn=None,
     argv = [sys.executable, "-m", module, *(args[1:] if args[0] == "report" else args)]
     t0 = time.perf_counter()
     p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=_env(fault, share_prefix), start_new_session=True, preexec_fn=preexec_fn)
+                         text=True, env=_env(fault, share_prefix), start_new_session=True,
+                         preexec_fn=preexec_fn)
     try:
         out, err = p.communicate(timeout=timeout)
     finally:
