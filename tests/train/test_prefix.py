@@ -235,6 +235,7 @@ def test_plan_k_is_derived_from_trajectories_and_matches_closed_forms(tmp_path):
     # per step, holding the base LR for 75% of the 70 steps: 52 steps, 7 whole epochs
     assert k["trapezoid"] == (70 - round(0.25 * 70)) // 7 == 7
     assert k["plateau"] == 10      # an upper bound, checked at run time
+    assert plan.epochs_shared() == sum(k.values()) - k["plateau"]  # the skips it is sure of
     assert {plan.forks[key[s]].donor for s in key if k[s]} == {key["constant"]}
     assert plan.options(key["constant"]) == {"keep_epochs": (1, 3, 5, 7)}
     assert plan.after(key["step"]) == key["constant"] and plan.after(key["constant"]) is None

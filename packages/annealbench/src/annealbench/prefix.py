@@ -107,7 +107,7 @@ class Plan:
         self.forks: dict[str, Fork] = {}
         self.keeps: dict[str, set[int]] = {}
         self.lengths: dict[str, int] = {}
-        self.certain: dict[str, bool] = {}
+        self.bounds: set[str] = set()  # forks whose k is a metric-driven upper bound
 
     def after(self, run_key: str) -> str | None:
         """The run that must have finished (any final status) before this one starts."""
@@ -147,8 +147,9 @@ class Plan:
         return sum(self.lengths.values())
 
     def epochs_shared(self) -> int:
-        """Training epochs the plan skips (metric-driven forks counted at their upper bound)."""
-        return sum(f.epochs for f in self.forks.values())
+        """Training epochs the plan is sure to skip: a metric-driven fork's k is an upper bound,
+        settled at run time, so it counts for nothing here."""
+        return sum(f.epochs for key, f in self.forks.items() if key not in self.bounds)
 
 
 def plan(grid: list[dict], steps_per_epoch: int, mode_: str) -> Plan:
@@ -189,7 +190,8 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
         if best is not None:
             d, k, certain = best
             p.forks[f.key] = Fork(d.key, k, partial_ok=mode_ == "all")
-            p.certain[f.key] = certain
+            if not certain:
+                p.bounds.add(f.key)
             trained_from[f.key] = k
             if k < f.length:
                 p.keeps.setdefault(d.key, set()).add(k)
