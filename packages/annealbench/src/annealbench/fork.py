@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
         why = "it has not run"
     else:
         lock = RunLock(donor)
-        if not lock.acquire(shared=True):  # other forks may read it at the same time
+        if not _share_lock(lock):
             why = "another process is running it"
         else:
             with lock:
@@ -76,6 +77,17 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
     log(f"[{record['run_key']}] not sharing epochs 1-{fork.epochs} of {fork.donor}: {why}; "
         "training from scratch")
     return None
+
+
+def _share_lock(lock: RunLock, tries: int = 20) -> bool:
+    """A shared lock on the donor (other forks may read it at the same time). Another process
+    may hold it for a moment (checking the donor's status): retry briefly, but never block, so two
+    processes with different plans cannot wait on each other's runs."""
+    for _ in range(tries):
+        if lock.acquire(shared=True):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _materialise(fork, record, run, donor, model, optimizer, built, device, log) -> Shared:
