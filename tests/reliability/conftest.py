@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from harness import N_RUNS, Baseline, make_cifar, read_records, report_cli, run_cli, write_toml
+from harness import N_RUNS, SHARE_ENV, Baseline, make_cifar, read_records, report_cli, run_cli, write_toml
+
+
+@pytest.fixture(autouse=True)
+def plain_runner(monkeypatch):
+    """In-process runs train every epoch themselves too (see harness.SHARE_ENV)."""
+    monkeypatch.setenv(SHARE_ENV, "0")
 
 
 @pytest.fixture(scope="session")

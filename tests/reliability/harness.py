@@ -109,15 +109,21 @@ class Result:
 # Subprocesses share compiled bytecode outside the repo: where the environment sets
 # PYTHONDONTWRITEBYTECODE, every CLI would otherwise compile torch and scipy from source (seconds each).
 PYCACHE = Path(tempfile.gettempdir()) / f"annealbench-test-pycache-{os.getuid()}"
+# The suite pins the plain runner (every run trains its own epochs), which its counts of trained
+# epochs and checkpoints describe; test_prefix_faults.py repeats the fault checks with shared
+# prefixes on (share_prefix=True here; in-process: conftest's plain_runner fixture).
+SHARE_ENV = "ANNEALBENCH_SHARE_PREFIX"
 
 
-def _env(fault: str | None) -> dict:
+def _env(fault: str | None, share_prefix: bool = False) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("ANNEALBENCH_FAULT", "ANNEALBENCH_DATA", "PYTHONDONTWRITEBYTECODE")}
+           if k not in ("ANNEALBENCH_FAULT", "ANNEALBENCH_DATA", "PYTHONDONTWRITEBYTECODE", SHARE_ENV)}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     if fault:
         env["ANNEALBENCH_FAULT"] = fault
+    if not share_prefix:
+        env[SHARE_ENV] = "0"
     return env
 
 
@@ -137,14 +143,16 @@ def session_alive(sid: int) -> list[int]:
     return pids
 
 
-def cli(*args, fault: str | None = None, timeout: float = 180, preexec_fn=None) -> Result:
+def cli(*args, fault: str | None = None, timeout: float = 180, preexec_fn=None,
+        share_prefix: bool = False) -> Result:
     """Run ``python -m annealbench ...`` (or ``annealbench_report`` when args[0] is "report") in its
     own session; afterwards nothing of that session may be left running."""
     module = "annealbench_report" if args[0] == "report" else "annealbench"
     argv = [sys.executable, "-m", module, *(args[1:] if args[0] == "report" else args)]
     t0 = time.perf_counter()
     p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=_env(fault), start_new_session=True, preexec_fn=preexec_fn)
+                         text=True, env=_env(fault, share_prefix), start_new_session=True,
+                         preexec_fn=preexec_fn)
     try:
         out, err = p.communicate(timeout=timeout)
     finally:

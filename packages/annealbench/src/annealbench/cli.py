@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
     run.add_argument("--experiments", default="experiments", help="where study names are looked up")
+    share = run.add_mutually_exclusive_group()
+    share.add_argument("--share-prefix", dest="share_prefix", action="store_true", default=None,
+                       help="start runs from another run's identical first epochs, also on CUDA "
+                            "(default: on CPU; whole-length only on CUDA)")
+    share.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
+                       help="train every run from scratch (also: ANNEALBENCH_SHARE_PREFIX=0)")
     run.add_argument("--executor", default="local", choices=EXECUTORS,
                      help="local: runs one after another here (default); ray: one Ray task per run")
     run.add_argument("--ray-address", default=None,
@@ -100,7 +106,7 @@ def _cmd_run(a) -> int:
                              progress=progress, dry_run=a.dry_run,
                              log=lambda m: print(m, flush=True), executor=a.executor,
                              ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
-                             wait_for_busy=not a.no_wait)
+                             wait_for_busy=not a.no_wait, share_prefix=a.share_prefix)
         failed += sum(o.status == "failed" for o in outcomes)
     return 1 if failed else 0
 

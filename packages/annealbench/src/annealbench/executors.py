@@ -44,14 +44,22 @@ def _make_task(spec: TaskSpec, device):
 
 
 def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_steps, max_epochs,
-              on_outcome):
-    from annealbench.runner import run_one
+              on_outcome, plan=None):
+    """One run after another, each donor before its forks (``plan``: a prefix.Plan); a fork whose
+    donor another process holds is left "busy" too, for finish_busy to take up after it."""
+    from annealbench.prefix import Plan
+    from annealbench.runner import RunOutcome, run_one
     from annealbench.store import RunDir
 
-    outcomes = []
-    for cfg in grid:
-        o = run_one(cfg, RunDir(root / "runs" / cfg["run_key"]), task, device, log=log,
-                    progress=progress, max_steps=max_steps, max_epochs=max_epochs)
+    plan, outcomes, status = plan or Plan(), [], {}
+    for cfg in plan.order(grid):
+        key, donor = cfg["run_key"], plan.after(cfg["run_key"])
+        if status.get(donor) == "busy":
+            o = RunOutcome(key, "busy", 0, f"its donor {donor} is running in another process")
+        else:
+            o = run_one(cfg, RunDir(root / "runs" / key), task, device, log=log, progress=progress,
+                        max_steps=max_steps, max_epochs=max_epochs, **plan.options(key))
+        status[key] = o.status
         on_outcome(cfg, o)
         outcomes.append(o)
     return outcomes
@@ -61,7 +69,8 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
 _WORKER_TASKS: dict = {}
 
 
-def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, max_epochs):
+def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, max_epochs,
+             options: dict):
     import torch
 
     from annealbench.runner import run_one
@@ -75,7 +84,7 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
     # Worker stdout is forwarded to the driver by Ray, so the per-epoch log lines still appear.
     return run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), _WORKER_TASKS[key], device,
                    log=lambda m: print(m, flush=True), progress=False,
-                   max_steps=max_steps, max_epochs=max_epochs)
+                   max_steps=max_steps, max_epochs=max_epochs, **options)
 
 
 def _lost(cfg: dict, msg: str):
@@ -84,7 +93,10 @@ def _lost(cfg: dict, msg: str):
 
 
 def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptions, *, log,
-            max_steps, max_epochs, on_outcome):
+            max_steps, max_epochs, on_outcome, plan=None):
+    from annealbench.prefix import Plan
+
+    plan = plan or Plan()
     try:
         import ray
     except ImportError:
@@ -100,9 +112,17 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
         resources = {"num_cpus": opts.cpus_per_run,
                      "num_gpus": opts.gpus_per_run if device.type == "cuda" else 0}
         remote = ray.remote(max_retries=0, **resources)(_ray_run)
-        pending = {remote.remote(cfg, str(root), spec, device.type, max_steps, max_epochs): cfg
-                   for cfg in grid}
-        log(f"ray: {len(pending)} runs submitted to {ray.cluster_resources().get('CPU', 0):g} CPUs, "
+        pending, forks = {}, {}
+
+        def submit(cfg):
+            pending[remote.remote(cfg, str(root), spec, device.type, max_steps, max_epochs,
+                                  plan.options(cfg["run_key"]))] = cfg
+
+        for cfg in grid:  # a fork is submitted once its donor is done
+            forks.setdefault(plan.after(cfg["run_key"]), []).append(cfg)
+        for cfg in forks.pop(None, []):
+            submit(cfg)
+        log(f"ray: {len(grid)} runs submitted to {ray.cluster_resources().get('CPU', 0):g} CPUs, "
             f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
         outcomes = []
         while pending:
@@ -118,6 +138,8 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
                 o = _lost(cfg, type(e).__name__)
             on_outcome(cfg, o)
             outcomes.append(o)
+            for fork in forks.pop(cfg["run_key"], []):
+                submit(fork)
         return outcomes
     finally:
         if started_here:

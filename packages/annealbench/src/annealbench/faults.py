@@ -13,6 +13,8 @@ Points on the training side (``annealbench``):
 - ``epoch-write``       an epoch CSV: its temp file is written and fsynced, not yet renamed;
 - ``checkpoint-write``  ``checkpoint.pt``, same moment;
 - ``status-write``      ``status.json``, same moment;
+- ``prefix-write``      a donor's kept state (``prefix/NNNNN.pt``), same moment;
+- ``fork-copy``         an epoch CSV a fork copies from its donor, same moment;
 - ``json-write``        any other JSON file (``config.json``, ``study.json``, ``meta.json``).
 
 The report side (``annealbench_report.collect``) reads the same variable for ``records-write``

@@ -1,7 +1,9 @@
 """One run = one process-safe, resumable unit; a study = its grid of runs, in order.
 
-Order of writes per epoch: the epoch's records, then the checkpoint that covers them, so a kill at
-any point leaves either a consistent (records, checkpoint) pair or records the resume drops.
+Order of writes per epoch: the epoch's records, then (at an epoch other runs fork from) a kept copy
+of the state, then the checkpoint that covers them, so a kill at any point leaves either a
+consistent (records, checkpoint) pair or records (and kept state) the resume drops. A run with no
+progress may start from a donor's identical first epochs (annealbench.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
 resumable, instead of marking runs failed.
@@ -9,7 +11,6 @@ resumable, instead of marking runs failed.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
@@ -22,8 +23,12 @@ import torch
 
 from annealbench import faults, schedules
 from annealbench.errors import StoreError
+from annealbench.fork import keep as keep_state
+from annealbench.fork import materialise, state_bytes
 from annealbench.optim import build_optimizer
+from annealbench.prefix import Fork
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
+from annealbench.trajectory import tests_at as _tests_at
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -60,11 +65,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall) -> None:
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "wall_time_s": wall, "run_key": run.root.name}, buf)
-    atomic_write_bytes(run.checkpoint, buf.getvalue(), fault="checkpoint-write")
+    atomic_write_bytes(run.checkpoint, state_bytes(run, model, optimizer, scheduler, epoch, step, wall),
+                       fault="checkpoint-write")
 
 
 def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
@@ -122,24 +124,23 @@ def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple],
     return rows, val
 
 
-def _tests_at(cfg: dict, epoch: int, last_epoch: int) -> bool:
-    """Test split after this epoch: every epoch, at each budget-curve epoch, and at the end."""
-    return cfg["eval_test"] == "every" or epoch == last_epoch or epoch in cfg.get("test_epochs", ())
-
-
 def _label(cfg: dict) -> str:
     return f"{cfg['optimizer']}/{cfg['schedule']} lr={cfg['base_lr']:g} seed={cfg['seed']}"
 
 
 def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
               progress: bool = False, max_steps: int | None = None,
-              max_epochs: int | None = None) -> RunOutcome:
+              max_epochs: int | None = None, keep_epochs=(), fork: Fork | None = None) -> RunOutcome:
     """Train (or resume) one run to the end. The caller holds the run's lock.
 
     ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
-    schedule, which is still resolved for the full run length.
+    schedule, which is still resolved for the full run length (and share no prefixes).
+    ``keep_epochs``: keep the state after these epochs for runs that fork from this one;
+    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.fork).
     """
     key = cfg["run_key"]
+    if max_steps or max_epochs:
+        keep_epochs, fork = (), None
     steps_per_epoch = task.steps_per_epoch()
     epochs, interval = cfg["epochs"], cfg["schedule_interval"]
     last_epoch = min(epochs, max_epochs or epochs)
@@ -169,8 +170,17 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     if state is None:
         if had_checkpoint:
             model, optimizer, built = fresh()  # a bad checkpoint may have half-loaded into them
-            sched = built.scheduler
         run.clear_progress()
+        shared = fork and materialise(fork, record, run, model, optimizer, built, device, log)
+        if shared and shared.whole:
+            return _completed(run, key, last_epoch, 0)
+        if shared:  # a donor keeps only epochs it trains itself: none up to here
+            state = shared.epochs, shared.step, shared.wall
+            _save_checkpoint(run, model, optimizer, built.scheduler, *state)
+        elif fork:
+            model, optimizer, built = fresh()  # the donor's state may have half-loaded into them
+    sched = built.scheduler
+    if state is None:
         splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
         rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits)
         run.write_epoch(0, rows)
@@ -239,12 +249,18 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         if interval == "epoch":
             sched.step(val["loss"]) if built.needs_metric else sched.step()
         run.write_epoch(epoch, rows)
+        if epoch in keep_epochs:
+            keep_state(run, model, optimizer, sched, epoch, step, wall)
         _save_checkpoint(run, model, optimizer, sched, epoch, step, wall)
         trained += 1
         metric = cfg["primary_metric"]
         log(f"[{key}] {_label(cfg)} epoch {epoch}/{epochs} loss {rows[keep][4]:.4f} "
             f"val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
             f"{items / max(elapsed, 1e-9):,.0f} {unit}/s")
+    return _completed(run, key, last_epoch, trained)
+
+
+def _completed(run: RunDir, key: str, last_epoch: int, trained: int) -> RunOutcome:
     atomic_write_json(run.status, {"status": "completed", "epochs_done": last_epoch,
                                    "diverged_step": None, "error": None, "finished_at": _now()},
                       fault="status-write")
@@ -253,7 +269,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
 
 def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             progress: bool = False, max_steps: int | None = None,
-            max_epochs: int | None = None, wait: bool = False) -> RunOutcome:
+            max_epochs: int | None = None, wait: bool = False, keep_epochs=(),
+            fork: Fork | None = None) -> RunOutcome:
     """Skip finished runs, leave runs another process holds ("busy"), train the rest.
 
     ``wait``: block until another process holding the run lets go; then report what it wrote
@@ -277,7 +294,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
         try:
             return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
-                             max_epochs=max_epochs)
+                             max_epochs=max_epochs, keep_epochs=keep_epochs, fork=fork)
         except torch.OutOfMemoryError:
             msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
                    "try a smaller batch_size in the study or its budget")
@@ -294,17 +311,19 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
 
 
 def finish_busy(outcomes: list[RunOutcome], grid: list[dict], root: Path, task, device: torch.device,
-                *, log=print, progress: bool = False) -> list[RunOutcome]:
+                *, log=print, progress: bool = False, options=None) -> list[RunOutcome]:
     """After a pass over the grid: wait for each run another process held ("busy"), then take
     what it wrote, or finish the run here if that process died. So a study invocation that
-    returns 0 leaves every run of its grid finished, however many processes share the folder."""
+    returns 0 leaves every run of its grid finished, however many processes share the folder.
+    ``options(run_key)``: run_one's sharing options (a prefix.Plan's)."""
     by_key = {c["run_key"]: c for c in grid}
     done = []
     for o in outcomes:
         if o.status == "busy":
             log(f"[{o.run_key}] waiting for the other process running it")
             o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, device,
-                        log=log, progress=progress, wait=True)
+                        log=log, progress=progress, wait=True,
+                        **(options(o.run_key) if options else {}))
             if o.status == "skipped":
                 o.message = f"{o.message} by another process"
             log(f"[{o.run_key}] {o.status} ({o.message})" if o.message else f"[{o.run_key}] {o.status}")

@@ -111,9 +111,14 @@ class RunDir:
         self.checkpoint = self.root / "checkpoint.pt"
         self.epochs = self.root / "epochs"
         self.lock_file = self.root / ".lock"
+        self.prefix = self.root / "prefix"  # states kept at the epochs other runs fork from
+        self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.fork)
 
     def epoch_file(self, epoch: int) -> Path:
         return self.epochs / f"{epoch:05d}.csv"
+
+    def prefix_file(self, epoch: int) -> Path:
+        return self.prefix / f"{epoch:05d}.pt"
 
     def write_epoch(self, epoch: int, rows: list[tuple]) -> None:
         buf = io.StringIO()
@@ -124,19 +129,22 @@ class RunDir:
         atomic_write_bytes(self.epoch_file(epoch), buf.getvalue().encode(), fault="epoch-write")
 
     def drop_epochs_after(self, epoch: int) -> None:
-        """Forget epoch files the checkpoint does not cover (written just before a kill)."""
-        if self.epochs.is_dir():
-            for f in self.epochs.glob("*.csv"):
-                if f.stem.isdigit() and int(f.stem) > epoch:
-                    f.unlink()
+        """Forget epoch files (and kept states) the checkpoint does not cover (written just
+        before a kill): they are written again, maybe not bitwise equal on CUDA."""
+        for folder, pattern in ((self.epochs, "*.csv"), (self.prefix, "*.pt")):
+            if folder.is_dir():
+                for f in folder.glob(pattern):
+                    if f.stem.isdigit() and int(f.stem) > epoch:
+                        f.unlink()
 
     def clear_progress(self) -> None:
         self.checkpoint.unlink(missing_ok=True)
+        self.shared.unlink(missing_ok=True)
         self.drop_epochs_after(-1)
 
     def remove_temps(self) -> list[Path]:
         """Temp files of a writer that died; call only while holding the run's lock."""
-        return remove_temps(self.root, only_dead=False) + remove_temps(self.epochs, only_dead=False)
+        return [f for d in (self.root, self.epochs, self.prefix) for f in remove_temps(d, only_dead=False)]
 
     def finished(self) -> dict | None:
         try:
@@ -155,12 +163,14 @@ class RunLock:
         self.run = run
         self.fd = None
 
-    def acquire(self, wait: bool = False) -> bool:
-        """Take the lock; False if another process holds it (``wait``: block until it is free)."""
+    def acquire(self, wait: bool = False, shared: bool = False) -> bool:
+        """Take the lock; False if another process holds it (``wait``: block until it is free).
+
+        ``shared``: a reader's lock (forks copying a donor), which excludes only the writer."""
         self.run.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             return False

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import torch
 
+from annealbench import prefix
 from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
+from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.runner import RunOutcome, _now, finish_busy
 from annealbench.spec import Study
@@ -81,16 +83,18 @@ def data_checksums(files, data_dir: Path | None) -> dict:
 
 def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | None, *,
               log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
-              ray_options: RayOptions | None = None,
-              wait_for_busy: bool = False) -> list[RunOutcome]:
+              ray_options: RayOptions | None = None, wait_for_busy: bool = False,
+              share_prefix: bool | None = None) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here or on a Ray cluster.
 
     ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
     directory: a check that data, models and schedules fit together, writing nothing under ``out``.
+    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
     """
     from annealbench.tasks import make_task
 
     grid = expand(study, device.type)
+    share = "off" if dry_run else prefix.mode(device.type, share_prefix)
     if dry_run:
         first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
         grid = list(first.values())
@@ -106,13 +110,14 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     # a dead process) stays off the GPU the workers share until it is needed there.
     task = load(torch.device("cpu") if executor == "ray" else device)
     started, t0 = _now(), time.perf_counter()
+    plan = prefix.plan(grid, task.steps_per_epoch(), share)
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
             "git_commit": _git_commit(Path(study.file).resolve().parent),
             # a dry run writes no meta.json: no reason to hash the whole data set for it
             "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
-            "runs_planned": len(grid), **environment(device),
+            "runs_planned": len(grid), **environment(device), "prefix": totals(root, grid, plan),
             # the report keeps only these: runs of an earlier budget or edited spec stay on disk
             # (nothing computed is lost) but do not mix into this study's table
             "run_keys": sorted(c["run_key"] for c in grid)}
@@ -141,18 +146,23 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
                         str(data_dir) if data_dir else None, study.batch_size)
         outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
-                           on_outcome=on_outcome, **limits)
+                           on_outcome=on_outcome, plan=plan, **limits)
     else:
         outcomes = run_local(grid, root, task, device, log=log, progress=progress,
-                             on_outcome=on_outcome, **limits)
+                             on_outcome=on_outcome, plan=plan, **limits)
     if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
         if any(o.status == "busy" for o in outcomes) and task.device != device:
             task = load(device)
-        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress)
+        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
+                               options=plan.options)
+    at = {c["run_key"]: i for i, c in enumerate(grid)}
+    outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
     counts = Counter(o.status for o in outcomes)
     meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
                 outcomes=dict(counts))
     if not dry_run:
+        prune(root, plan)
+        meta["prefix"] = totals(root, grid, plan)
         atomic_write_json(root / "meta.json", meta)
     else:
         tmp.cleanup()
