@@ -23,6 +23,7 @@ import torch
 from annealbench import faults, schedules
 from annealbench.errors import StoreError
 from annealbench.optim import build_optimizer
+from annealbench.precision import autocast
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
@@ -112,10 +113,11 @@ def _same_config(run: RunDir, record: dict, log) -> bool:
     return False
 
 
-def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple], dict]:
+def _eval_rows(task, model, epoch, step, lr, wall, splits, amp) -> tuple[list[tuple], dict]:
     rows, val = [], {}
     for split in splits:
-        metrics = task.evaluate(model, split)
+        with autocast(*amp):
+            metrics = task.evaluate(model, split)
         if split == "val":
             val = metrics
         rows += [(epoch, step, split, m, v, lr, wall) for m, v in sorted(metrics.items())]
@@ -140,6 +142,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     schedule, which is still resolved for the full run length.
     """
     key = cfg["run_key"]
+    amp = (cfg.get("precision", "fp32"), device.type)
     steps_per_epoch = task.steps_per_epoch()
     epochs, interval = cfg["epochs"], cfg["schedule_interval"]
     last_epoch = min(epochs, max_epochs or epochs)
@@ -172,7 +175,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             sched = built.scheduler
         run.clear_progress()
         splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
-        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits)
+        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits,
+                             amp)
         run.write_epoch(0, rows)
         epoch0, step, wall = 0, 0, 0.0
     else:
@@ -195,7 +199,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             if i >= (max_steps or steps_per_epoch):
                 break
             lrs.append(optimizer.param_groups[0]["lr"])
-            loss, n = task.train_loss(model, batch)
+            with autocast(*amp):
+                loss, n = task.train_loss(model, batch)
             faults.hit("train-step")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -234,7 +239,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         rows += [(epoch, step, "train", "loss", sum(values) / len(values), last_lr, wall),
                  (epoch, step, "train", "throughput", items / max(elapsed, 1e-9), last_lr, wall)]
         splits = ("val", "test") if _tests_at(cfg, epoch, last_epoch) else ("val",)
-        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits)
+        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits, amp)
         rows += eval_rows
         if interval == "epoch":
             sched.step(val["loss"]) if built.needs_metric else sched.step()

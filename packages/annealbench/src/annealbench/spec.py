@@ -15,6 +15,7 @@ from pathlib import Path
 
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
+from annealbench.precision import PRECISIONS
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -25,7 +26,7 @@ OPTIMIZER_KWARGS = {
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes", "min_effect", "budget_curve"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
 OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -71,6 +72,7 @@ class Study:
     dataset_kwargs: dict
     optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)
     schedules: dict[str, ScheduleArm] = field(default_factory=dict)
+    precision: str = "auto"  # asked for; each run's config holds what it resolved to
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,6 +263,7 @@ def load_study(path, budget: str = "quick") -> Study:
         c.fail(target_field, target, "must be a finite number (the validation value of the primary "
                                      "metric that counts as converged)")
     eval_test = c.str_(st.get("eval_test", "final"), "study.eval_test", {"final", "every"})
+    precision = c.str_(st.get("precision", "auto"), "study.precision", set(PRECISIONS))
 
     names_opt = c.names(over["optimizers"], f"budgets.{budget}.optimizers", optimizers_doc) \
         if "optimizers" in over else list(optimizers_doc)
@@ -308,7 +311,7 @@ def load_study(path, budget: str = "quick") -> Study:
         batch_size=c.int_(over.get("batch_size", st["batch_size"]), batch_where, 1),
         seeds=c.seeds(over.get("seeds", st["seeds"]), seeds_where),
         eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,
-        dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms,
+        dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms, precision=precision,
     )
 
 

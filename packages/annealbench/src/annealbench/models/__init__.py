@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from annealbench.errors import AnnealbenchError
-from annealbench.models.cnn import AirbenchCNN, ArticleCNN
+from annealbench.models.cnn import ACTIVATIONS, AirbenchCNN, ArticleCNN
 from annealbench.models.kwargs import (
     Kwarg,
     bool_kw,
@@ -35,8 +35,10 @@ class ModelInfo:
     cross_check: Callable[[dict], str | None] | None = None
 
 
-def _airbench(*, num_classes, in_channels, image_size, widths, batchnorm_momentum, convs_per_block):
-    return AirbenchCNN(num_classes, in_channels, widths, batchnorm_momentum, convs_per_block)
+def _airbench(*, num_classes, in_channels, image_size, widths, batchnorm_momentum, convs_per_block,
+              activation):
+    return AirbenchCNN(num_classes, in_channels, widths, batchnorm_momentum, convs_per_block,
+                       activation)
 
 
 def _article(*, num_classes, in_channels, image_size, hidden):
@@ -60,6 +62,8 @@ MODELS: dict[str, ModelInfo] = {
             "widths": int_list_kw([64, 128, 256]),
             "batchnorm_momentum": float_kw(0.4, lo=0, hi=1, lo_open=True),
             "convs_per_block": int_kw(1, lo=1, hi=2),
+            "activation": Kwarg((str,), "gelu", "one of 'relu', 'gelu'",
+                                lambda v: isinstance(v, str) and v in ACTIVATIONS),
         },
         _airbench,
     ),
