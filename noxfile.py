@@ -31,6 +31,11 @@ def _reproduce_args(posargs: list[str]) -> argparse.Namespace:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--executor", default="local", choices=("local", "ray"))
     p.add_argument("--ray-address", help="join this Ray cluster ('auto' or host:port)")
+    p.add_argument("--workers", help="runs at once (default $ANNEALBENCH_WORKERS, else one per CPU "
+                                     "on a CPU, one per GPU); 1: one after another")
+    p.add_argument("--threads", help="threads per run (default $ANNEALBENCH_THREADS, else 1 on a CPU)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                   help="override the studies' precision (default: theirs, auto)")
     return p.parse_args(posargs)
 
 
@@ -47,6 +52,9 @@ def reproduce(session: nox.Session) -> None:
         cmd.append("--dry-run")
     if a.executor == "ray":
         cmd += ["--executor", "ray"] + (["--ray-address", a.ray_address] if a.ray_address else [])
+    for flag in ("workers", "threads", "precision"):
+        if getattr(a, flag):
+            cmd += [f"--{flag}", getattr(a, flag)]
     # A failed run (exit 1) is reported with its error; a bad spec (exit 2) stops here.
     session.run(*cmd, success_codes=[0, 1])
     if not a.dry_run:
@@ -76,6 +84,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench)."""
+    """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench;
+    e.g. ``nox -s bench -- --data-dir D --check``)."""
     session.install("-e", TRAIN)
     session.run("python", "-m", "annealbench.bench", *session.posargs)

@@ -41,7 +41,7 @@ def test_default_is_one_single_threaded_run_per_cpu_capped_by_memory(machine):
     assert _wt(engine.choose("cpu")) == (2, 1)
     machine(16)
     assert _wt(engine.choose("cpu")) == (16, 1)
-    machine(16, gib=4.5)  # room for 4 workers of WORKER_BYTES
+    machine(16, gib=4.5 * engine.WORKER_BYTES / 2**30)  # room for 4 workers
     e = engine.choose("cpu")
     assert (e.workers, e.threads) == (4, 1) and "memory" in e.why
     machine(1, gib=0.1)
@@ -99,19 +99,20 @@ def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, tmp_path, text, mac
         precision.cpu_bf16.cache_clear()
 
 
-def test_auto_resolves_by_device_and_model(monkeypatch):
+def test_auto_is_bf16_where_the_device_computes_it_natively(monkeypatch):
     monkeypatch.setattr(precision, "cpu_bf16", lambda: True)
-    assert precision.resolve("auto", "cpu", "airbench-cnn") == "bf16"
-    monkeypatch.setattr(precision, "CPU_FP32_MODELS", frozenset({"lstm"}))
-    assert precision.resolve("auto", "cpu", "lstm") == "fp32"
+    assert precision.resolve("auto", "cpu") == "bf16"
+    assert precision.resolve("fp32", "cpu") == "fp32"
     monkeypatch.setattr(precision, "cpu_bf16", lambda: False)
-    assert precision.resolve("auto", "cpu", "airbench-cnn") == "fp32"
-    assert precision.resolve("bf16", "cpu", "airbench-cnn") == "bf16"  # asked for: emulated
+    assert precision.resolve("auto", "cpu") == "fp32"
+    assert precision.resolve("bf16", "cpu") == "bf16"  # asked for: emulated, slower, allowed
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert precision.resolve("auto", "cuda", "airbench-cnn") == "fp32"
-    assert precision.resolve("fp32", "cuda", "lstm") == "fp32"
+    assert precision.resolve("auto", "cuda") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert precision.resolve("auto", "cuda") == "bf16"
     with pytest.raises(ValueError, match="one of auto, fp32, bf16"):
-        precision.resolve("fp16", "cpu", "lstm")
+        precision.resolve("fp16", "cpu")
 
 
 def test_precision_is_a_validated_study_key_and_part_of_the_run_key(write_study):

@@ -59,10 +59,11 @@ def _parser() -> argparse.ArgumentParser:
                                        "after another in this process (default: $ANNEALBENCH_"
                                        "WORKERS, else auto: one per CPU on a CPU, one per GPU)")
     run.add_argument("--threads", help="intra-op threads per run (default: $ANNEALBENCH_THREADS, "
-                                       "else auto: the CPUs divided among the workers)")
+                                       "else auto: 1 on a CPU, where the thread count changes a "
+                                       "run's last bits; rerun with the same value to resume)")
     run.add_argument("--precision", choices=PRECISIONS,
-                     help="override the study's precision: auto (bf16 where the device computes it "
-                          "natively and it pays, else fp32), fp32 or bf16")
+                     help="override the study's precision: auto (bf16 autocast where the device "
+                          "computes bf16 natively, else fp32), fp32 or bf16")
     run.add_argument("--ray-address", default=None,
                      help="Ray cluster to join ('auto' or host:port); default: start one locally")
     run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs reserved per run")

@@ -1,18 +1,30 @@
 """How many runs train at once on this machine (``--workers``), with how many threads each
 (``--threads``); both also read from ``ANNEALBENCH_WORKERS`` / ``ANNEALBENCH_THREADS``.
 
-Why the default on a CPU is one single-threaded process per core: the studies' models are small
-(a 16/32/64 CNN on 32x32 images at batch 128, a 128-unit LSTM at batch 32), and one such run cannot
-keep two cores busy: its ops are too short for intra-op threading to pay (sync and load imbalance
-per op), while independent runs in separate processes scale with cores. Measured on this
-project's 2-core Xeon (AMX), quick CIFAR CNN, images/s, median of interleaved repeats on a busy
-machine: MEASURED_RULE. On a 16-core box the same rule gives 16 runs of one thread each; a study
-has far more runs than that, and each process holds its own copy of the data set, so the number
-is capped by the memory available (WORKER_BYTES each) and by the runs left to train.
+CPU default: one single-threaded worker process per usable CPU, capped by memory and by the runs
+left to train. Why, measured on this project's 2-core Xeon (AMX) with the quick CIFAR-10 CNN:
 
-CUDA: one run per GPU by default. Several processes may share one GPU (``--workers N`` with N
-above the GPU count; small models leave a big GPU idle), but that has not been measured here (no
-GPU); ``annealbench bench`` measures runs per GPU where one is present.
+- Runs do not keep two cores busy. The issue's measurement (images/s, quick CNN, fp32 GELU):
+  1 process x 2 threads 3,636, 2 processes x 1 thread 4,685 in sum (1.29x); with bf16 and ReLU
+  4,986 vs 6,679. Intra-op threading of ops this small pays little, independent runs scale.
+- On a shared machine threads are far worse: with 7-9 other processes on the 2 cores, interleaved
+  rates (fp32 GELU) were 1 x 2 threads 43-126 img/s, 2 x 1 thread 361-769 img/s: a thread that
+  loses its core stalls the other at every op's barrier, a single-threaded process does not wait.
+- The thread count changes a run's numbers: 20 steps at 1 and at 2 threads gave different losses
+  from the first step on for the CNN (bf16: its forward pass; fp32: from step 2, the backward
+  pass's reductions) and from step 12 for the fp32 LSTM (the bf16 LSTM agreed over 20 steps).
+  So the default is 1 thread per run whatever ``--workers`` is: ``--workers 1`` and ``--workers
+  8`` give the same records, and a run resumed with another ``--threads`` continues with other
+  rounding (rerun with the same value for records identical to an uninterrupted run).
+
+On a 16-core box the same rule gives 16 single-threaded runs; a study has more runs than that, and
+each worker holds its own copy of the data set and torch, so the count is capped by the memory
+available at WORKER_BYTES each. ``--threads T`` without ``--workers`` gives CPUs // T workers.
+
+CUDA: one run per GPU by default, each worker on its own GPU in turn. Several processes may share
+one GPU (``--workers N`` above the GPU count: small models leave a big GPU idle), but that is not
+measured here (no GPU), so it is not the default; ``annealbench bench`` measures ``gpu_runs`` (the
+summed throughput of 1, 2 and 4 processes on one GPU) where one is present.
 
 ``--workers 1`` is the one-at-a-time executor of before, in this process.
 """
@@ -27,9 +39,10 @@ from annealbench.errors import AnnealbenchError
 
 ENV_WORKERS = "ANNEALBENCH_WORKERS"
 ENV_THREADS = "ANNEALBENCH_THREADS"
-# Peak RSS of one worker process training the quick CIFAR-10 CNN (torch, the data set, a run's
-# model and batches), measured here: WORKER_RSS. Rounded up, so a machine is not filled to the brim.
-WORKER_BYTES = 1 << 30
+# Peak RSS of one worker (torch, its data set, a run), measured here training in bf16: quick CNN
+# 1.05 GiB, quick LSTM 0.81 GiB, full-budget CNN (all of CIFAR-10, widths 64/128/256, batch 256)
+# 1.28 GiB. Rounded up; shared libraries count in each though the workers share them.
+WORKER_BYTES = 3 << 29  # 1.5 GiB
 
 
 @dataclass(frozen=True)
@@ -84,12 +97,10 @@ def choose(device_type: str, workers: str | int | None = None,
     w = parse_count(workers, "--workers", ENV_WORKERS)
     t = parse_count(threads, "--threads", ENV_THREADS)
     cpus = usable_cpus()
-    if device_type == "cuda":
+    if device_type == "cuda":  # threads here only feed the GPU: the CPUs divided among workers
         import torch
-        gpus = max(1, torch.cuda.device_count())
-        w_auto = w is None
-        w = w or gpus
-        why = "one run per GPU" if w_auto else "as asked"
+        why = "as asked" if w else "one run per GPU"
+        w = w or max(1, torch.cuda.device_count())
         return Engine(w, t or max(1, cpus // w), why)
     t_auto, t = t is None, t or 1
     if w is not None:

@@ -121,7 +121,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             "precision": {"requested": study.precision,
                           "resolved": sorted({c["precision"] for c in grid})},
             "engine": {"executor": "pool" if pool else executor, "workers": workers if pool else 1,
-                       "threads": threads or torch.get_num_threads()},
+                       "threads": None if executor == "ray" else threads or torch.get_num_threads()},
             # the report keeps only these: runs of an earlier budget or edited spec stay on disk
             # (nothing computed is lost) but do not mix into this study's table
             "run_keys": sorted(c["run_key"] for c in grid)}

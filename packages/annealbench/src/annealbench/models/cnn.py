@@ -7,14 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
 class ConvGroup(nn.Module):
     """conv -> maxpool -> BN -> activation (pooling before BN, as airbench does, halves BN cost)."""
 
-    def __init__(self, c_in: int, c_out: int, convs: int, momentum: float, activation: str = "gelu"):
+    def __init__(self, c_in: int, c_out: int, convs: int, momentum: float, activation: str = "relu"):
         super().__init__()
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = [
@@ -49,7 +48,7 @@ class AirbenchCNN(nn.Module):
         widths: Sequence[int] = (64, 128, 256),
         batchnorm_momentum: float = 0.4,
         convs_per_block: int = 1,
-        activation: str = "gelu",
+        activation: str = "relu",  # the registry's default says why
     ):
         super().__init__()
         stem_width = widths[0] // 2 if widths[0] >= 2 else widths[0]
