@@ -35,9 +35,9 @@ widths = [16, 32, 64]
 [dataset]
 name = "cifar10"
 download = false
-train_subset = 2048
-val_size = 1000
-test_subset = 1000
+train_subset = 1024
+val_size = 500
+test_subset = 500
 """
 SYNTHETIC = """
 [study]

@@ -84,15 +84,25 @@ def serve(conn: Connection) -> None:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         task = _make_task(spec, device)
+
+        def log(msg):  # a parent gone mid-run must not fail the run: SIGTERM is on its way
+            try:
+                conn.send(("log", msg))
+            except OSError:
+                pass
+
         conn.send(("ready",))
         while (job := conn.recv()) is not None:
             cfg, kwargs = job
-            o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device,
-                        log=lambda m: conn.send(("log", m)), progress=False, **kwargs)
+            o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device, log=log,
+                        progress=False, **kwargs)
             conn.send(("done", o))
     except AnnealbenchError as e:  # bad data, a full disk: stops the study, as in one process
-        conn.send(("error", type(e).__name__, str(e)))
-    except (SystemExit, EOFError, BrokenPipeError):
+        try:
+            conn.send(("error", type(e).__name__, str(e)))
+        except OSError:
+            pass
+    except (SystemExit, EOFError, OSError):
         pass  # stopped, or the parent went away: everything written so far is resumable
     finally:  # nothing left to unwind: a late SIGTERM must not raise in interpreter shutdown
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -137,9 +147,12 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(child.fileno())],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
-        self.conn.send(list(sys.path))
-        self.conn.send((spec, device_name, threads, str(root), os.getpid()))
         self.ready, self.job, self.dead = False, None, False
+        try:
+            self.conn.send(list(sys.path))
+            self.conn.send((spec, device_name, threads, str(root), os.getpid()))
+        except OSError:  # it died at once: its pipe reads EOF, counted as a failed start
+            pass
 
     def messages(self) -> list[tuple]:
         out = []
