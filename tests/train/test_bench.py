@@ -122,3 +122,13 @@ def test_bench_study_is_a_valid_study(tmp_path, cifar, runs):
     grid = expand(study, "cpu")
     assert len(grid) == runs and study.curve_epochs[-1] == study.epochs
     assert {c["schedule"] for c in grid} == {"constant", "step", "multistep", "cosine"}
+
+
+@pytest.mark.timeout(300)
+def test_runs_sharing_a_device_are_measured_together(subprocess_env):
+    """gpu_runs' machinery (N training processes started together, their images summed over the
+    span from the first start to the last end), on the CPU at dry-run sizes."""
+    one, best, extra = bench_engine.gpu_runs(torch.device("cpu"), None, True, counts=(1, 2))
+    by = extra["img_per_s_by_processes"]
+    assert set(by) == {1, 2} and all(v > 0 for v in by.values())
+    assert one == by[1] and best == by[extra["best_processes"]] == max(by.values())
