@@ -4,12 +4,14 @@
 CPU default: one single-threaded worker process per usable CPU, capped by memory and by the runs
 left to train. Why, measured on this project's 2-core Xeon (AMX) with the quick CIFAR-10 CNN:
 
-- Runs do not keep two cores busy. The issue's measurement (images/s, quick CNN, fp32 GELU):
-  1 process x 2 threads 3,636, 2 processes x 1 thread 4,685 in sum (1.29x); with bf16 and ReLU
-  4,986 vs 6,679. Intra-op threading of ops this small pays little, independent runs scale.
-- On a shared machine threads are far worse: with 7-9 other processes on the 2 cores, interleaved
-  rates (fp32 GELU) were 1 x 2 threads 43-126 img/s, 2 x 1 thread 361-769 img/s: a thread that
-  loses its core stalls the other at every op's barrier, a single-threaded process does not wait.
+- Runs do not keep two cores busy. Training images/s (batch 128, 16/32/64 widths), processes
+  started together, medians of 5 interleaved repeats on a quiet machine: 1 process x 2 threads
+  3,572 (fp32 GELU) and 4,664 (bf16 ReLU); 2 processes x 1 thread 5,477 and 8,532 in sum (1.53x
+  and 1.83x the 2-thread process). Intra-op threading of ops this small pays little; independent
+  runs scale with cores.
+- On a shared machine threads are far worse: with 7-9 other processes on the 2 cores the same
+  comparison (fp32 GELU) gave 1 x 2 threads 43-163 img/s, 2 x 1 thread 361-769 img/s: a thread
+  that loses its core stalls the other at every op's barrier; a single-threaded run does not wait.
 - The thread count changes a run's numbers: 20 steps at 1 and at 2 threads gave different losses
   from the first step on for the CNN (bf16: its forward pass; fp32: from step 2, the backward
   pass's reductions) and from step 12 for the fp32 LSTM (the bf16 LSTM agreed over 20 steps).
