@@ -32,7 +32,7 @@ def subprocess_env(monkeypatch):
 
 
 @pytest.mark.timeout(600)
-def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monkeypatch):
+def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monkeypatch, root):
     # As on a 1-CPU machine: the baselines take one thread (this bench's own measures still spawn
     # the default engine's workers in its CLI runs). Two threads on a shared 2-core test machine
     # make the baseline crawl for minutes: at every op one thread waits for the other's core.
@@ -43,7 +43,7 @@ def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monke
               "2026-01-01T00:00:00Z,abc,cpu,x,runner_throughput,1,1,1.0,>= 0.95,True\n"
     (out / "history.csv").write_text(earlier)
     r = bench.run_bench(torch.device("cpu"), None, out, repeats=1, dry_run=False,
-                        experiments=tmp_path / "no-experiments")
+                        experiments=root / "experiments")
     assert set(r["measures"]) == OWN | ENGINE
     for name in OWN | {"engine_throughput", "study_speedup"}:
         m = r["measures"][name]
@@ -67,9 +67,14 @@ def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monke
     d = acc["difference"]
     assert d["seeds"] == 3 and d["low"] <= d["mean"] <= d["high"]
     assert acc["met"] == (d["low"] <= 0 <= d["high"]) and 0 < acc["candidate"] < 1
-    assert r["measures"]["prefix_saved"] == {"available": False,
-                                             "why": "this build has no prefix planner"} \
-        or r["measures"]["prefix_saved"]["target"] is None
+    saved = r["measures"]["prefix_saved"]
+    if saved.get("available", True):  # a build with the prefix planner
+        assert saved["target"] is None and 0 <= saved["ratio"] <= 1
+        assert saved["study"] == "cifar10-cnn" and saved["budget"] == "quick"
+        assert speed["prefix_sharing"].startswith("off in the baseline")
+    else:
+        assert saved == {"available": False, "why": "this build has no prefix planner"}
+        assert speed["prefix_sharing"].startswith("not in this build")
     assert r["dataset"] == "synthetic-images"  # no CIFAR folder given
     rows = list(csv.DictReader(open(out / "history.csv")))
     recorded = {n for n, m in r["measures"].items() if "ratio" in m}
