@@ -12,6 +12,17 @@ def plain_runner(monkeypatch):
     monkeypatch.setenv(SHARE_ENV, "0")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_run_at_a_time():
+    """The fault points these tests name count passes per process in grid order, so they describe
+    one process training the runs one after another (``--workers 1``, the CLIs and the in-process
+    calls alike); test_workers.py proves the same guarantees with ``--workers 2``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ANNEALBENCH_WORKERS", "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory) -> Baseline:
     """The uninterrupted pipeline, once per session: what every faulted run must end up equal to."""

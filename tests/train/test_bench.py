@@ -5,31 +5,79 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+from scipy import stats
 
-from annealbench import bench
+from annealbench import bench, bench_engine, bench_study, engine, precision
+from annealbench.grid import expand
+from annealbench.models import MODELS
+from annealbench.spec import load_study
+
+OWN = set(bench.TARGETS)
+ENGINE = set(bench_engine.TARGETS) - {"gpu_runs"}  # CUDA only
 
 
-@pytest.mark.timeout(240)
-def test_bench_writes_ratios_and_appends_history(tmp_path):
+@pytest.fixture
+def subprocess_env(monkeypatch):
+    """The bench's child processes reuse compiled bytecode, as the reliability harness's CLIs do."""
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX",
+                       str(Path(tempfile.gettempdir()) / f"annealbench-test-pycache-{os.getuid()}"))
+    for k in ("PYTHONDONTWRITEBYTECODE", engine.ENV_WORKERS, engine.ENV_THREADS, "ANNEALBENCH_FAULT"):
+        monkeypatch.delenv(k, raising=False)
+
+
+@pytest.mark.timeout(600)
+def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monkeypatch, root):
+    # As on a 1-CPU machine: the baselines take one thread (this bench's own measures still spawn
+    # the default engine's workers in its CLI runs). Two threads on a shared 2-core test machine
+    # make the baseline crawl for minutes: at every op one thread waits for the other's core.
+    monkeypatch.setattr(engine, "usable_cpus", lambda: 1)
     out = tmp_path / "bench"
     out.mkdir()
     earlier = "time,git_commit,device,device_name,measure,baseline,candidate,ratio,target,met\n" \
               "2026-01-01T00:00:00Z,abc,cpu,x,runner_throughput,1,1,1.0,>= 0.95,True\n"
     (out / "history.csv").write_text(earlier)
-    r = bench.run_bench(torch.device("cpu"), None, out, repeats=1, dry_run=False)
-    assert set(r["measures"]) == set(bench.TARGETS)
-    for name, m in r["measures"].items():
+    r = bench.run_bench(torch.device("cpu"), None, out, repeats=1, dry_run=False,
+                        experiments=root / "experiments")
+    assert set(r["measures"]) == OWN | ENGINE
+    for name in OWN | {"engine_throughput", "study_speedup"}:
+        m = r["measures"][name]
         assert m["baseline"] > 0 and m["candidate"] > 0
-        assert math.isclose(m["ratio"], m["candidate"] / m["baseline"])
-        op, target = bench.TARGETS[name]
+        op, target = (bench.TARGETS | bench_engine.TARGETS)[name]
         assert m["met"] == (m["ratio"] >= target if op == ">=" else m["ratio"] <= target)
+    for name in OWN | {"engine_throughput"}:  # rates and sizes: candidate over baseline
+        assert math.isclose(r["measures"][name]["ratio"],
+                            r["measures"][name]["candidate"] / r["measures"][name]["baseline"])
+    speed = r["measures"]["study_speedup"]  # wall times: the baseline's over the candidate's
+    assert math.isclose(speed["ratio"], speed["baseline"] / speed["candidate"])
+    assert speed["dataset"] == "synthetic-images" and speed["runs"] == 24
+    thr = r["measures"]["engine_throughput"]
+    e = engine.choose("cpu")
+    assert thr["candidate_setting"] == {
+        "workers": e.workers, "threads": e.threads, "precision": precision.resolve("auto", "cpu"),
+        "activation": MODELS["airbench-cnn"].kwargs["activation"].default}
+    assert thr["baseline_setting"] == {"workers": 1, "threads": engine.usable_cpus(),
+                                       "precision": "fp32", "activation": "gelu"}
+    acc = r["measures"]["bf16_accuracy"]
+    d = acc["difference"]
+    assert d["seeds"] == 3 and d["low"] <= d["mean"] <= d["high"]
+    assert acc["met"] == (d["low"] <= 0 <= d["high"]) and 0 < acc["candidate"] < 1
+    saved = r["measures"]["prefix_saved"]
+    assert saved["target"] is None and 0 < saved["ratio"] < 1
+    # the study `annealbench run` trains by default on this device
+    assert saved["study"] == "cifar10-cnn" and saved["budget"] == load_study(
+        root / "experiments" / "cifar10-cnn.toml", "auto", device_type="cpu").budget
+    assert speed["prefix_sharing"].startswith("off in the baseline")
     assert r["dataset"] == "synthetic-images"  # no CIFAR folder given
     rows = list(csv.DictReader(open(out / "history.csv")))
-    assert len(rows) == 1 + len(bench.TARGETS)  # appended below the earlier night, header once
-    assert rows[0]["git_commit"] == "abc" and {r["measure"] for r in rows[1:]} == set(bench.TARGETS)
+    recorded = {n for n, m in r["measures"].items() if "ratio" in m}
+    assert len(rows) == 1 + len(recorded)  # appended below the earlier night, header once
+    assert rows[0]["git_commit"] == "abc" and {r["measure"] for r in rows[1:]} == recorded
     saved = json.loads(next(out.glob("bench-*.json")).read_text())
     assert saved["measures"].keys() == r["measures"].keys()
 
@@ -37,3 +85,53 @@ def test_bench_writes_ratios_and_appends_history(tmp_path):
 def test_bench_rejects_zero_repeats(capsys):
     assert bench.main(["--repeats", "0", "--device", "cpu"]) == 2
     assert "--repeats 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missed", [False, True])
+def test_check_fails_when_a_target_is_missed(monkeypatch, capsys, missed):
+    def fake(*a, **k):
+        m = {"baseline": 1.0, "candidate": 2.0, "unit": "s", "ratio": 2.0, "target": ">= 2.0",
+             "met": not missed}
+        return {"device_name": "x", "dataset": "d", "git_commit": None,
+                "measures": {"study_speedup": m, "prefix_saved": {"available": False, "why": "w"},
+                             "gpu_runs": {**m, "target": None, "met": None}}}
+
+    monkeypatch.setattr(bench, "run_bench", fake)
+    assert bench.main(["--device", "cpu", "--check"]) == (1 if missed else 0)
+    printed = capsys.readouterr().out
+    assert ("NOT met" in printed) == missed and "not measured: w" in printed and "reported" in printed
+
+
+@pytest.mark.parametrize("p,df", [(0.975, 1), (0.975, 2), (0.975, 4), (0.975, 29), (0.9, 7),
+                                  (0.5, 3), (0.025, 5)])
+def test_t_quantile_matches_scipy(p, df):
+    assert bench_study.t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), abs=1e-6)
+
+
+def test_paired_interval_matches_scipy():
+    by_seed = {0: [0.01, -0.02], 1: [0.005, 0.0], 2: [-0.01, -0.004], 3: [0.02, 0.012]}
+    means = [sum(v) / len(v) for v in by_seed.values()]
+    got = bench_study.paired_interval(by_seed)
+    low, high = stats.t.interval(0.95, len(means) - 1, loc=sum(means) / 4, scale=stats.sem(means))
+    assert got["seeds"] == 4 and got["mean"] == pytest.approx(sum(means) / 4)
+    assert (got["low"], got["high"]) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
+
+
+@pytest.mark.parametrize("cifar,runs", [(True, 32), (False, 24)])
+def test_bench_study_is_a_valid_study(tmp_path, cifar, runs):
+    spec = tmp_path / "bench-study.toml"
+    spec.write_text(bench_study.study_toml(cifar))
+    study = load_study(spec)
+    grid = expand(study, "cpu")
+    assert len(grid) == runs and study.curve_epochs[-1] == study.epochs
+    assert {c["schedule"] for c in grid} == {"constant", "step", "multistep", "cosine"}
+
+
+@pytest.mark.timeout(300)
+def test_runs_sharing_a_device_are_measured_together(subprocess_env):
+    """gpu_runs' machinery (N training processes started together, their images summed over the
+    span from the first start to the last end), on the CPU at dry-run sizes."""
+    one, best, extra = bench_engine.gpu_runs(torch.device("cpu"), None, True, counts=(1, 2))
+    by = extra["img_per_s_by_processes"]
+    assert set(by) == {1, 2} and all(v > 0 for v in by.values())
+    assert one == by[1] and best == by[extra["best_processes"]] == max(by.values())

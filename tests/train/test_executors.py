@@ -1,9 +1,11 @@
-"""The Ray executor trains the same grid into the same store as the local one, with the same numbers."""
+"""The Ray executor and the local pool train the same grid into the same store as the one-at-a-time
+executor, with the same numbers; the pool honours a prefix plan's ``after`` and ``options``."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,139 @@ def test_a_dead_ray_worker_fails_its_run_and_the_next_invocation_resumes_it(writ
     assert [o.status for o in resumed] == ["completed"] * len(local)
     assert all(o.epochs_trained == 1 for o in resumed)  # epoch 1 was kept, only epoch 2 redone
     _assert_same_records(local, tmp_path)
+
+
+# --- the local pool (annealbench.pool) ------------------------------------------------------------
+
+@pytest.fixture
+def workers_env(monkeypatch):
+    """Worker processes reuse compiled bytecode, as the reliability harness's CLIs do."""
+    import os
+    import tempfile
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX",
+                       str(Path(tempfile.gettempdir()) / f"annealbench-test-pycache-{os.getuid()}"))
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.delenv("ANNEALBENCH_FAULT", raising=False)
+
+
+class _Plan:
+    """The interface the prefix planner implements: after(run_key) and options(run_key)."""
+
+    def __init__(self, after: dict, options: dict):
+        self._after, self._options = after, options
+
+    def after(self, key):
+        return self._after.get(key)
+
+    def options(self, key):
+        return dict(self._options.get(key, {}))
+
+
+def _pool(study, grid, root, plan=None, workers=2):
+    from annealbench.executors import TaskSpec
+    from annealbench.pool import run_pool
+
+    spec = TaskSpec(study.dataset, dict(study.dataset_kwargs), None, study.batch_size)
+    seen = []
+    outcomes = run_pool(grid, root, spec, CPU, workers, 1, log=lambda m: None, max_steps=None,
+                        max_epochs=None, on_outcome=lambda c, o: seen.append(o.run_key), plan=plan)
+    return outcomes, seen
+
+
+@pytest.mark.timeout(240)
+def test_pool_matches_one_at_a_time_and_skips_finished(write_study, tmp_path, workers_env):
+    study = _tiny(write_study)
+    with _one_thread():
+        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+    pooled = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None, workers=2, threads=1)
+    assert [o.status for o in pooled] == ["completed"] * len(local)
+    assert [o.run_key for o in pooled] == [o.run_key for o in local]  # grid order
+    _assert_same_records(local, tmp_path)
+    meta = json.loads((tmp_path / "ray" / "tiny" / "meta.json").read_text())
+    assert meta["engine"] == {"executor": "pool", "workers": 2, "threads": 1}
+    logs = []
+    again = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, workers=2, threads=1)
+    assert [o.status for o in again] == ["skipped"] * len(local)
+    assert not any(m.startswith("pool:") for m in logs)  # nothing to train: no worker started
+
+
+@pytest.mark.timeout(240)
+def test_pool_starts_a_run_after_the_one_it_waits_for_and_passes_its_options(write_study, tmp_path,
+                                                                             workers_env):
+    from annealbench.grid import expand
+
+    study = _tiny(write_study)
+    grid = expand(study, "cpu")  # constant, step, onecycle, plateau
+    k = [c["run_key"] for c in grid]
+    # the first run in grid order waits for the last: a donor placed last starts first
+    plan = _Plan({k[0]: k[3], k[2]: k[1]}, {k[0]: {"max_epochs": 1}})
+    root = tmp_path / "out"
+    outcomes, seen = _pool(study, grid, root, plan)
+    assert [o.status for o in outcomes] == ["completed"] * 4
+    run = {key: root / "runs" / key for key in k}
+    for fork, donor in ((k[0], k[3]), (k[2], k[1])):
+        assert seen.index(donor) < seen.index(fork)
+        started = (run[fork] / "epochs" / "00000.csv").stat().st_mtime_ns
+        assert started >= (run[donor] / "status.json").stat().st_mtime_ns
+    assert sorted(p.name for p in (run[k[0]] / "epochs").iterdir()) == ["00000.csv", "00001.csv"]
+    assert len(list((run[k[2]] / "epochs").iterdir())) == 3  # no options: its 2 epochs
+
+
+@pytest.mark.timeout(240)
+def test_a_run_whose_donor_another_process_holds_is_busy(write_study, tmp_path, workers_env):
+    import subprocess
+    import sys
+
+    from annealbench.grid import expand
+    from annealbench.store import RunDir
+
+    study = _tiny(write_study)
+    grid = expand(study, "cpu")
+    k = [c["run_key"] for c in grid]
+    root = tmp_path / "out"
+    donor = RunDir(root / "runs" / k[1])
+    donor.root.mkdir(parents=True)
+    hold = ("import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(donor.lock_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        outcomes, _ = _pool(study, grid, root, _Plan({k[2]: k[1]}, {}))
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    by = {o.run_key: o for o in outcomes}
+    assert by[k[1]].status == "busy"
+    assert by[k[2]].status == "busy" and by[k[2]].message == \
+        f"its donor {k[1]} is running in another process"
+    assert not (root / "runs" / k[2]).exists()  # never started here: finish_busy takes it up
+    assert {by[k[0]].status, by[k[3]].status} == {"completed"}
+
+
+def test_queue_dispatches_donors_first_and_only_ready_runs():
+    from annealbench.pool import _Queue
+
+    grid = [{"run_key": key} for key in "abcd"]
+    q = _Queue(grid, {"a", "b", "c", "d", "x"}, _Plan({"a": "d", "b": "x", "c": "zzz"},
+                                                       {"c": {"fork": 1}}))
+    assert [c["run_key"] for c in q.pending] == ["d", "a", "b", "c"]  # d: a donor
+    assert q.take() == ({"run_key": "d"}, {})
+    assert q.take() == ({"run_key": "c"}, {"fork": 1})  # a: waits for d, b: for x; zzz: no such run
+    assert q.take() is None
+    q.done("x", "busy")
+    assert q.blocked() == [{"run_key": "b"}] and q.take() is None
+    q.done("d", "failed")  # any outcome releases the runs waiting for it
+    assert q.take() == ({"run_key": "a"}, {})
+
+
+@pytest.mark.timeout(240)
+def test_a_plan_with_a_cycle_is_refused(write_study, tmp_path, workers_env):
+    from annealbench.grid import expand
+
+    study = _tiny(write_study)
+    grid = expand(study, "cpu")[:2]
+    k = [c["run_key"] for c in grid]
+    with pytest.raises(RuntimeError, match="wait for each other in a cycle"):
+        _pool(study, grid, tmp_path / "out", _Plan({k[0]: k[1], k[1]: k[0]}, {}), workers=1)

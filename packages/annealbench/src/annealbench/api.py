@@ -19,7 +19,6 @@ when records or a report are asked for.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,8 @@ class Result:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def load(source, budget: str = "quick", *, data_dir=None, experiments="experiments") -> Study:
+def load(source, budget: str = "quick", *, data_dir=None, experiments="experiments",
+         device_type: str = "cpu") -> Study:
     """A validated study from a .toml path, a study name in ``experiments``, or a dict holding
     the same tables as the file (``{"spec_version": 1, "study": {...}, "model": {...}, ...}``).
 
@@ -63,44 +63,43 @@ def load(source, budget: str = "quick", *, data_dir=None, experiments="experimen
         except (TypeError, ValueError) as e:
             raise SpecError(DICT_SOURCE, "(dict)", type(source).__name__,
                             f"must hold only tables, lists, strings, numbers and booleans ({e})") from None
-        return load_study(DICT_SOURCE, budget, data_dir, doc=doc)
-    return load_study(find_study(str(source), Path(experiments)), budget, data_dir)
-
-
-def _budget(name: str, device_type: str) -> str:
-    return name if name != "auto" else ("full" if device_type == "cuda" else "quick")
+        return load_study(DICT_SOURCE, budget, data_dir, doc=doc, device_type=device_type)
+    return load_study(find_study(str(source), Path(experiments)), budget, data_dir,
+                      device_type=device_type)
 
 
 def run(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
         dry_run: bool = False, report: bool = True, executor: str = "local",
         ray_address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 1.0,
         wait: bool = True, progress: bool = False, log=print, experiments="experiments",
-        threads: int | None = None, **run_options) -> Result:
+        workers: int | None = None, threads: int | None = None, **run_options) -> Result:
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
-    ``budget="auto"`` is "full" on CUDA and "quick" on a CPU, as on the command line; a ``Study``
-    already loaded keeps its own. ``wait``: wait for runs another process holds, as the CLI does
-    without ``--no-wait``. ``threads``: torch's CPU threads (default: as the CLI, one per CPU;
-    a different count can change the last digits of the records). Further keyword arguments go
-    to ``annealbench.study.run_study``.
+    ``budget="auto"`` is chosen as on the command line (``annealbench.spec.auto_budget``); a
+    ``Study`` already loaded keeps its own. ``wait``: wait for runs another process holds, as the
+    CLI does without ``--no-wait``. ``workers``/``threads``: as ``--workers``/``--threads``
+    (default: the environment, else ``annealbench.engine.choose``; the thread count can change
+    the last digits of the records, the number of workers cannot). Further keyword arguments
+    (``share_prefix``) go to ``annealbench.study.run_study``.
     """
     import torch
 
+    from annealbench.engine import choose
     from annealbench.runner import resolve_device
     from annealbench.study import run_study
 
     dev = resolve_device(device)
     data_dir = default_data_dir(data_dir)
-    study = load(source, _budget(budget, dev.type), data_dir=data_dir, experiments=experiments)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    elif dev.type == "cpu":  # as the CLI: the same threads give the same sums, so the same records
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    study = load(source, budget, data_dir=data_dir, experiments=experiments,
+                 device_type=dev.type)
+    engine = choose(dev.type, workers, threads)
+    torch.set_num_threads(engine.threads)  # as the CLI: a run taken over here computes as a worker
     outcomes = run_study(study, Path(out), dev, data_dir, log=log, progress=progress, dry_run=dry_run,
                          executor=executor,
                          ray_options=RayOptions(ray_address, cpus_per_run, gpus_per_run),
-                         wait_for_busy=wait, **run_options)
+                         wait_for_busy=wait, workers=engine.workers, threads=engine.threads,
+                         **run_options)
     result = Result(study, outcomes, Path(out) / study.name)
     if report and not dry_run:
         result.report = build_report(out, study.name)

@@ -11,6 +11,10 @@ Measures (each: baseline, candidate, ratio, target):
   allocated bytes; CPU: peak RSS of a child process during the epoch, set-up excluded).
   Target <= 1.10.
 
+And the engine's (annealbench.bench_engine says how each is measured): ``engine_throughput``
+(target >= 1.7 on CPU), ``study_speedup`` (>= 2.0), ``bf16_accuracy`` (the paired difference's 95%
+t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported).
+
 Results go to ``<out>/bench-<UTC time>.json`` and one row per measure is appended to
 ``<out>/history.csv`` (commit, device, measure, ratio), which the nightly job keeps across commits.
 """
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from annealbench import bench_engine
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.runner import _sync, resolve_device, train_run
 from annealbench.store import RunDir, atomic_write_json
@@ -140,8 +145,18 @@ def _peak_child(mode: str, device: str, data_dir: Path | None, dry_run: bool) ->
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["peak"])
 
 
-def _child(mode: str, device, data_dir, dry_run) -> None:
+def _child(mode: str, device, data_dir, dry_run, a=None) -> None:
     dataset, task = _task(device, data_dir, dry_run)
+    if mode == "loop":  # one of bench_engine's training processes
+        torch.set_num_threads(a.threads)
+
+        def go():
+            print("ready", flush=True)
+            sys.stdin.readline()
+
+        print(json.dumps(bench_engine.loop(task, device, _model_kwargs(device), a.precision,
+                                           a.activation, go, 2 if dry_run else None)))
+        return
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     else:
@@ -182,7 +197,8 @@ def _git_commit() -> str | None:
         return None
 
 
-def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool) -> dict:
+def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool,
+              experiments: Path = Path("experiments")) -> dict:
     from annealbench.study import environment
 
     dataset, task = _task(device, data_dir, dry_run)
@@ -212,6 +228,7 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
         ok = ratio >= target if op == ">=" else ratio <= target
         result["measures"][name] = {"baseline": base, "candidate": cand, "unit": unit,
                                     "ratio": ratio, "target": f"{op} {target}", "met": ok}
+    result["measures"].update(bench_engine.measures(device, data_dir, dry_run, repeats, experiments))
     if out is not None and not dry_run:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / f"bench-{result['time'].replace(':', '')}.json", result)
@@ -223,9 +240,10 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
                 w.writerow(["time", "git_commit", "device", "device_name", "measure", "baseline",
                             "candidate", "ratio", "target", "met"])
             for name, m in result["measures"].items():
-                w.writerow([result["time"], result["git_commit"], result["device"],
-                            result["device_name"], name, m["baseline"], m["candidate"],
-                            m["ratio"], m["target"], m["met"]])
+                if "ratio" in m:  # not a measure this build or device cannot take
+                    w.writerow([result["time"], result["git_commit"], result["device"],
+                                result["device_name"], name, m["baseline"], m["candidate"],
+                                m["ratio"], m["target"], m["met"]])
     return result
 
 
@@ -239,7 +257,11 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="tiny sizes, one repeat, nothing written")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a measure misses its target (the nightly job's gate)")
+    p.add_argument("--experiments", default="experiments",
+                   help="where the default CIFAR-10 study is (for prefix_saved)")
     p.add_argument("--_child", help=argparse.SUPPRESS)
+    for hidden in ("--threads", "--precision", "--activation"):  # bench_engine's loops
+        p.add_argument(hidden, help=argparse.SUPPRESS, type=int if hidden == "--threads" else str)
     a = p.parse_args(argv)
     if a.repeats < 1:
         print(f"annealbench bench: --repeats {a.repeats}: give 1 or more", file=sys.stderr)
@@ -247,16 +269,26 @@ def main(argv=None) -> int:
     device = resolve_device(a.device)
     data_dir = Path(a.data_dir or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
     if a._child:
-        _child(a._child, device, data_dir, a.dry_run)
+        _child(a._child, device, data_dir, a.dry_run, a)
         return 0
-    r = run_bench(device, data_dir, Path(a.out), a.repeats, a.dry_run)
+    r = run_bench(device, data_dir, Path(a.out), a.repeats, a.dry_run, Path(a.experiments))
     print(f"bench on {r['device_name']} ({r['dataset']}, commit {r['git_commit']}):")
     for name, m in r["measures"].items():
-        print(f"  {name:20s} baseline {m['baseline']:>14,.1f} candidate {m['candidate']:>14,.1f} "
-              f"{m['unit']:6s} ratio {m['ratio']:.3f} (target {m['target']}: "
-              f"{'met' if m['met'] else 'NOT met'})")
-    missed = [n for n, m in r["measures"].items() if not m["met"]]
+        print(f"  {name:20s} " + _line(m))
+    missed = [n for n, m in r["measures"].items() if m.get("met") is False]
     return 1 if a.check and missed and not a.dry_run else 0
+
+
+def _line(m: dict) -> str:
+    if "ratio" not in m:
+        return f"not measured: {m['why']}"
+    nums = "".join(f"{k} {m[k]:>14,.3f} " for k in ("baseline", "candidate") if m[k] is not None)
+    verdict = "reported" if m["target"] is None else \
+        f"target {m['target']}: {'met' if m['met'] else 'NOT met'}"
+    diff = m.get("difference")
+    extra = f" difference {diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]" \
+        if diff else ""
+    return f"{nums}{m['unit']:6s} ratio {m['ratio']:.3f}{extra} ({verdict})"
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 User errors (a bad spec, missing or malformed data, a full disk) print one line and exit 2; a
 study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
-each skips the runs the other holds, then waits for them (``--no-wait``: does not).
+each skips the runs the other holds, then waits for them (``--no-wait``: does not). ``run``
+trains several runs at once in worker processes (``--workers``, ``--threads``; see
+annealbench.engine for the defaults and why).
 Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
@@ -16,16 +18,12 @@ from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
 from annealbench.executors import EXECUTORS
+from annealbench.precision import PRECISIONS
 
 
 def _data_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
 
-
-def _budget(name: str, device_type: str) -> str:
-    if name != "auto":
-        return name
-    return "full" if device_type == "cuda" else "quick"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("studies", nargs="+", metavar="STUDY",
                      help="a study name in experiments/ (e.g. smoke) or a path to its .toml")
     run.add_argument("--budget", default="auto",
-                     help="quick, full, or another budget the study defines; auto = full on CUDA, "
-                          "quick on CPU (default)")
+                     help="quick, cpu, full, or another budget the study defines; auto (default) = "
+                          "full on CUDA; on a CPU cpu where the study defines it, else quick")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--data-dir", help="folder holding the data sets "
                                         "(default: $ANNEALBENCH_DATA, else ./data)")
@@ -56,7 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     share.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
                        help="train every run from scratch (also: ANNEALBENCH_SHARE_PREFIX=0)")
     run.add_argument("--executor", default="local", choices=EXECUTORS,
-                     help="local: runs one after another here (default); ray: one Ray task per run")
+                     help="local: this machine, --workers runs at a time (default); ray: one Ray "
+                          "task per run")
+    run.add_argument("--workers", help="runs trained at once in local worker processes; 1: one "
+                                       "after another in this process (default: $ANNEALBENCH_"
+                                       "WORKERS, else auto: one per CPU on a CPU, one per GPU)")
+    run.add_argument("--threads", help="intra-op threads per run (default: $ANNEALBENCH_THREADS, "
+                                       "else auto: 1 on a CPU, where the thread count changes a "
+                                       "run's last bits; rerun with the same value to resume)")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="override the study's precision: auto (bf16 autocast where the device "
+                          "computes bf16 natively, else fp32), fp32 or bf16")
     run.add_argument("--ray-address", default=None,
                      help="Ray cluster to join ('auto' or host:port); default: start one locally")
     run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs reserved per run")
@@ -82,8 +90,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(a) -> int:
+    from dataclasses import replace
+
     import torch
 
+    from annealbench.engine import choose
     from annealbench.executors import RayOptions
     from annealbench.runner import resolve_device
     from annealbench.spec import find_study, load_study
@@ -93,12 +104,17 @@ def _cmd_run(a) -> int:
         if not v > 0:
             raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
     device = resolve_device(a.device)
-    budget = _budget(a.budget, device.type)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), budget, _data_dir(a.data_dir))
-               for s in a.studies]
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
+                          device_type=device.type) for s in a.studies]
+    if a.precision:
+        studies = [replace(s, precision=a.precision) for s in studies]
+    engine = choose(device.type, a.workers, a.threads)
+    # here too: a run this process takes over (finish_busy) computes as a worker would
+    torch.set_num_threads(engine.threads)
+    if a.executor == "local" and not a.dry_run:
+        print(f"engine: {engine.workers} runs at a time x {engine.threads} threads ({engine.why})",
+              flush=True)
     progress = not a.no_progress and sys.stderr.isatty()
     failed = 0
     for study in studies:
@@ -106,7 +122,8 @@ def _cmd_run(a) -> int:
                              progress=progress, dry_run=a.dry_run,
                              log=lambda m: print(m, flush=True), executor=a.executor,
                              ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
-                             wait_for_busy=not a.no_wait, share_prefix=a.share_prefix)
+                             wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,
+                             workers=engine.workers, threads=engine.threads)
         failed += sum(o.status == "failed" for o in outcomes)
     return 1 if failed else 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from annealbench import precision
 from annealbench.spec import SPEC_VERSION, Study
 
 
@@ -54,6 +55,8 @@ def _config(study: Study, device_type: str, seed, opt_name, opt, base_lr, arm_na
         "primary_metric": study.primary_metric,
         "metric_directions": study.metric_directions,
         "device": device_type,
+        # bf16 changes the numbers: a run's precision is part of its key
+        "precision": precision.resolve(study.precision, device_type),
     }
     cfg["run_key"] = run_key(cfg)
     return cfg

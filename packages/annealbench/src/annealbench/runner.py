@@ -11,7 +11,6 @@ resumable, instead of marking runs failed.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -24,10 +23,14 @@ import torch
 from annealbench import faults, schedules
 from annealbench.errors import StoreError
 from annealbench.fork import keep as keep_state
-from annealbench.fork import materialise, state_bytes
+from annealbench.fork import materialise
 from annealbench.optim import build_optimizer
+from annealbench.precision import autocast
 from annealbench.prefix import Fork
-from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
+from annealbench.resume import load_checkpoint as _load_checkpoint
+from annealbench.resume import same_config as _same_config
+from annealbench.resume import save_checkpoint as _save_checkpoint
+from annealbench.store import RunDir, RunLock, atomic_write_json
 from annealbench.trajectory import tests_at as _tests_at
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
@@ -64,60 +67,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall) -> None:
-    atomic_write_bytes(run.checkpoint, state_bytes(run, model, optimizer, scheduler, epoch, step, wall),
-                       fault="checkpoint-write")
-
-
-def _load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
-                     last_epoch: int) -> tuple[int, int, float] | None:
-    """Returns (epoch, step, wall) of the checkpoint, or None to start over.
-
-    On None the model, optimizer and scheduler may hold part of a bad checkpoint: the caller
-    builds them again from the seed.
-    """
-    if not run.checkpoint.exists():
-        return None
-    try:
-        ck = torch.load(run.checkpoint, map_location=device, weights_only=True)
-        if ck.get("run_key", run.root.name) != run.root.name:  # copied from another run
-            raise ValueError(f"checkpoint of run {ck['run_key']}")
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        epoch, step, wall = int(ck["epoch"]), int(ck["step"]), float(ck["wall_time_s"])
-        if not 1 <= epoch <= last_epoch or step < 0 or not all(
-                run.epoch_file(e).exists() for e in range(epoch + 1)):
-            raise ValueError(f"checkpoint of epoch {epoch} does not fit this run's epoch files")
-        return epoch, step, wall
-    except Exception as e:  # a truncated or foreign file: redo this run cleanly
-        why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
-        log(f"[{run.root.name}] unreadable checkpoint {run.checkpoint} ({why}); restarting this run")
-        return None  # the caller clears the run's progress and starts from fresh weights
-
-
-def _same_config(run: RunDir, record: dict, log) -> bool:
-    """Whether config.json is this run's; if not (another spec version, a foreign or corrupt
-    file), the run's progress is not trusted: say so and let the caller start it over."""
-    try:
-        on_disk = read_json(run.config)
-    except (OSError, ValueError):
-        on_disk = None
-    expected = json.loads(json.dumps(record, default=str))
-    if on_disk == expected:
-        return True
-    what = "unreadable" if on_disk is None else (
-        f"from spec_version {on_disk.get('spec_version')!r}"
-        if isinstance(on_disk, dict) and on_disk.get("spec_version") != record["spec_version"]
-        else "for another config")
-    log(f"[{run.root.name}] {run.config} is {what}; restarting this run")
-    return False
-
-
-def _eval_rows(task, model, epoch, step, lr, wall, splits) -> tuple[list[tuple], dict]:
+def _eval_rows(task, model, epoch, step, lr, wall, splits, amp) -> tuple[list[tuple], dict]:
     rows, val = [], {}
     for split in splits:
-        metrics = task.evaluate(model, split)
+        with autocast(*amp):
+            metrics = task.evaluate(model, split)
         if split == "val":
             val = metrics
         rows += [(epoch, step, split, m, v, lr, wall) for m, v in sorted(metrics.items())]
@@ -141,6 +95,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     key = cfg["run_key"]
     if max_steps or max_epochs:
         keep_epochs, fork = (), None
+    amp = (cfg.get("precision", "fp32"), device.type)
     steps_per_epoch = task.steps_per_epoch()
     epochs, interval = cfg["epochs"], cfg["schedule_interval"]
     last_epoch = min(epochs, max_epochs or epochs)
@@ -182,7 +137,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     sched = built.scheduler
     if state is None:
         splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
-        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits)
+        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits,
+                             amp)
         run.write_epoch(0, rows)
         epoch0, step, wall = 0, 0, 0.0
     else:
@@ -205,7 +161,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             if i >= (max_steps or steps_per_epoch):
                 break
             lrs.append(optimizer.param_groups[0]["lr"])
-            loss, n = task.train_loss(model, batch)
+            with autocast(*amp):
+                loss, n = task.train_loss(model, batch)
             faults.hit("train-step")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -244,7 +201,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         rows += [(epoch, step, "train", "loss", sum(values) / len(values), last_lr, wall),
                  (epoch, step, "train", "throughput", items / max(elapsed, 1e-9), last_lr, wall)]
         splits = ("val", "test") if _tests_at(cfg, epoch, last_epoch) else ("val",)
-        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits)
+        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits, amp)
         rows += eval_rows
         if interval == "epoch":
             sched.step(val["loss"]) if built.needs_metric else sched.step()

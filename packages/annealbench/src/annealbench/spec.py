@@ -17,6 +17,7 @@ from pathlib import Path
 from annealbench import spec_tables
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
+from annealbench.precision import PRECISIONS
 from annealbench.spec_tables import blame as _blame
 
 SPEC_VERSION = 1
@@ -28,7 +29,7 @@ OPTIMIZER_KWARGS = {
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes", "min_effect", "budget_curve"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
 OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -74,6 +75,7 @@ class Study:
     dataset_kwargs: dict
     optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)
     schedules: dict[str, ScheduleArm] = field(default_factory=dict)
+    precision: str = "auto"  # asked for; each run's config holds what it resolved to
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,8 +156,20 @@ def _budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
     return fracs, tuple(lengths)
 
 
-def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None) -> Study:
-    """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines).
+# What ``--budget auto`` runs: the first of these the study defines ("cpu" is sized to answer the
+# question in a CPU's time; "full" needs a GPU), else the last.
+AUTO_BUDGETS = {"cuda": ("full", "quick"), "cpu": ("cpu", "quick")}
+
+
+def auto_budget(defined, device_type: str) -> str:
+    prefs = AUTO_BUDGETS.get(device_type, AUTO_BUDGETS["cpu"])
+    return next((b for b in prefs if b in defined), prefs[-1])
+
+
+def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
+               device_type: str = "cpu") -> Study:
+    """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
+    "auto": see ``auto_budget``, for ``device_type``).
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
@@ -184,6 +198,8 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         c.fail("budgets", budgets, "must be a table of [budgets.NAME] tables")
     for bname, b in budgets.items():
         c.keys(b, f"budgets.{bname}", BUDGET_KEYS)
+    if budget == "auto":
+        budget = auto_budget(budgets, device_type)
     if budgets and budget not in budgets:
         c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
     over = budgets.get(budget, {})
@@ -222,6 +238,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         c.fail(target_field, target, "must be a finite number (the validation value of the primary "
                                      "metric that counts as converged)")
     eval_test = c.str_(st.get("eval_test", "final"), "study.eval_test", {"final", "every"})
+    precision = c.str_(st.get("precision", "auto"), "study.precision", set(PRECISIONS))
 
     names_opt = c.names(over["optimizers"], f"budgets.{budget}.optimizers", optimizers_doc) \
         if "optimizers" in over else list(optimizers_doc)
@@ -269,7 +286,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         batch_size=c.int_(over.get("batch_size", st["batch_size"]), batch_where, 1),
         seeds=c.seeds(over.get("seeds", st["seeds"]), seeds_where),
         eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,
-        dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms,
+        dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms, precision=precision,
     )
     overrides = {part: set(over.get(part, {})) for part in ("model", "dataset")}
     return preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))

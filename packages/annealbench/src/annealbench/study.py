@@ -19,6 +19,7 @@ from annealbench import prefix
 from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
+from annealbench.pool import run_pool
 from annealbench.runner import RunOutcome, _now, finish_busy
 from annealbench.spec import Study
 from annealbench.store import atomic_write_json, read_json, remove_temps
@@ -84,11 +85,14 @@ def data_checksums(files, data_dir: Path | None) -> dict:
 def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | None, *,
               log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
               ray_options: RayOptions | None = None, wait_for_busy: bool = False,
-              share_prefix: bool | None = None) -> list[RunOutcome]:
-    """Train every run of the study's grid that is not finished yet, here or on a Ray cluster.
+              share_prefix: bool | None = None, workers: int = 1,
+              threads: int | None = None) -> list[RunOutcome]:
+    """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
+    processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
 
     ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
-    directory: a check that data, models and schedules fit together, writing nothing under ``out``.
+    directory, in this process: a check that data, models and schedules fit together, writing
+    nothing under ``out``.
     ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
     """
     from annealbench.tasks import make_task
@@ -102,13 +106,15 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         root = Path(tmp.name) / study.name
     else:
         root = Path(out) / study.name
+
     def load(on: torch.device):
         return make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=on,
                          batch_size=study.batch_size)
 
-    # With Ray the workers load their own copies; the driver's (checksums, a run taken over from
-    # a dead process) stays off the GPU the workers share until it is needed there.
-    task = load(torch.device("cpu") if executor == "ray" else device)
+    # With Ray or a pool the workers load their own copies; the driver's (checksums, a run taken
+    # over from a dead process) stays off the GPU the workers share until it is needed there.
+    pool = executor == "local" and workers > 1 and not dry_run
+    task = load(torch.device("cpu") if executor == "ray" or pool else device)
     started, t0 = _now(), time.perf_counter()
     plan = prefix.plan(grid, task.steps_per_epoch(), share)
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
@@ -118,6 +124,10 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             # a dry run writes no meta.json: no reason to hash the whole data set for it
             "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
             "runs_planned": len(grid), **environment(device), "prefix": totals(root, grid, plan),
+            "precision": {"requested": study.precision,
+                          "resolved": sorted({c["precision"] for c in grid})},
+            "engine": {"executor": "pool" if pool else executor, "workers": workers if pool else 1,
+                       "threads": None if executor == "ray" else threads or torch.get_num_threads()},
             # the report keeps only these: runs of an earlier budget or edited spec stay on disk
             # (nothing computed is lost) but do not mix into this study's table
             "run_keys": sorted(c["run_key"] for c in grid)}
@@ -142,11 +152,14 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
 
     limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
+    spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
+                    str(data_dir) if data_dir else None, study.batch_size)
     if executor == "ray":
-        spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
-                        str(data_dir) if data_dir else None, study.batch_size)
         outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
                            on_outcome=on_outcome, plan=plan, **limits)
+    elif pool:
+        outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
+                            log=log, on_outcome=on_outcome, plan=plan, **limits)
     else:
         outcomes = run_local(grid, root, task, device, log=log, progress=progress,
                              on_outcome=on_outcome, plan=plan, **limits)

@@ -7,23 +7,26 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
 
 class ConvGroup(nn.Module):
-    """conv -> maxpool -> BN -> GELU (pooling before BN, as airbench does, halves BN cost)."""
+    """conv -> maxpool -> BN -> activation (pooling before BN, as airbench does, halves BN cost)."""
 
-    def __init__(self, c_in: int, c_out: int, convs: int, momentum: float):
+    def __init__(self, c_in: int, c_out: int, convs: int, momentum: float, activation: str = "relu"):
         super().__init__()
+        act = ACTIVATIONS[activation]
         layers: list[nn.Module] = [
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
             nn.MaxPool2d(2),
             nn.BatchNorm2d(c_out, momentum=momentum),
-            nn.GELU(),
+            act(),
         ]
         for _ in range(convs - 1):
             layers += [
                 nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
                 nn.BatchNorm2d(c_out, momentum=momentum),
-                nn.GELU(),
+                act(),
             ]
         self.layers = nn.Sequential(*layers)
 
@@ -45,17 +48,18 @@ class AirbenchCNN(nn.Module):
         widths: Sequence[int] = (64, 128, 256),
         batchnorm_momentum: float = 0.4,
         convs_per_block: int = 1,
+        activation: str = "relu",  # the registry's default says why
     ):
         super().__init__()
         stem_width = widths[0] // 2 if widths[0] >= 2 else widths[0]
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_width, 3, padding=1, bias=False),
             nn.BatchNorm2d(stem_width, momentum=batchnorm_momentum),
-            nn.GELU(),
+            ACTIVATIONS[activation](),
         )
         groups, c_in = [], stem_width
         for width in widths:
-            groups.append(ConvGroup(c_in, width, convs_per_block, batchnorm_momentum))
+            groups.append(ConvGroup(c_in, width, convs_per_block, batchnorm_momentum, activation))
             c_in = width
         self.groups = nn.Sequential(*groups)
         self.pool = nn.AdaptiveMaxPool2d(1)
