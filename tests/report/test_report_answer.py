@@ -33,7 +33,7 @@ def test_decided_schedules_carry_verdict_delta_interval_and_length():
 def test_nothing_decided_says_what_the_study_can_detect():
     c = full_length_study({"cosine": [0.02, -0.03, 0.01, 0.0], "step": [-0.01, 0.02, -0.02, 0.0]})
     fam = c.families.iloc[0]
-    expected = (f"no schedule differs from the fixed LR by more than the study can detect "
+    expected = (f"no schedule is told apart from the fixed LR: all are inconclusive "
                 f"(MDE {100 * fam['mde']:.1f} points at 4 seeds)")
     assert expected in _text(c)
     assert "beats" not in _text(c) and "loses" not in _text(c)

@@ -13,8 +13,10 @@ from annealbench.spec import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
-@pytest.mark.parametrize("budget", ["quick", "full"])
+@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "pilot"])
 def test_shipped_studies_validate(root, name, budget):
+    if name == "smoke" and budget in ("cpu", "pilot"):
+        pytest.skip("smoke defines quick and full only")
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
@@ -107,6 +109,35 @@ def test_unknown_budget(write_study):
     with pytest.raises(SpecError, match="no such budget"):
         load_study(write_study(replace={"[schedules.constant]": "[budgets.quick]\n[schedules.constant]"}),
                    "nightly")
+
+
+def test_auto_budget_is_cpu_on_a_cpu_where_defined_else_quick_and_full_on_cuda(root, write_study):
+    cnn = root / "experiments" / "cifar10-cnn.toml"
+    assert load_study(cnn, "auto", device_type="cpu").budget == "cpu"
+    assert load_study(cnn, "auto", device_type="cuda").budget == "full"
+    assert load_study(root / "experiments" / "smoke.toml", "auto").budget == "quick"
+    only_quick = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[schedules.constant]"})
+    assert load_study(only_quick, "auto", device_type="cuda").budget == "quick"
+    # no budgets at all: the [study] tables as they are, named as before budgets could be chosen
+    assert load_study(write_study(), "auto", device_type="cuda").budget == "full"
+    assert load_study(write_study(), "auto", device_type="cpu").budget == "quick"
+
+
+def test_shipped_cpu_budgets_declare_the_fair_protocol(root):
+    """What the verdict issue asks of the default study: a tuned base LR per arm (3+ LRs holding
+    the article's), 5+ paired seeds, 3+ curve lengths, a smallest effect and a target."""
+    for name in ("cifar10-cnn", "shakespeare-lstm"):
+        cpu = load_study(root / "experiments" / f"{name}.toml", "cpu")
+        pilot = load_study(root / "experiments" / f"{name}.toml", "pilot")
+        assert len(cpu.seeds) >= 5 and len(cpu.curve_epochs) >= 3 and cpu.min_effect > 0
+        assert cpu.target is not None and pilot.target is None
+        for o in cpu.optimizers.values():
+            assert len(o.lrs) >= 3 and o.article_lr in o.lrs
+        assert not set(cpu.seeds) & set(pilot.seeds)  # the target came from other seeds
+        same = {f: getattr(cpu, f) == getattr(pilot, f)
+                for f in ("epochs", "curve_epochs", "batch_size", "schedules", "optimizers",
+                          "model_kwargs", "dataset_kwargs")}
+        assert all(same.values()), same
 
 
 def test_find_study(root):

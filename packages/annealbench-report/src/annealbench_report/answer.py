@@ -63,8 +63,8 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
                      f"the fixed LR in {r['ref_diverged']})")
     inc = rows[rows["verdict"] == V.INCONCLUSIVE]
     if not parts:
-        return (f"no schedule differs from the fixed LR by more than the study can detect "
-                f"({mde_text})")
+        # not "no difference": an inconclusive test bounds nothing below the MDE
+        return f"no schedule is told apart from the fixed LR: all are inconclusive ({mde_text})"
     if len(inc):
         parts.append(f"{_names(inc['schedule'].tolist())} "
                      f"{'is' if len(inc) == 1 else 'are'} inconclusive ({mde_text})")

@@ -76,7 +76,7 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
-    ``budget="auto"`` is chosen as on the command line (``annealbench.spec.auto_budget``); a
+    ``budget="auto"`` is chosen as on the command line (``annealbench.budgets.auto_budget``); a
     ``Study`` already loaded keeps its own. ``wait``: wait for runs another process holds, as the
     CLI does without ``--no-wait``. ``workers``/``threads``: as ``--workers``/``--threads``
     (default: the environment, else ``annealbench.engine.choose``; the thread count can change

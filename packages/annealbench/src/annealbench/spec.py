@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from annealbench import spec_tables
+from annealbench.budgets import auto_budget, budget_curve, check_lengths
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
@@ -126,50 +127,10 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     return ScheduleArm(type_, kwargs, interval)
 
 
-def _check_lengths(c: Checker, arms: dict[str, ScheduleArm], epochs: int) -> None:
-    """Length-dependent mistakes (warm-up as long as the run, milestones rounding together).
-
-    Only per-epoch arms can be decided here; per-step ones depend on the data set's size and are
-    resolved when their run starts.
-    """
-    from annealbench import schedules
-
-    for name, arm in arms.items():
-        if arm.interval != "epoch":
-            continue
-        try:
-            schedules.resolve(arm.type, arm.kwargs, epochs=epochs, steps_per_epoch=1, interval="epoch")
-        except ValueError as e:
-            c.fail(f"schedules.{name}", arm.kwargs, f"{e} (for a {epochs}-epoch run)")
-
-
-def _budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
-    """(fractions, epochs): the run lengths every schedule is annealed to, the full one last.
-
-    Two fractions that round to the same number of epochs would be the same runs twice: refused."""
-    where = f"budgets.{budget}.budget_curve" if "budget_curve" in over else "study.budget_curve"
-    fracs = c.fractions(over.get("budget_curve", st.get("budget_curve", [1.0])), where)
-    lengths = [max(1, round(f * epochs)) for f in fracs]
-    if len(set(lengths)) != len(lengths):
-        c.fail(where, list(fracs), f"of a {epochs}-epoch run these give {lengths} epochs; "
-                                   "each budget must be a different number of epochs")
-    return fracs, tuple(lengths)
-
-
-# What ``--budget auto`` runs: the first of these the study defines ("cpu" is sized to answer the
-# question in a CPU's time; "full" needs a GPU), else the last.
-AUTO_BUDGETS = {"cuda": ("full", "quick"), "cpu": ("cpu", "quick")}
-
-
-def auto_budget(defined, device_type: str) -> str:
-    prefs = AUTO_BUDGETS.get(device_type, AUTO_BUDGETS["cpu"])
-    return next((b for b in prefs if b in defined), prefs[-1])
-
-
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
                device_type: str = "cpu") -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
-    "auto": see ``auto_budget``, for ``device_type``).
+    "auto": see ``annealbench.budgets.auto_budget``, for ``device_type``).
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
@@ -266,9 +227,9 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
 
     epochs_where = f"budgets.{budget}.epochs" if "epochs" in over else "study.epochs"
     epochs = c.int_(over.get("epochs", st["epochs"]), epochs_where, 1)
-    curve, curve_epochs = _budget_curve(c, st, over, budget, epochs)
+    curve, curve_epochs = budget_curve(c, st, over, budget, epochs)
     for e in curve_epochs:
-        _check_lengths(c, arms, e)
+        check_lengths(c, arms, e)
     min_effect = st.get("min_effect")
     if min_effect is not None:
         min_effect = c.pos_float(min_effect, "study.min_effect")
