@@ -183,9 +183,14 @@ class _Worker:
 
 
 def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int, threads: int, *,
-             log, max_steps, max_epochs, on_outcome, plan=None) -> list[RunOutcome]:
+             log, max_steps, max_epochs, on_outcome, plan=None, prepare=None) -> list[RunOutcome]:
     """Train the grid's unfinished runs in ``workers`` processes of ``threads`` threads each;
-    returns the outcomes in grid order."""
+    returns the outcomes in grid order.
+
+    ``prepare()``, when given, runs in this process once the workers are starting and returns the
+    plan: a worker takes seconds to import torch and load its data, the caller's own set-up
+    (loading the data for checksums, planning prefixes) overlaps that instead of preceding it.
+    Nothing is dispatched before it returns, and the workers are stopped if it raises."""
     outcomes: dict[str, RunOutcome] = {}
     todo = []
     for cfg in grid:  # finished runs need no worker (and no data set loaded for them)
@@ -195,8 +200,7 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
             on_outcome(cfg, outcomes[cfg["run_key"]])
         else:
             todo.append(cfg)
-    queue = _Queue(todo, {c["run_key"] for c in grid}, plan)
-    queue.status.update({k: o.status for k, o in outcomes.items()})
+    queue = None
 
     def record(cfg, o):
         outcomes[cfg["run_key"]] = o
@@ -216,6 +220,10 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
     failed_starts = 0
     try:
         pool = [start(i) for i in range(n)]
+        if prepare is not None:
+            plan = prepare()
+        queue = _Queue(todo, {c["run_key"] for c in grid}, plan)
+        queue.status.update({k: o.status for k, o in outcomes.items()})
         while len(outcomes) < len(grid):
             for cfg in queue.blocked():
                 record(cfg, RunOutcome(cfg["run_key"], "busy", 0, f"its donor "

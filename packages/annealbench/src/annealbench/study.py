@@ -114,9 +114,66 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     # With Ray or a pool the workers load their own copies; the driver's (checksums, a run taken
     # over from a dead process) stays off the GPU the workers share until it is needed there.
     pool = executor == "local" and workers > 1 and not dry_run
-    task = load(torch.device("cpu") if executor == "ray" or pool else device)
     started, t0 = _now(), time.perf_counter()
-    plan = prefix.plan(grid, task.steps_per_epoch(), share)
+    here: dict = {}
+
+    def prepare() -> prefix.Plan:
+        """Load the data (checksums, steps per epoch), plan shared prefixes, write study.json and
+        meta.json: in a pool, while the workers start."""
+        task = load(torch.device("cpu") if executor == "ray" or pool else device)
+        plan = prefix.plan(grid, task.steps_per_epoch(), share)
+        here.update(task=task, plan=plan, meta=_meta(study, grid, root, device, task, plan, data_dir,
+                                                     started, dry_run, executor, pool, workers,
+                                                     threads))
+        log(f"{study.name}: {len(grid)} runs ({study.budget} budget) on "
+            f"{here['meta']['device_name']} -> {root}")
+        return plan
+
+    seen = []
+
+    def on_outcome(cfg, outcome):
+        seen.append(outcome)
+        if outcome.status in ("skipped", "busy"):
+            log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
+
+    limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
+    spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
+                    str(data_dir) if data_dir else None, study.batch_size)
+    if pool:
+        outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
+                            log=log, on_outcome=on_outcome, prepare=prepare, **limits)
+    elif executor == "ray":
+        outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
+                           on_outcome=on_outcome, plan=prepare(), **limits)
+    else:
+        plan = prepare()
+        outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
+                             on_outcome=on_outcome, plan=plan, **limits)
+    task, plan, meta = here["task"], here["plan"], here["meta"]
+    if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
+        if any(o.status == "busy" for o in outcomes) and task.device != device:
+            task = load(device)
+        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
+                               options=plan.options)
+    at = {c["run_key"]: i for i, c in enumerate(grid)}
+    outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
+    counts = Counter(o.status for o in outcomes)
+    meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
+                outcomes=dict(counts))
+    if not dry_run:
+        prune(root, plan)
+        meta["prefix"] = totals(root, grid, plan)
+        atomic_write_json(root / "meta.json", meta)
+    else:
+        tmp.cleanup()
+    log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f" in {meta['wall_time_s']:.1f} s")
+    return outcomes
+
+
+def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started, dry_run, executor,
+          pool, workers, threads) -> dict:
+    """meta.json of this invocation, written (with study.json) unless it is a dry run."""
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
@@ -143,42 +200,4 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         remove_temps(root)  # study.json/meta.json temp files of a killed invocation
         atomic_write_json(root / "study.json", study.to_dict())
         atomic_write_json(root / "meta.json", meta)
-    log(f"{study.name}: {len(grid)} runs ({study.budget} budget) on {meta['device_name']} -> {root}")
-    seen = []
-
-    def on_outcome(cfg, outcome):
-        seen.append(outcome)
-        if outcome.status in ("skipped", "busy"):
-            log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
-
-    limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
-    spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
-                    str(data_dir) if data_dir else None, study.batch_size)
-    if executor == "ray":
-        outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
-                           on_outcome=on_outcome, plan=plan, **limits)
-    elif pool:
-        outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
-                            log=log, on_outcome=on_outcome, plan=plan, **limits)
-    else:
-        outcomes = run_local(grid, root, task, device, log=log, progress=progress,
-                             on_outcome=on_outcome, plan=plan, **limits)
-    if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
-        if any(o.status == "busy" for o in outcomes) and task.device != device:
-            task = load(device)
-        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
-                               options=plan.options)
-    at = {c["run_key"]: i for i, c in enumerate(grid)}
-    outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
-    counts = Counter(o.status for o in outcomes)
-    meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
-                outcomes=dict(counts))
-    if not dry_run:
-        prune(root, plan)
-        meta["prefix"] = totals(root, grid, plan)
-        atomic_write_json(root / "meta.json", meta)
-    else:
-        tmp.cleanup()
-    log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        + f" in {meta['wall_time_s']:.1f} s")
-    return outcomes
+    return meta
