@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from harness import assert_no_lock_holders, copy_out, report_cli, run_cli, temp_files
+from testkit import child_pids
 
 from annealbench.errors import StoreError
 from annealbench.spec import load_study
@@ -26,19 +26,6 @@ def _fds() -> dict[int, str]:
     return out
 
 
-def _children() -> list[int]:
-    me, kids = os.getpid(), []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                kids.append(int(d.name))
-    return kids
-
-
 @pytest.fixture(scope="module")
 def warm(baseline, tmp_path_factory):
     """One study run first, so lazy imports and data caches do not count as leaks."""
@@ -52,7 +39,7 @@ def test_in_process_study_leaves_no_handles_children_or_temp_files(baseline, war
     study = load_study(baseline.study, "quick")
     out = tmp_path / "out"
     cpu = torch.device("cpu")
-    before, kids = _fds(), _children()
+    before, kids = _fds(), child_pids()
     if fault:
         monkeypatch.setenv("ANNEALBENCH_FAULT", fault)
     try:
@@ -64,7 +51,7 @@ def test_in_process_study_leaves_no_handles_children_or_temp_files(baseline, war
         assert ("failed" in {o.status for o in outcomes}) == bool(fault)
     after = _fds()
     assert after == before, {fd: p for fd, p in after.items() if before.get(fd) != p}
-    assert _children() == kids
+    assert child_pids() == kids
     assert temp_files(out) == []
     assert_no_lock_holders(out)
 
@@ -77,10 +64,10 @@ def test_in_process_report_failure_leaves_no_handles(baseline, warm, tmp_path, c
     records = out / "rel" / "records.parquet"
     shutil.rmtree(out / "rel" / "runs")
     records.write_bytes(records.read_bytes()[:200])
-    before, kids = _fds(), _children()
+    before, kids = _fds(), child_pids()
     assert report_main(["build", "--out", str(out)]) == 2
     assert "cannot read records" in capsys.readouterr().err
-    assert _fds() == before and _children() == kids
+    assert _fds() == before and child_pids() == kids
     assert temp_files(out) == []
 
 

@@ -34,6 +34,7 @@ from harness import (
     temp_files,
     write_toml,
 )
+from testkit import child_pids
 
 from annealbench.spec import load_study
 from annealbench.study import run_study
@@ -193,32 +194,19 @@ def _fds() -> dict[int, str]:
     return out
 
 
-def _children() -> list[int]:
-    kids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid() and fields[0] != "Z":
-                kids.append(int(d.name))
-    return kids
-
-
-def test_in_process_pool_leaves_no_handles_or_children(baseline, tmp_path, monkeypatch):
+def test_in_process_pool_leaves_no_handles_orchild_pids(baseline, tmp_path, monkeypatch):
     for k, v in _env(None).items():  # the workers' bytecode cache, as the CLIs' (harness._env)
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     study = load_study(baseline.study, "quick")
     cpu = torch.device("cpu")
     run_study(study, tmp_path / "warm", cpu, baseline.data, log=lambda m: None, dry_run=True)
-    before, kids = _fds(), _children()
+    before, kids = _fds(), child_pids()
     outcomes = run_study(study, tmp_path / "out", cpu, baseline.data, log=lambda m: None,
                          wait_for_busy=True, workers=2, threads=1)
     assert [o.status for o in outcomes] == ["completed"] * N_RUNS
     after = _fds()
     assert after == before, {fd: p for fd, p in after.items() if before.get(fd) != p}
-    assert _children() == kids
+    assert child_pids() == kids
     assert temp_files(tmp_path / "out") == []
     assert_no_lock_holders(tmp_path / "out")

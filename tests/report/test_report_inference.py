@@ -80,6 +80,30 @@ def test_sign_flip_beyond_the_enumeration_limit_uses_scipy():
     assert inference.sign_flip_p(d) == pytest.approx(ref, rel=1e-9)
 
 
+def test_integer_null_by_convolution_equals_enumeration():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 9, 12):
+        k = rng.integers(-4, 5, n)
+        assert inference._integer_sign_flip(k) == pytest.approx(_brute_sign_flip(list(k)),
+                                                                 abs=1e-12)
+
+
+def test_many_seeds_stay_exact_and_small():
+    """25 seeds (the standard budget): 2^25 patterns are not enumerated (scipy needed > 24 GB);
+    whole-number differences use the convolution, equal ones the closed form."""
+    epochs = np.random.default_rng(4).integers(-3, 2, 25).astype(float)  # time-to-target Δ
+    assert inference.sign_flip_p(epochs) == inference._integer_sign_flip(epochs.astype(int))
+    assert 0 < inference.sign_flip_p(epochs) <= 1
+    assert inference.sign_flip_p([0.02] * 25) == pytest.approx(2 / 2 ** 25)
+    for n in (25, 40, 60):
+        assert inference.min_sign_flip_p(n) == pytest.approx(2 / 2 ** n)
+    d = np.random.default_rng(5).normal(1.0, 1.0, 25)  # past exact reach: a seeded Monte Carlo
+    assert 0 < inference.sign_flip_p(d) < 0.01 and inference.sign_flip_p(d) == inference.sign_flip_p(d)
+    t = sps.ttest_1samp(d, 0.0).pvalue
+    flat_d = np.random.default_rng(6).normal(0.0, 1.0, 25)
+    assert abs(inference.sign_flip_p(flat_d) - sps.ttest_1samp(flat_d, 0.0).pvalue) < 0.05 and t < 0.01
+
+
 def test_tied_differences_are_decided_by_the_sign_flip_test():
     """All paired differences equal: t is undefined, the sign-flip test decides (2 / 2^n)."""
     got = inference.paired_test(np.array([5, 5, 5]) - np.array([7, 7, 7]))

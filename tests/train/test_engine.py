@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from testkit import child_pids
 
 from annealbench import engine, precision
 from annealbench.cli import main
@@ -186,21 +188,8 @@ def test_activation_is_an_airbench_option():
     assert "GELU" in kinds["gelu"] and "ReLU" not in kinds["gelu"]
 
 
-def _children() -> set[int]:
-    import os
-    from pathlib import Path
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            out.add(int(stat.parent.name))
-    return out
 
-
-@pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_pool_prepares_while_its_workers_start_and_stops_them_if_that_fails(write_study, tmp_path):
     """The caller's set-up runs once the workers are starting (it overlaps their start-up); if it
     raises, no worker outlives the call and nothing was trained."""
@@ -210,15 +199,15 @@ def test_pool_prepares_while_its_workers_start_and_stops_them_if_that_fails(writ
     study = load_study(write_study())
     grid = expand(study, "cpu")
     spec = TaskSpec(study.dataset, dict(study.dataset_kwargs), None, study.batch_size)
-    before, seen = _children(), []
+    before, seen = set(child_pids()), []
 
     def prepare():
-        seen.append(_children() - before)
+        seen.append(set(child_pids()) - before)
         raise AnnealbenchError("set-up failed")
 
     with pytest.raises(AnnealbenchError, match="set-up failed"):
         run_pool(grid, tmp_path, spec, CPU, 2, 1, log=lambda m: None, max_steps=None,
                  max_epochs=None, on_outcome=lambda c, o: None, prepare=prepare)
     assert len(seen) == 1 and len(seen[0]) == 2  # both workers were already starting
-    assert _children() - before == set()
+    assert set(child_pids()) - before == set()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

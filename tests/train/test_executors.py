@@ -4,27 +4,18 @@ executor, with the same numbers; the pool honours a prefix plan's ``after`` and 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from testkit import run_rows
 
 from annealbench.executors import RayOptions
 from annealbench.spec import load_study
 from annealbench.study import run_study
 
 CPU = torch.device("cpu")
-
-
-def _rows(run_dir: Path) -> list[tuple]:
-    rows = []
-    for f in sorted((run_dir / "epochs").glob("*.csv")):
-        with open(f, newline="") as fh:
-            rows += [(r["epoch"], r["step"], r["split"], r["metric"], r["value"], r["lr"])
-                     for r in csv.DictReader(fh) if r["metric"] != "throughput"]
-    return rows
 
 
 @contextlib.contextmanager
@@ -54,8 +45,8 @@ def _tiny(write_study):
 
 def _assert_same_records(local, tmp_path):
     for o in local:
-        a = _rows(tmp_path / "local" / "tiny" / "runs" / o.run_key)
-        b = _rows(tmp_path / "ray" / "tiny" / "runs" / o.run_key)
+        a = run_rows(tmp_path / "local" / "tiny" / "runs" / o.run_key)
+        b = run_rows(tmp_path / "ray" / "tiny" / "runs" / o.run_key)
         assert a and a == b, o.run_key
 
 

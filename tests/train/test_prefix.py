@@ -3,7 +3,6 @@ from the schedules' trajectories; sharing off, divergence, a locked donor, polic
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from testkit import run_rows
 
 from annealbench import prefix
 from annealbench.grid import expand
@@ -65,16 +65,6 @@ patience = 0
 SPE = 4  # 128 images / batch 32
 
 
-def _rows(run_dir: Path) -> list[tuple]:
-    """Every record but what measures the machine (wall time, throughput)."""
-    rows = []
-    for f in sorted((run_dir / "epochs").glob("*.csv")):
-        with open(f, newline="") as fh:
-            rows += [(r["epoch"], r["step"], r["split"], r["metric"], r["value"], r["lr"])
-                     for r in csv.DictReader(fh) if r["metric"] != "throughput"]
-    return rows
-
-
 def _study(tmp_path: Path, text: str = STUDY):
     path = tmp_path / "pre.toml"
     path.write_text(text)
@@ -114,7 +104,7 @@ def runs(tmp_path_factory) -> Runs:
 def test_every_forked_run_writes_the_records_of_a_run_trained_alone(runs):
     assert {o.status for o in runs.shared + runs.alone} == {"completed"}
     for key in runs.cfg:
-        assert _rows(runs.dir(key)) == _rows(runs.dir(key, "alone")), runs.cfg[key]["schedule"]
+        assert run_rows(runs.dir(key)) == run_rows(runs.dir(key, "alone")), runs.cfg[key]["schedule"]
     # config.json (compared on resume) does not say whether a run was shared
     for key in runs.cfg:
         assert (runs.dir(key) / "config.json").read_bytes() == \
@@ -154,7 +144,7 @@ def test_whole_length_fixed_lr_fork_copies_the_donor_and_trains_nothing(runs):
     assert status["status"] == "completed" and status["epochs_done"] == 2
     assert not (runs.dir(key) / "checkpoint.pt").exists()
     # what the 2-epoch fixed LR measures is the 4-epoch one's epoch-2 evaluation, test included
-    assert {r[0] for r in _rows(runs.dir(key)) if r[2] == "test"} == {"2"}
+    assert {r[0] for r in run_rows(runs.dir(key)) if r[2] == "test"} == {"2"}
 
 
 def test_cosine_per_step_gets_no_fork(runs):
@@ -169,7 +159,7 @@ def test_plateau_shares_what_the_recorded_validation_losses_allow(runs):
     key = runs.key("plateau", 4)
     got = runs.shared_with(key)
     assert got is not None and got["donor"] == runs.key("constant", 4)
-    lrs = [float(r[5]) for r in _rows(runs.dir(key, "alone")) if r[3] == "step_loss"]
+    lrs = [float(r[5]) for r in run_rows(runs.dir(key, "alone")) if r[3] == "step_loss"]
     uncut = next((i for i, lr in enumerate(lrs) if lr != lrs[0]), len(lrs)) // SPE
     assert got["epochs"] == (4 if uncut == 4 else max(e for e in (1, 2) if e <= uncut))
     # the 2-epoch plateau run is built alike: certainly the 4-epoch one's prefix
@@ -306,7 +296,7 @@ def test_a_fork_whose_donor_diverged_before_k_trains_itself(tmp_path):
     assert len(lines) == 3 and all("its status is diverged after 0 epochs" in m for m in lines)
     for key in runs.cfg:
         assert runs.shared_with(key) is None
-        assert _rows(runs.dir(key)) == _rows(runs.dir(key, "alone"))
+        assert run_rows(runs.dir(key)) == run_rows(runs.dir(key, "alone"))
     assert {o.status for o in runs.shared if o.run_key in forks} == {"diverged"}
 
 
@@ -335,7 +325,7 @@ def test_a_fork_with_a_missing_kept_state_trains_from_scratch(tmp_path):
     assert not (root / fork["run_key"] / "prefix.json").exists()
     alone = run_study(small, tmp_path / "alone", CPU, None, log=lambda m: None, share_prefix=False)
     assert {o.status for o in alone} == {"completed"}
-    assert _rows(root / fork["run_key"]) == _rows(tmp_path / "alone" / "pre" / "runs" / fork["run_key"])
+    assert run_rows(root / fork["run_key"]) == run_rows(tmp_path / "alone" / "pre" / "runs" / fork["run_key"])
 
 
 def test_forks_of_a_donor_another_process_holds_wait_for_it(tmp_path):

@@ -1,0 +1,31 @@
+"""Small helpers several test folders share (tests/ is on sys.path through its conftest)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+
+def child_pids() -> list[int]:
+    """Live (not zombie) child processes of this one, from /proc (Linux)."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                kids.append(int(d.name))
+    return sorted(kids)
+
+
+def run_rows(run_dir: Path) -> list[tuple]:
+    """Every record a run wrote but what measures the machine (wall time, throughput)."""
+    rows = []
+    for f in sorted((run_dir / "epochs").glob("*.csv")):
+        with open(f, newline="") as fh:
+            rows += [(r["epoch"], r["step"], r["split"], r["metric"], r["value"], r["lr"])
+                     for r in csv.DictReader(fh) if r["metric"] != "throughput"]
+    return rows
