@@ -10,11 +10,12 @@ A custom schedule that needs the run length takes it as {frac = 1}.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from annealbench import imports
 
 from .values import Run, relative_problem, resolve_relative, takes_phrase
 
@@ -30,12 +31,7 @@ def load(path: str) -> type:
     module_name, _, qualname = path.partition(":")
     if not module_name or not qualname or ":" in qualname:
         raise ValueError(f"'{path}' is not of the form 'package.module:Class'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception as e:  # an import can fail with anything; the spec author needs the cause
-        raise ValueError(f"cannot import '{path}' ({type(e).__name__}: {e})") from None
+    obj = imports.load(path)
     # ReduceLROnPlateau is not an LRScheduler subclass in every torch release; accept both.
     if not (isinstance(obj, type) and issubclass(obj, (LRScheduler, ReduceLROnPlateau))):
         raise ValueError(f"'{path}' is not an LRScheduler or ReduceLROnPlateau subclass")
