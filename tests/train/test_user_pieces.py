@@ -88,6 +88,11 @@ def _rows(root: Path, run_key: str) -> list[dict]:
     return rows
 
 
+def _val(rows: list[dict], metric: str) -> dict[str, float]:
+    """The validation ``metric`` of a run's records, by epoch."""
+    return {r["epoch"]: float(r["value"]) for r in rows if r["split"] == "val" and r["metric"] == metric}
+
+
 def _run(path: Path, out: Path, *extra) -> int:
     return main(["run", str(path), "--out", str(out), "--device", "cpu", "--no-progress", *extra])
 
@@ -148,7 +153,7 @@ def test_user_model_data_and_optimizer_train_end_to_end_paired(tmp_path):
     # the optimizer is the user's: the applied LR is the base LR (HalfSGD halves the gradient)
     steps = [r for r in first if r["metric"] == "step_loss"]
     assert steps and float(steps[0]["lr"]) == 0.5
-    val = {r["epoch"]: float(r["value"]) for r in first if r["split"] == "val" and r["metric"] == "accuracy"}
+    val = _val(first, "accuracy")
     assert val["2"] > 0.9 > val["0"]  # brightness classes are learnt in two short epochs
 
 
@@ -159,7 +164,7 @@ def test_a_text_data_set_and_a_stateless_model_by_path(tmp_path):
     assert study.metric_directions == {"loss": "min", "bpc": "min"}
     assert _run(path, tmp_path / "out") == 0
     rows = _rows(tmp_path / "out" / "mine", expand(study, "cpu")[0]["run_key"])
-    bpc = {r["epoch"]: float(r["value"]) for r in rows if r["split"] == "val" and r["metric"] == "bpc"}
+    bpc = _val(rows, "bpc")
     assert bpc["2"] < bpc["0"] - 0.5
 
 
@@ -176,7 +181,7 @@ def test_a_task_subclass_by_path(tmp_path):
     assert study.metric_directions == {"loss": "min", "mae": "min"}
     assert _run(path, tmp_path / "out") == 0
     rows = _rows(tmp_path / "out" / "mine", expand(study, "cpu")[0]["run_key"])
-    mae = {r["epoch"]: float(r["value"]) for r in rows if r["split"] == "val" and r["metric"] == "mae"}
+    mae = _val(rows, "mae")
     assert mae["2"] < mae["0"]
 
 

@@ -3,6 +3,9 @@
 Fault injection (tests only): ``ANNEALBENCH_FAULT`` as in ``annealbench.faults``, with the points
 ``records-write`` (records.parquet, records.csv) and ``render-write`` (each index.html), and the
 actions ``kill`` and ``enospc``; a no-op when the variable is unset.
+
+The temp-file naming and clean-up mirror ``annealbench.store`` on purpose rather than importing it:
+this package installs and runs without annealbench (and so without torch).
 """
 
 from __future__ import annotations

@@ -37,13 +37,13 @@ def budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
 
 
 # What ``--budget auto`` runs: the first of these the study defines ("cpu" is sized to answer the
-# question in a CPU's time; "full" needs a GPU), else the last. A study with no budgets runs its
+# question in a CPU's time; "full" needs a GPU), else quick. A study with no budgets runs its
 # [study] tables as they are, under the name of the first.
 AUTO_BUDGETS = {"cuda": ("full", "quick"), "cpu": ("cpu", "quick")}
 
 
 def auto_budget(defined, device_type: str) -> str:
-    prefs = AUTO_BUDGETS["cuda" if device_type == "cuda" else "cpu"]
     if not defined:
         return "full" if device_type == "cuda" else "quick"
-    return next((b for b in prefs if b in defined), prefs[-1])
+    prefs = AUTO_BUDGETS["cuda" if device_type == "cuda" else "cpu"]
+    return next((b for b in prefs if b in defined), "quick")
