@@ -89,6 +89,19 @@ def test_runs_from_records(frame):
     assert r.loc["cosine3", "diverged_step"] == 3 and r.loc["cosine1", "epochs_done"] == 2
 
 
+def test_runs_from_records_a_run_that_diverged_at_its_evaluation(frame):
+    # the runner's records when an epoch's last update broke the model: finite step losses, then
+    # the evaluation after them ends with the non-finite value
+    rows = [r for r in frame.to_dict("records") if r["run_key"] == "cosine0" and r["epoch"] < 2]
+    rows = [{**r, "run_key": "cosine4", "seed": 4, "status": "diverged"} for r in rows]
+    rows.append({**rows[-1], "metric": "loss", "value": float("nan")})
+    both = apply_dtypes(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True))
+    r = frames.runs_from_records(both).set_index("run_key")
+    assert (r.loc["cosine4", "diverged_step"], r.loc["cosine4", "epochs_done"]) == (2, 0)
+    assert (r.loc["cosine3", "diverged_step"], r.loc["cosine3", "epochs_done"]) == (3, 1)
+    assert r.loc["cosine0", "epochs_done"] == 2
+
+
 def test_constant_arm():
     df = pd.DataFrame({"schedule": ["fixed", "cos"], "schedule_type": ["constant", "cosine"]})
     assert frames.constant_arm(df) == "fixed"

@@ -66,6 +66,10 @@ def runs_from_records(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("run_key", observed=True, sort=False)
     out = g[[*RUN_FIELDS[:-1], "status"]].first()
     done = epoch_rows(df).groupby("run_key", observed=True)["epoch"].max()
+    # a diverged run's records end in the epoch it diverged in (with a step loss, or with the
+    # evaluation after that epoch's last step), which is not done
+    broke = df.groupby("run_key", observed=True)["epoch"].max() - 1
+    done = done.where(out["status"].astype(str) != "diverged", broke)
     out["epochs_done"] = done.reindex(out.index).fillna(0).astype("int64")
     out["diverged_step"] = diverged_step(df).reindex(out.index.astype(str)).to_numpy()
     out["error"] = None

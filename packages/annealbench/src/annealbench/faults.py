@@ -1,11 +1,16 @@
 """Fault injection for the reliability tests: a no-op unless ``ANNEALBENCH_FAULT`` is set.
 
 ``ANNEALBENCH_FAULT`` is a comma-separated list of ``[ACTION:]POINT[:N]`` entries: at the N-th time
-(default 1, counted per process) this process passes POINT, do ACTION (default ``kill``):
+(default 1, counted per process) this process passes POINT, do ACTION (default ``kill``). A point
+may be named more than once, with different N:
 
 - ``kill``    SIGKILL this process (no cleanup, no ``finally``: a power cut, an OOM killer);
 - ``enospc``  raise ``OSError(ENOSPC)`` (a full disk);
-- ``oom``     raise ``torch.OutOfMemoryError`` (what CUDA raises when a batch does not fit).
+- ``oom``     raise ``torch.OutOfMemoryError`` (what CUDA raises when a batch does not fit);
+- ``nan``     (``train-step`` only) make that step's update NaN while its loss stays as computed:
+              what a blown-up step does, at a step no CPU's rounding moves. The model is non-finite
+              from then on, so the next step's loss is NaN, or, after an epoch's last step, its
+              evaluation.
 
 Points on the training side (``annealbench``):
 
@@ -22,7 +27,8 @@ The report side (``annealbench_report.files``) reads the same variable for ``rec
 
 Examples: ``ANNEALBENCH_FAULT=checkpoint-write:3`` dies right before the 3rd checkpoint replaces
 the previous one; ``ANNEALBENCH_FAULT=enospc:epoch-write:2`` makes the 2nd epoch file hit a full
-disk; ``ANNEALBENCH_FAULT=oom:train-step:5`` makes the 5th training step run out of memory.
+disk; ``ANNEALBENCH_FAULT=oom:train-step:5`` makes the 5th training step run out of memory;
+``ANNEALBENCH_FAULT=nan:train-step:2,nan:train-step:8`` blows up the 2nd and the 8th step.
 """
 
 from __future__ import annotations
@@ -32,26 +38,26 @@ import os
 import signal
 
 ENV = "ANNEALBENCH_FAULT"
-ACTIONS = ("kill", "enospc", "oom")
+ACTIONS = ("kill", "enospc", "oom", "nan")
 
-_parsed: tuple[str, dict[str, tuple[str, int]]] = ("", {})
+_parsed: tuple[str, dict[str, dict[int, str]]] = ("", {})
 _counts: dict[str, int] = {}
 
 
-def parse(spec: str) -> dict[str, tuple[str, int]]:
-    """``"kill:checkpoint-write:3,oom:train-step"`` -> ``{point: (action, occurrence)}``."""
-    plan = {}
+def parse(spec: str) -> dict[str, dict[int, str]]:
+    """``"kill:checkpoint-write:3,oom:train-step"`` -> ``{point: {occurrence: action}}``."""
+    plan: dict[str, dict[int, str]] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         parts = item.split(":")
         action = parts.pop(0) if parts[0] in ACTIONS else "kill"
         if not parts or len(parts) > 2 or not parts[0] or (len(parts) == 2 and not parts[1].isdigit()):
             raise ValueError(f"{ENV}={spec!r}: {item!r} is not [ACTION:]POINT[:N] "
                              f"(ACTION one of {', '.join(ACTIONS)})")
-        plan[parts[0]] = (action, int(parts[1]) if len(parts) == 2 else 1)
+        plan.setdefault(parts[0], {})[int(parts[1]) if len(parts) == 2 else 1] = action
     return plan
 
 
-def _plan() -> dict[str, tuple[str, int]]:
+def _plan() -> dict[str, dict[int, str]]:
     global _parsed
     spec = os.environ.get(ENV, "")
     if spec != _parsed[0]:  # re-read when the variable changes (tests set it in-process)
@@ -60,17 +66,18 @@ def _plan() -> dict[str, tuple[str, int]]:
     return _parsed[1]
 
 
-def hit(point: str, what: object = "") -> None:
-    """Pass POINT; do the planned fault if this is its N-th pass. Costs a dict lookup otherwise."""
+def hit(point: str, what: object = "") -> str | None:
+    """Pass POINT; do the planned fault if this is its N-th pass. Costs a dict lookup otherwise.
+    Returns the action the caller carries out itself (``nan``), else None."""
     if ENV not in os.environ:
-        return
+        return None
     planned = _plan().get(point)
     if planned is None:
-        return
+        return None
     _counts[point] = n = _counts.get(point, 0) + 1
-    action, at = planned
-    if n != at:
-        return
+    action = planned.get(n)
+    if action is None:
+        return None
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "enospc":
@@ -79,3 +86,4 @@ def hit(point: str, what: object = "") -> None:
         import torch
         raise torch.OutOfMemoryError(
             f"CUDA out of memory (injected by {ENV} at {point} #{n}). Tried to allocate 2.00 GiB")
+    return action

@@ -163,9 +163,9 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             lrs.append(optimizer.param_groups[0]["lr"])
             with autocast(*amp):
                 loss, n = task.train_loss(model, batch)
-            faults.hit("train-step")
+            blow_up = faults.hit("train-step") == "nan"
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * math.nan if blow_up else loss).backward()
             if cfg.get("clip_grad_norm"):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
             optimizer.step()
@@ -189,12 +189,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         rows = [(epoch, step + j + 1, "train", "step_loss", values[j], lrs[j], wall + stamps[j])
                 for j in range(keep)]
         if bad is not None:
-            run.write_epoch(epoch, rows)
-            atomic_write_json(run.status, {"status": "diverged", "epochs_done": epoch - 1,
-                                           "diverged_step": step + bad + 1, "error": None,
-                                           "finished_at": _now()}, fault="status-write")
-            log(f"[{key}] {_label(cfg)} diverged at step {step + bad + 1} (loss {values[bad]})")
-            return RunOutcome(key, "diverged", trained)
+            return _diverged(run, cfg, epoch, rows, step + bad + 1, f"loss {values[bad]}", trained, log)
         step += keep
         wall += elapsed
         last_lr = lrs[-1]
@@ -203,6 +198,12 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         splits = ("val", "test") if _tests_at(cfg, epoch, last_epoch) else ("val",)
         eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits, amp)
         rows += eval_rows
+        # The epoch's last update is only seen by the evaluation after it: a model it made
+        # non-finite diverged at that step (no checkpoint, no scheduler step on a NaN metric).
+        first = next((j for j, r in enumerate(rows) if not math.isfinite(r[4])), None)
+        if first is not None:
+            what = " ".join(map(str, rows[first][2:5]))
+            return _diverged(run, cfg, epoch, rows[:first + 1], step, what, trained, log)
         if interval == "epoch":
             sched.step(val["loss"]) if built.needs_metric else sched.step()
         run.write_epoch(epoch, rows)
@@ -215,6 +216,18 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             f"val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
             f"{items / max(elapsed, 1e-9):,.0f} {unit}/s")
     return _completed(run, key, last_epoch, trained)
+
+
+def _diverged(run: RunDir, cfg: dict, epoch: int, rows: list[tuple], at_step: int, what: str,
+              trained: int, log) -> RunOutcome:
+    """The epoch's records up to and including the first non-finite value (``rows`` end with it),
+    then the status: diverged at ``at_step``, in ``epoch``, which does not count as done."""
+    run.write_epoch(epoch, rows)
+    atomic_write_json(run.status, {"status": "diverged", "epochs_done": epoch - 1,
+                                   "diverged_step": at_step, "error": None, "finished_at": _now()},
+                      fault="status-write")
+    log(f"[{cfg['run_key']}] {_label(cfg)} diverged at step {at_step} ({what})")
+    return RunOutcome(cfg["run_key"], "diverged", trained)
 
 
 def _completed(run: RunDir, key: str, last_epoch: int, trained: int) -> RunOutcome:
