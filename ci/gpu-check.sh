@@ -93,7 +93,7 @@ fi
   cat "$out/env.log"
   echo
   tail -n 1 "$out/nightly.log"
-  grep -h -A30 "^measure" "$out/nightly.log" | head -n 20
+  grep -h -A12 "^bench on " "$out/nightly.log"
   grep -hE "^(smoke|digits): .* in [0-9.]+ s$" "$out/quick.log"
   for s in cifar10-cnn shakespeare-lstm; do tail -n 1 "$out/full-$s.log"; done
   [ -f "$out/consistency/compare.txt" ] && cat "$out/consistency/compare.txt"
