@@ -110,8 +110,8 @@ def ttt_table(a: Analysis, r: TargetResult, styles: dict) -> dict:
             cell(fmt_seconds(x["median_seconds"]), x["median_seconds"], "num"), *vs]})
     cols = ["schedule", "runs at target", "median epochs to target",
             "distribution-free interval of the median [x(k), x(n+1−k)]",
-            "median training seconds", f"Δ epochs vs {a.fixed}: mean, 95% t-interval "
-            f"(not reached = {r.budget + 1})", "sign-flip p", "Holm p"]
+            "median training seconds", f"Δ epochs = {a.fixed} − schedule (> 0: schedule "
+            f"sooner): mean, 95% t-interval (not reached = {r.budget + 1})", "sign-flip p", "Holm p"]
     return table(cols, rows, f"{r.optimizer}: time to target (second reading, not a verdict)",
                  "ttt")
 

@@ -14,10 +14,11 @@ from annealbench_report.claims import family_rows
 from annealbench_report.inference import ALPHA
 from annealbench_report.protocol import ARTICLE, TUNED
 
-VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REVERSED: "v-no", V.NO_DIFFERENCE: "v-eq",
-                 V.INCONCLUSIVE: "v-maybe", V.UNSTABLE: "v-unstable"}
-VERDICT_MARK = {V.REPRODUCED: "✔", V.REVERSED: "✘", V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?",
-                V.UNSTABLE: "!"}
+VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
+                 V.REVERSED_SMALL: "v-no", V.NO_DIFFERENCE: "v-eq", V.INCONCLUSIVE: "v-maybe",
+                 V.UNSTABLE: "v-unstable"}
+VERDICT_MARK = {V.REPRODUCED: "✔", V.REPRODUCED_SMALL: "✔", V.REVERSED: "✘", V.REVERSED_SMALL: "✘",
+                V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?", V.UNSTABLE: "!"}
 PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 
 

@@ -12,17 +12,26 @@ UNSTABLE = "unstable"
 NO_DIFFERENCE = "no meaningful difference"
 REPRODUCED = "reproduced"
 REVERSED = "reversed"
+SMALL = ", below the effect of interest"
+REPRODUCED_SMALL = REPRODUCED + SMALL
+REVERSED_SMALL = REVERSED + SMALL
 INCONCLUSIVE = "inconclusive"
-VERDICTS = (REPRODUCED, REVERSED, NO_DIFFERENCE, INCONCLUSIVE, UNSTABLE)
-DECIDED = (REPRODUCED, REVERSED, NO_DIFFERENCE)
+VERDICTS = (REPRODUCED, REPRODUCED_SMALL, REVERSED, REVERSED_SMALL, NO_DIFFERENCE, INCONCLUSIVE,
+            UNSTABLE)
+DECIDED = (REPRODUCED, REPRODUCED_SMALL, REVERSED, REVERSED_SMALL, NO_DIFFERENCE)
+SIGNIFICANT_UP = (REPRODUCED, REPRODUCED_SMALL)
+SIGNIFICANT_DOWN = (REVERSED, REVERSED_SMALL)
 
-CLAIMS = {"better": "better final result", "faster": "converges faster"}
+CLAIMS = {"better": "better final result",
+          "faster": "ahead at shorter budgets (“converges faster”)"}
 CLAIM_RULES = {
     "better": ("at the full length E, per seed Δ = sign·(test metric of the schedule − test metric "
                "of the fixed LR), the sign chosen so that Δ > 0 means the schedule is better."),
     "faster": ("per seed, the mean over the budget-curve lengths B < E of sign·(schedule at B − "
-               "fixed LR at B), each run trained and annealed to B: ahead at equal training "
-               "budget, i.e. reaching any given quality sooner."),
+               "fixed LR at B), each run trained and annealed to B: ahead on average over those "
+               "lengths at equal training budget. It is an average: it does not say that every "
+               "length is ahead, so the answer names any shorter length whose own 95% t-interval "
+               "is wholly behind and then does not call the schedule ahead."),
 }
 PROTOCOL_RULES = {
     "tuned": ("(the fair test): for every arm (optimizer setting, schedule; the fixed LR "
@@ -35,14 +44,22 @@ PROTOCOL_RULES = {
                 "article LR, judged on test, no selection."),
 }
 RULES = [
-    (UNSTABLE, "in some judged seed exactly one of the two arms diverged. Not a verdict on the "
-               "claim: the counts are shown with an exact two-sided sign (binomial) test on those "
-               "seeds. Seeds where both arms diverged are dropped and listed."),
+    (UNSTABLE, "in some judged seed the schedule diverged and the fixed LR did not. Not a verdict "
+               "on the claim: the counts are shown with an exact two-sided sign (binomial) test on "
+               "the seeds where one arm diverged alone. Seeds where only the fixed LR diverged are "
+               "listed and left out (they mark the fixed LR, not the schedule); seeds where both "
+               "diverged are dropped and listed; the comparison proceeds on the pairs where both "
+               "finished."),
     (NO_DIFFERENCE, f"min_effect is declared and the Holm-adjusted TOST p < {ALPHA:g} (the 90% "
                     "t-interval of the mean Δ lies inside ±min_effect), so a significant but "
                     "negligible effect is not called reproduced."),
-    (REPRODUCED, f"the Holm-adjusted paired-test p < {ALPHA:g} and the mean Δ > 0."),
-    (REVERSED, f"the Holm-adjusted paired-test p < {ALPHA:g} and the mean Δ < 0."),
+    (REPRODUCED, f"the Holm-adjusted paired-test p < {ALPHA:g}, the mean Δ > 0 and, where "
+                 "min_effect is declared, the mean Δ ≥ min_effect."),
+    (REPRODUCED_SMALL, f"the Holm-adjusted paired-test p < {ALPHA:g} and 0 < mean Δ < min_effect: "
+                       "a real but smaller effect than the study declared of interest."),
+    (REVERSED, f"the Holm-adjusted paired-test p < {ALPHA:g}, the mean Δ < 0 and, where "
+               "min_effect is declared, −mean Δ ≥ min_effect."),
+    (REVERSED_SMALL, f"the Holm-adjusted paired-test p < {ALPHA:g} and −min_effect < mean Δ < 0."),
     (INCONCLUSIVE, "none of the above, including fewer than 2 paired seeds (no test can run)."),
 ]
 TESTS_RULE = (
@@ -67,21 +84,33 @@ MDE_RULE = (
 
 def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diverged: int,
            ref_diverged: int, sign_p: float, min_effect: float | None) -> tuple[str, str]:
-    """(verdict, reason) by :data:`RULES`, in order. ``mean``: the mean Δ (> 0: schedule better)."""
-    if own_diverged or ref_diverged:
+    """(verdict, reason) by :data:`RULES`, in order. ``mean``: the mean Δ (> 0: schedule better).
+    A divergence marks the arm that diverged: only the schedule's own makes it unstable; seeds
+    where the fixed LR alone diverged are left out of the pairs and named in the reason."""
+    if own_diverged:
         return UNSTABLE, (f"diverged alone: schedule in {own_diverged} seed(s), fixed LR in "
                           f"{ref_diverged}; sign test p = {sign_p:.3g}")
+    note = (f"; fixed LR diverged alone in {ref_diverged} seed(s), left out" if ref_diverged
+            else "")
     if min_effect and math.isfinite(tost_holm) and tost_holm < ALPHA:
-        return NO_DIFFERENCE, f"TOST Holm p = {tost_holm:.3g} < {ALPHA:g}: inside ±min_effect"
+        return NO_DIFFERENCE, (f"TOST Holm p = {tost_holm:.3g} < {ALPHA:g}: inside ±min_effect"
+                               + note)
     sig = math.isfinite(p_holm) and p_holm < ALPHA
+    small = bool(min_effect) and abs(mean) < min_effect
     if sig and mean > 0:
-        return REPRODUCED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, schedule ahead"
+        if small:
+            return REPRODUCED_SMALL, (f"Holm p = {p_holm:.3g} < {ALPHA:g}, schedule ahead by less "
+                                      f"than min_effect {min_effect:g}" + note)
+        return REPRODUCED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, schedule ahead" + note
     if sig and mean < 0:
-        return REVERSED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, fixed LR ahead"
+        if small:
+            return REVERSED_SMALL, (f"Holm p = {p_holm:.3g} < {ALPHA:g}, fixed LR ahead by less "
+                                    f"than min_effect {min_effect:g}" + note)
+        return REVERSED, f"Holm p = {p_holm:.3g} < {ALPHA:g}, fixed LR ahead" + note
     if n_pairs < 2:
-        return INCONCLUSIVE, f"{n_pairs} paired seed{'s' if n_pairs != 1 else ''}: no test"
+        return INCONCLUSIVE, f"{n_pairs} paired seed{'s' if n_pairs != 1 else ''}: no test" + note
     tail = f"; TOST Holm p = {tost_holm:.3g}" if min_effect and math.isfinite(tost_holm) else ""
-    return INCONCLUSIVE, f"Holm p = {p_holm:.3g} ≥ {ALPHA:g}{tail}"
+    return INCONCLUSIVE, f"Holm p = {p_holm:.3g} ≥ {ALPHA:g}{tail}" + note
 
 
 def seed_warnings(n_pairs: int, m: int, n_seeds: int) -> list[str]:
