@@ -208,25 +208,30 @@ def t_critical(n: int, alpha: float) -> float:
     return float(sps.t.ppf(1 - alpha / 2, n - 1)) if n >= 2 else float("nan")
 
 
-def power_paired_t(effect: float, n: int, sd: float, alpha: float) -> float:
-    """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``."""
-    df, tc = n - 1, t_critical(n, alpha)
+def power_paired_t(effect: float, n: int, sd: float, alpha: float, crit: float | None = None) -> float:
+    """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``;
+    ``crit``: a critical value of |t| to use instead of Student's (a permutation test's)."""
+    df, tc = n - 1, t_critical(n, alpha) if crit is None else crit
     nc = effect * math.sqrt(n) / sd
     # the lower tail as sf at −nc: scipy's nct.cdf far in the left tail returns NaN, not ~0
     return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))
 
 
-def mde(n: int, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER) -> float:
+def mde(n: int, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER,
+        crit: float | None = None) -> float:
     """Minimum detectable effect: the smallest true mean difference that a two-sided paired t-test
     at level alpha/m (Holm's first threshold for a family of m) detects with the given power, for
     n pairs whose differences have standard deviation sd. NaN where it cannot be estimated
-    (n < 2, no spread)."""
+    (n < 2, no spread). ``crit``: the |t| a permutation test needs at that level, in place of
+    Student's (infinite: that test cannot reach the level, so the MDE is infinite)."""
     if n < 2 or not (sd is not None and math.isfinite(sd) and sd > 0):
         return float("nan")
+    if crit is not None and not math.isfinite(crit):
+        return float("inf")
     level = alpha / max(int(m), 1)
 
     def gap(nc):
-        return power_paired_t(nc * sd / math.sqrt(n), n, sd, level) - power
+        return power_paired_t(nc * sd / math.sqrt(n), n, sd, level, crit) - power
 
     hi = 1.0
     while gap(hi) < 0:

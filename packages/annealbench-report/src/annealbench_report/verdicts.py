@@ -113,8 +113,9 @@ def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diver
     return INCONCLUSIVE, f"Holm p = {p_holm:.3g} ≥ {ALPHA:g}{tail}" + note
 
 
-def seed_warnings(n_pairs: int, m: int, n_seeds: int) -> list[str]:
-    """What ``n_pairs`` paired seeds and a family of ``m`` schedules allow under these rules."""
+def seed_warnings(n_pairs: int, m: int, n_seeds: int, selection_aware: bool = False) -> list[str]:
+    """What ``n_pairs`` paired seeds and a family of ``m`` schedules allow under these rules
+    (``selection_aware``: in-study selection, tested by label swaps)."""
     if n_pairs < 2:
         return [f"Only {n_pairs} paired seed(s): no test can run, so every verdict is inconclusive "
                 "(or unstable)."]
@@ -127,6 +128,12 @@ def seed_warnings(n_pairs: int, m: int, n_seeds: int) -> list[str]:
                f"{t_c:.3g} with {n_pairs - 1} degrees of freedom: a mean Δ of at least "
                f"{t_c / math.sqrt(n_pairs):.2g} standard deviations of the paired differences.")
     pmin = inference.min_sign_flip_p(n_pairs)
+    if selection_aware and pmin >= level:
+        out.append(f"The base LRs were chosen in-study, so the test swaps the two arms within "
+                   f"seeds; with {n_pairs} paired seeds it cannot go below p = 2/2^{n_pairs} = "
+                   f"{pmin:.3g}, above Holm's first threshold {level:.3g}: no schedule can be "
+                   "decided here. A tuning file (base LRs chosen on other seeds) or more seeds "
+                   "can.")
     if pmin >= level:
         out.append(f"With {n_pairs} paired seeds the exact sign-flip test (used when every Δ is the "
                    f"same) cannot go below p = 2/2^{n_pairs} = {pmin:.3g}, above Holm's first "
