@@ -79,7 +79,8 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                          cls=f"vcell {VERDICT_CLASS[x['verdict']]}")]})
             what = (f"test {a.primary} at {a.full} epochs" if claim == "better" else
                     f"mean over the shorter lengths of test {a.primary} at that length")
-            cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})", "95% t-interval",
+            cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})",
+                    "95% interval (t-interval; selection-aware where the test is)",
                     "test", "p", "Holm p", "TOST Holm p", "diverged alone: sched. / fixed",
                     "sign test p", "both diverged (seeds)", "verdict and why"]
             out.append(table(cols, rows, f"{family_label(opt, protocol, claim)} ({label}): paired "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
-from annealbench_report import answer, fig_budget, fig_forest
+from annealbench_report import answer, fig_budget, fig_forest, page_tuning
 from annealbench_report import verdicts as V
 from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, swatch, table
@@ -59,9 +59,11 @@ def verdict_table(a: Analysis, styles: dict) -> dict | None:
             any_row = any_row or len(m) > 0
         if any_row:
             rows.append({"cls": "", "cells": cells})
+    which = ("; the tuned rows' interval is the selection-aware permutation interval (in-study "
+             "selection, see below)" if a.selection is not None and a.selection.in_study else "")
     cap = (f"Verdict per schedule against the fixed LR ({a.fixed}) in each family (optimizer "
            f"setting · protocol · claim): Δ = mean paired difference in {a.units.unit}, > 0 = "
-           "schedule better, with its 95% t-interval and the Holm-adjusted p")
+           f"schedule better, with its 95% t-interval{which} and the Holm-adjusted p")
     return table(["schedule", *[family_label(*k) for k in fams]], rows, cap, "verdicts")
 
 
@@ -97,8 +99,9 @@ def forest(a: Analysis) -> dict | None:
                "verdict"], rows, "Numbers behind the figure", "numbers")
     return {"id": "forest", "svg": Markup(svg), "table": t,
             "title": "Forest plot: every schedule against the fixed LR",
-            "caption": ("Mean paired Δ (> 0: the schedule is better) with its 95% t-interval; solid: "
-                        "base LR tuned per schedule (leave-one-seed-out), dashed: the article's LR "
+            "caption": ("Mean paired Δ (> 0: the schedule is better) with its 95% interval (a "
+                        "t-interval; for in-study selection the selection-aware permutation "
+                        "interval); solid: base LR tuned per schedule, dashed: the article's LR "
                         "untuned. Marker and colour give the verdict; the grey band is ±min_effect "
                         "(equivalence margin); the black line is no difference.")}
 
@@ -160,12 +163,7 @@ def _budget_table(num: pd.DataFrame, a: Analysis) -> dict:
 def selection_lines(a: Analysis) -> list[str]:
     if a.selection is None:
         return []
-    n = int(a.selection.points["seed"].nunique())
-    out = [f"Selection held out: each judged seed's base LR was chosen on the validation split of "
-           f"the other {n - 1} seeds and the seed was judged on its own test split." if
-           a.selection.held_out else
-           "Selection was not held out: with one seed, the base LR is chosen on that seed's own "
-           "validation split (the test split still judges it)."]
+    out = page_tuning.lines(a)
     ch = a.selection.choices
     edge = ch[(ch["length"] == a.full) & ch["edge"].astype(bool)]
     for _, r in edge.iterrows():
@@ -189,6 +187,7 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "budget_figs": budget_curves(a, styles),
         "verdict_table": verdict_table(a, styles),
         "families_table": families_table(a),
+        "tuning_table": page_tuning.tuning_table(a),
         "warnings": sorted({w for ws in a.claims.families.get("warnings", []) for w in ws}),
         "selection": selection_lines(a),
         "rules": [(name, text) for name, text in V.RULES],

@@ -50,7 +50,8 @@ def choose(sel: np.ndarray, div: np.ndarray, maximize: bool) -> np.ndarray:
     clean = has & ~dv
     first = np.argmin(np.where(clean, score, np.inf), axis=-2)
     second = np.argmin(np.where(has, score, np.inf), axis=-2)
-    return np.where(clean.any(-2), first, np.where(has.any(-2), second, 0))
+    third = np.argmax(~dv, axis=-2)  # no value anywhere: the smallest LR without a divergence
+    return np.where(clean.any(-2), first, np.where(has.any(-2), second, third))
 
 
 def deltas(sel, div, val, maximize: bool, sgn: float) -> np.ndarray:
@@ -130,12 +131,13 @@ def test(sel, div, val, maximize: bool, sgn: float, confidence: float = CONFIDEN
 
 
 def _upper(sorted_abs: np.ndarray, level: float) -> float:
-    """Critical value c of a test that rejects when |t| > c, at permutation probability ≤ level:
-    the (k+1)-th largest |t| with k = ⌊level·P⌋; infinite when k = 0 (too few patterns: with P
-    patterns no p-value goes below 1/P, and |t| is symmetric, so 2/P)."""
+    """Critical value c of |t| at permutation probability ≤ ``level``, for a new observation
+    judged against these P patterns: p counts the observation itself and its mirror image (all
+    arms swapped gives −t), so it rejects when at most k − 2 others reach it, k = ⌊level·P⌋: c is
+    the (k − 1)-th largest. Infinite when k < 2: with P patterns no p goes below 2/P."""
     m = len(sorted_abs)
     k = int(math.floor(level * m + 1e-9))
-    return math.inf if k == 0 or m == 0 else float(sorted_abs[m - k - 1])
+    return math.inf if k < 2 or m == 0 else float(sorted_abs[m - k + 1])
 
 
 def arrays(points: pd.DataFrame, opt: str, schedule: str, fixed: str, lengths: list[int]):

@@ -34,12 +34,16 @@ CLAIM_RULES = {
                "is wholly behind and then does not call the schedule ahead."),
 }
 PROTOCOL_RULES = {
-    "tuned": ("(the fair test): for every arm (optimizer setting, schedule; the fixed LR "
-              "included), length B and judged seed s, the base LR is the one with the best mean "
-              "validation value at epoch B over the other seeds (leave-one-seed-out; LRs where some "
-              "of those seeds diverged are passed over while another LR had none; ties go to the "
-              "smaller LR), and seed s is judged by the test value of its own run at that LR. The "
-              "verdict never sees data that chose its LR: neither the split nor the seed."),
+    "tuned": ("(the fair test): every arm (optimizer setting, schedule; the fixed LR included) at "
+              "each length B is judged at a base LR chosen on validation data that never judges "
+              "it. With a tuning file (the study names a tuning budget): the LR with the best mean "
+              "validation value at epoch B over the tuning seeds, declared before the judged runs; "
+              "every judged seed is judged at it, so the pairs are independent. Without one "
+              "(in-study): for judged seed s, the best mean over the other seeds (leave-one-seed-"
+              "out; LRs where some of those seeds diverged are passed over while another LR had "
+              "none; ties go to the smaller LR), and seed s is judged by the test value of its own "
+              "run at that LR; because each seed helps choose the others' LRs, its p-values, "
+              "intervals and MDE come from a selection-aware permutation test."),
     "article": ("(what the article claims, untuned): every arm at the optimizer setting's own "
                 "article LR, judged on test, no selection."),
 }
@@ -65,10 +69,14 @@ RULES = [
 TESTS_RULE = (
     "Paired test: two-sided paired t-test of the per-seed Δ; where every Δ is the same (the t "
     "statistic is undefined) the exact sign-flip permutation test over all 2^n sign "
-    "patterns. Holm's correction covers one family = (optimizer setting, protocol, claim): the "
+    "patterns. Where the base LRs were chosen in-study, the selection-aware permutation test "
+    "instead: the two arms' labels swapped within seeds in every pattern (or a stated number of "
+    "seeded random ones), the whole leave-one-seed-out choice re-run for each, statistic |t|. "
+    "Holm's correction covers one family = (optimizer setting, protocol, claim): the "
     "schedules compared with the fixed LR there; a test that could not run counts as p = 1 and "
     "stays in the family. TOST is Holm-adjusted in the same family. Every interval is a 95% "
-    "t-interval unless its label gives another coverage.")
+    "t-interval unless its label says otherwise (the selection-aware one: mean Δ ± c·s/√n with c "
+    "from the permutation distribution).")
 SEEDS_RULE = (
     "Pairs are by seed: the same seed gives both arms the same initialisation and data order. A "
     "seed where a run failed or is unfinished is left out (listed per seed in the details); a "
