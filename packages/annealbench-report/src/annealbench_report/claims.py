@@ -24,7 +24,7 @@ from annealbench_report.protocol import ARTICLE, TUNED, Selection, article_lrs
 ROW_COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n_pairs", "mean", "std", "lo", "hi",
                "p", "test", "p_holm", "tost_p", "tost_holm", "own_diverged", "ref_diverged",
                "both_diverged", "left_out", "sign_p", "verdict", "reason", "lrs", "edge"]
-FAMILY_COLUMNS = ["optimizer", "protocol", "claim", "m", "n", "sd", "mde", "warnings"]
+FAMILY_COLUMNS = ["optimizer", "protocol", "claim", "m", "n", "sd", "crit", "mde", "warnings"]
 
 
 @dataclass
@@ -131,8 +131,11 @@ def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn:
     n = int(usable["n_pairs"].min()) if len(usable) else int(fam["n_pairs"].max())
     sd = float(math.sqrt(np.mean(usable["std"] ** 2))) if len(usable) else float("nan")
     m = len(scheds)
+    crit = float(np.median(crits)) if crits else math.nan
     fam_row = {"optimizer": opt, "protocol": protocol, "claim": claim, "m": m, "n": n, "sd": sd,
-               "mde": inference.mde(n, sd, m, crit=float(np.median(crits)) if crits else None),
+               # |t| the test needs at Holm's first threshold: Student's, or the permutation's
+               "crit": crit if crits else inference.t_critical(n, inference.ALPHA / m),
+               "mde": inference.mde(n, sd, m, crit=crit if crits else None),
                "warnings": verdicts.seed_warnings(n, m, n_seeds, points is not None)}
     return fam[ROW_COLUMNS], fam_row
 

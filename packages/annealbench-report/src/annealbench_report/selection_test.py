@@ -93,9 +93,10 @@ def _swapped(x: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def test(sel, div, val, maximize: bool, sgn: float, confidence: float = CONFIDENCE,
-         levels=(ALPHA,)) -> dict:
+         levels=(ALPHA,), interval: bool = True) -> dict:
     """The selection-aware test of arrays (2, K, L, n) (see :func:`deltas`): n, mean Δ, sd, p, the
-    interval, the permutation critical values of |t| at ``levels`` and how p was computed."""
+    interval, the permutation critical values of |t| at ``levels`` and how p was computed.
+    ``interval=False``: p alone (half the work; interval and critical values stay NaN)."""
     sel, div, val = (np.asarray(a) for a in (sel, div, val))
     n_seeds = sel.shape[-1]
     d0 = deltas(sel, div, val, maximize, sgn)
@@ -115,6 +116,9 @@ def test(sel, div, val, maximize: bool, sgn: float, confidence: float = CONFIDEN
     hits = np.sum(t_all >= abs(t_obs) - tol)
     # the identity is row 0 of the patterns: exact, or (1 + hits) / (1 + N_RANDOM)
     out["p"] = float(hits / len(z))
+    out.update(n_patterns=int(len(z)), exact=exact)
+    if not interval:
+        return out
     # the shift model: the schedule's judged values moved by the mean Δ, so its mean Δ is 0
     shifted = val.copy()
     shifted[0] = val[0] - sgn * out["mean"]
@@ -125,8 +129,7 @@ def test(sel, div, val, maximize: bool, sgn: float, confidence: float = CONFIDEN
     c = _upper(t0, 1 - confidence)
     sd = out["std"] if math.isfinite(out["std"]) else 0.0
     half = c * sd / math.sqrt(n) if math.isfinite(c) else math.inf
-    out.update(lo=out["mean"] - half, hi=out["mean"] + half, n_patterns=int(len(z)),
-               exact=exact)
+    out.update(lo=out["mean"] - half, hi=out["mean"] + half)
     return out
 
 
