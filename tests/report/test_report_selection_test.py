@@ -11,7 +11,8 @@ import pytest
 from constructed import records, row, run, study_claims
 from scipy import stats as sps
 
-from annealbench_report import inference, protocol, selection_test
+from annealbench_report import answer, inference, protocol, selection_test
+from annealbench_report.units import units_for
 
 
 @pytest.mark.parametrize("maximize", [True, False])
@@ -102,3 +103,15 @@ def test_the_page_row_is_the_selection_aware_test_of_the_same_deltas():
     assert r["p"] != pytest.approx(sps.ttest_1samp(d0, 0).pvalue)
     fam = c.families.iloc[0]
     assert fam["mde"] == pytest.approx(inference.mde(6, fam["sd"], 1, crit=t["crit"][0.05]))
+
+
+def test_five_in_study_seeds_say_no_schedule_can_be_decided():
+    df = _in_study(shift=0.2)
+    _, c = study_claims(df[df["seed"] < 5], {"epochs": 4})
+    r = row(c, "cosine")
+    assert r["mean"] > 0.15 and r["p"] >= 2 / 32 and r["verdict"] == "inconclusive"
+    fam = c.families.iloc[0]
+    assert math.isinf(fam["mde"])
+    assert any("cannot go below p = 2/2^5 = 0.0625" in w for w in fam["warnings"])
+    text = " ".join(s["text"] for s in answer.sentences(c, units_for("accuracy", [0.5])))
+    assert "no MDE: with 5 seeds the selection-aware test cannot reach Holm's threshold" in text

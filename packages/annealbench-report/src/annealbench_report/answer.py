@@ -5,6 +5,8 @@ decided one carries its Δ with the 95% t-interval, in the metric's units, and t
 from __future__ import annotations
 
 from annealbench_report import verdicts as V
+
+INF = float("inf")
 from annealbench_report.claims import StudyClaims, family, family_rows
 from annealbench_report.units import Units
 
@@ -70,7 +72,9 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
         n = int(rows["n_pairs"].max())
         return f"no test is possible yet: {n} paired seed{'s' if n != 1 else ''}, a test needs 2"
     mde = fam.get("mde", float("nan"))
-    mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde
+    mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde and mde != INF
+                else f"no MDE: with {fam.get('n')} seeds the selection-aware test cannot reach "
+                     f"Holm's threshold, whatever the effect" if mde == INF
                 else "MDE not estimable: the paired differences do not vary")
     parts = []
     for verdict in (*V.SIGNIFICANT_UP, *V.SIGNIFICANT_DOWN):

@@ -78,8 +78,9 @@ def families_table(a: Analysis) -> dict | None:
             cell(str(int(r["m"])), r["m"], "num"), cell(f"{ALPHA / r['m']:.3g}", None, "num"),
             cell(str(int(r["n"])), r["n"], "num"),
             cell(a.units.effect(r["sd"]), r["sd"], "num"),
-            cell(a.units.effect(r["mde"]) if r["mde"] == r["mde"] else "not estimable",
-                 r["mde"], "num")]})
+            cell(a.units.effect(r["mde"]) if r["mde"] == r["mde"] and r["mde"] != float("inf")
+                 else "none: the test cannot reach α/m with these seeds"
+                 if r["mde"] == float("inf") else "not estimable", r["mde"], "num")]})
     cols = ["family (Holm's correction runs within it)", "schedules m", "first Holm threshold α/m",
             "paired seeds n", "pooled SD of Δ", "MDE (80% power)"]
     return table(cols, rows, "Minimum detectable effect per family", "families")

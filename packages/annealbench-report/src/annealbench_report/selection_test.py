@@ -16,9 +16,11 @@ data shifted so that its mean Δ is 0 (a shift model): a t-interval whose critic
 from the selection-aware permutation distribution instead of Student's t. The MDE uses that
 critical value at Holm's first threshold in place of Student's (``inference.mde(..., crit=c)``).
 
-Cost: one pattern is a few array operations over (arms × lengths × LRs × seeds); 2^10 patterns
-for 10 seeds, 3 LRs and one length take about 2 ms here, so a study page spends well under a
-second on it.
+Cost: every pattern is a few array operations over (arms × lengths × LRs × seeds), run twice
+(p, then the interval). Measured CPU per schedule and claim, 3 LRs, on the 2-core AMD EPYC
+(`time.process_time`, 10 repeats): 0.4 ms for 5 seeds (32 patterns), 9 ms for 10 seeds and one
+length (1,024), 32 ms for 10 seeds and 3 lengths, 139 ms for 15 seeds and 3 lengths (4,001
+Monte-Carlo patterns): a study page with 5 schedules and 2 claims spends under 1.5 s on it.
 """
 
 from __future__ import annotations
