@@ -5,10 +5,10 @@ decided one carries its Δ with the 95% t-interval, in the metric's units, and t
 from __future__ import annotations
 
 from annealbench_report import verdicts as V
-
-INF = float("inf")
 from annealbench_report.claims import StudyClaims, family, family_rows
 from annealbench_report.units import Units
+
+INF = float("inf")
 
 
 def _names(xs: list[str]) -> str:
