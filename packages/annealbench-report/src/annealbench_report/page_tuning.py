@@ -57,7 +57,8 @@ def lines(a) -> list[str]:
                f"{t['date']}): per optimizer setting, schedule and length the LR with the best mean "
                f"validation {a.primary} at epoch B. Judged seeds: {seeds_text(judged)}, each at "
                "those LRs on its test split; no judged seed chose anything, so the pairs are "
-               "independent across seeds and the paired t-test and t-intervals hold."]
+               "independent across seeds and the paired t-test and t-intervals hold (conditional "
+               "on those declared choices)."]
         return out + list(sel.notes or [])
     if not sel.held_out:
         return ["Selection was not held out: with one seed, the base LR is chosen on that seed's "
