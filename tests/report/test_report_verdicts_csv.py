@@ -91,3 +91,16 @@ def test_the_page_shows_the_tuning_table_and_which_seeds_chose(built):
     adam = [r for r in t["rows"] if r[0]["text"] == "adam · cosine" and r[1]["text"] == "4"][0]
     assert "◀" in adam[2]["text"] and "◀" not in adam[3]["text"]  # 0.001 chosen, 0.003 not
     assert "on the tuning seeds 100 101 102" in html and "Judged seeds: 0 1 2 3" in html
+
+
+def test_every_build_writes_it_beside_the_page(tmp_path):
+    from conftest import make_study
+
+    from annealbench_report import cli
+
+    s = make_study(tmp_path / "out", seeds=(0, 1), epochs=2, curve=(1,), special=False)
+    pages = cli.build(s.dir.parent)
+    assert s.dir / "index.html" in pages
+    v = pd.read_csv(s.dir / verdicts_csv.NAME, dtype={"tuning_seeds": str})
+    assert len(v) and set(v["protocol"]) == {"tuned", "article"}
+    assert set(v["tuning_seeds"].fillna("")) == {""}  # in-study: nothing chose on other seeds
