@@ -136,7 +136,7 @@ def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn:
                # |t| the test needs at Holm's first threshold: Student's, or the permutation's
                "crit": crit if crits else inference.t_critical(n, inference.ALPHA / m),
                "mde": inference.mde(n, sd, m, crit=crit if crits else None),
-               "warnings": verdicts.seed_warnings(n, m, n_seeds, points is not None)}
+               "warnings": verdicts.seed_warnings(n, m, n_seeds, bool(crits), crit)}
     return fam[ROW_COLUMNS], fam_row
 
 

@@ -174,7 +174,7 @@ def selection_lines(a: Analysis) -> list[str]:
                    f"{r['lr_max']:g}); the optimum may lie outside it.")
     short = ch[(ch["length"] < a.full) & ch["edge"].astype(bool)]
     if len(short):
-        out.append(f"{len(short)} more all-seeds choices at shorter lengths are at the edge of their "
+        out.append(f"{len(short)} more choices at shorter lengths are at the edge of their "
                    "grid (marked in “Every base LR”).")
     return out + list(a.claims.notes)
 

@@ -121,9 +121,11 @@ def decide(n_pairs: int, mean: float, p_holm: float, tost_holm: float, own_diver
     return INCONCLUSIVE, f"Holm p = {p_holm:.3g} ≥ {ALPHA:g}{tail}" + note
 
 
-def seed_warnings(n_pairs: int, m: int, n_seeds: int, selection_aware: bool = False) -> list[str]:
+def seed_warnings(n_pairs: int, m: int, n_seeds: int, selection_aware: bool = False,
+                  crit: float = math.nan) -> list[str]:
     """What ``n_pairs`` paired seeds and a family of ``m`` schedules allow under these rules
-    (``selection_aware``: in-study selection, tested by label swaps)."""
+    (``selection_aware``: in-study selection, tested by label swaps, whose critical |t| at Holm's
+    first threshold is ``crit``)."""
     if n_pairs < 2:
         return [f"Only {n_pairs} paired seed(s): no test can run, so every verdict is inconclusive "
                 "(or unstable)."]
@@ -135,6 +137,11 @@ def seed_warnings(n_pairs: int, m: int, n_seeds: int, selection_aware: bool = Fa
                f"needs a paired t-test p < {level:.3g} (Holm's first threshold), i.e. |t| > "
                f"{t_c:.3g} with {n_pairs - 1} degrees of freedom: a mean Δ of at least "
                f"{t_c / math.sqrt(n_pairs):.2g} standard deviations of the paired differences.")
+    if selection_aware and math.isfinite(crit):
+        out[-1] = (f"With {n_pairs} paired seeds and {m} schedule(s) in a family, the strongest "
+                   f"schedule needs a selection-aware permutation p < {level:.3g} (Holm's first "
+                   f"threshold), i.e. |t| above about {crit:.3g} (the median permutation critical "
+                   f"value of the family; Student's t would need {t_c:.3g}).")
     pmin = inference.min_sign_flip_p(n_pairs)
     if selection_aware and pmin >= level:
         out.append(f"The base LRs were chosen in-study, so the test swaps the two arms within "
