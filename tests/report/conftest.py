@@ -78,8 +78,11 @@ def _write_epoch(path: Path, rows: list[tuple]) -> int:
 
 def make_study(out: Path, name: str = "synth", dir_name: str | None = None, epochs: int = 4,
                steps_per_epoch: int = 5, seeds=(0, 1, 2), description: str = "A synthetic study",
-               special: bool = True, curve=(2,), min_effect: float | None = 0.005) -> SynthStudy:
-    """``curve``: the budget-curve lengths below ``epochs`` (every schedule also annealed to each)."""
+               special: bool = True, curve=(2,), min_effect: float | None = 0.005,
+               tuning: dict | None = None) -> SynthStudy:
+    """``curve``: the budget-curve lengths below ``epochs`` (every schedule also annealed to each).
+    ``tuning``: study.json's ``tuning`` entry (a tuning file's content plus ``file``); None: the
+    study selects its LRs in-study."""
     study_dir = Path(out) / (dir_name or name)
     (study_dir / "runs").mkdir(parents=True, exist_ok=True)
     directions = {"loss": "min", "accuracy": "max"}
@@ -126,6 +129,7 @@ def make_study(out: Path, name: str = "synth", dir_name: str | None = None, epoc
                            "article_lr": ARTICLE_LR.get(k)} for k, (t, lrs, kw) in OPTIMIZERS.items()},
         "schedules": {k: {"type": t, "kwargs": kw, "interval": iv}
                       for k, (t, kw, iv) in SCHEDULES.items()},
+        "tuning": tuning,
     }
     (study_dir / "study.json").write_text(json.dumps(study, indent=2))
     meta = {

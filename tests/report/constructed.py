@@ -6,6 +6,8 @@
 - ``run(...)``/``records([...])``: runs with explicit validation and test values at given epochs,
   for the protocol and budget-curve tests.
 - ``study_claims(df, study)``: the protocol and claims layers applied as a study page would.
+- ``tuning_entry(choices, seeds)``: study.json's ``tuning`` entry, as the runner copies it from a
+  tuning file (contract item 4 of issue 14).
 """
 
 from __future__ import annotations
@@ -114,3 +116,18 @@ def full_length_study(deltas: dict, min_effect=None, diverged=(), fixed=FIXED):
             rows.append(run(sched, 0.1, s, 4, {} if bad else {4: (fixed[s] + d, fixed[s] + d)},
                             status="diverged" if bad else "completed"))
     return study_claims(records(rows), {"epochs": 4, "min_effect": min_effect})[1]
+
+
+def tuning_entry(choices: dict, seeds=(100, 101, 102), grid=(0.01, 0.1), file="t.quick.tuning.json",
+                 optimizer="sgd") -> dict:
+    """``choices``: {(schedule, length): chosen base LR}; every LR of ``grid`` gets a by_lr row
+    whose validation mean makes the chosen one the best (accuracy)."""
+    out = []
+    for (sched, length), lr in choices.items():
+        by = [{"base_lr": x, "val_mean": 0.6 if x == lr else 0.5, "n": len(seeds)} for x in grid]
+        out.append({"optimizer": optimizer, "schedule": sched, "length": length, "base_lr": lr,
+                    "edge": lr in (min(grid), max(grid)), "by_lr": by})
+    return {"study": "t", "judged_budget": "quick", "tuning_budget": "quick-tune",
+            "seeds": list(seeds), "primary_metric": "accuracy", "direction": "max",
+            "commit": "abc1234", "date": "2026-12-04", "spec_sha256": "0" * 64, "choices": out,
+            "file": file}

@@ -48,7 +48,8 @@ def test_equivalence_and_instability_are_named():
 
 def test_no_shorter_length_says_there_is_no_faster_verdict():
     c = full_length_study({"cosine": [0.05, 0.03, 0.06, 0.04]})
-    assert "sgd, converges faster: No verdict: the study trains no budget-curve length" in _text(c)
+    assert ("sgd, ahead at shorter budgets (“converges faster”): No verdict: the study trains no "
+            "budget-curve length") in _text(c)
 
 
 def test_units():

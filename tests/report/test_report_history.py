@@ -51,7 +51,7 @@ def test_index_keeps_earlier_runs(tmp_path, make_synth):
     assert [r[2]["text"] for r in t["rows"]] == ["def5678", "abc1234"]  # newest first
     assert re.search(r'<tr class="best">(?:(?!</tr>).)*abc1234', html, re.S) is None
     assert re.search(r'<tr class="best">(?:(?!</tr>).)*def5678', html, re.S)  # the current run
-    assert "sgd · tuned LR · converges faster" in t["header"]
+    assert "sgd · tuned LR · ahead at shorter budgets (“converges faster”)" in t["header"]
 
 
 def test_old_entries_with_earlier_verdict_words_stay_readable(tmp_path, make_synth):

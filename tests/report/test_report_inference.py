@@ -128,9 +128,12 @@ def test_tost_is_the_larger_one_sided_t_test():
 
 
 def test_tost_with_zero_spread_is_exact():
-    assert inference.tost([0.001, 0.001, 0.001], 0.005) == 0.0
+    """Equal differences: the exact one-sided sign-flip tests, 1/2^n at best, never 0 (issue 14,
+    defect 4: p was 0, so 2 equal seeds 'showed' equivalence)."""
+    assert inference.tost([0.001, 0.001, 0.001], 0.005) == pytest.approx(1 / 8)
     assert inference.tost([0.006, 0.006, 0.006], 0.005) == 1.0
-    assert inference.tost([0.0, 0.0], 0.005) == 0.0  # identical results
+    assert inference.tost([0.0, 0.0], 0.005) == pytest.approx(1 / 4)  # identical results
+    assert inference.tost([0.002] * 6, 0.005) == pytest.approx(1 / 64)
 
 
 def test_holm_by_hand_with_an_undefined_p_counted_as_one():

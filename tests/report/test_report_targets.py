@@ -84,7 +84,8 @@ def test_tied_whole_epochs_are_decided_and_equal_answers_match():
     r = targets.analyse(df, j, {"metric": "accuracy", "value": 0.5, "direction": "max"}, DIRS, 8,
                         "constant", ["constant", "cosine", "step"], "sgd")
     c = r.comparisons.set_index("schedule")
-    assert c.loc["cosine", "mean"] == -2 and c.loc["step", "mean"] == pytest.approx(-5 / 3)
+    # one sign convention on the page: > 0 = the schedule is better (here: 2 epochs sooner)
+    assert c.loc["cosine", "mean"] == 2 and c.loc["step", "mean"] == pytest.approx(5 / 3)
     assert c.loc["cosine", "p"] == pytest.approx(0.25) and c.loc["step", "p"] == pytest.approx(0.25)
     assert c["p_holm"].tolist() == pytest.approx([0.5, 0.5])  # Holm over the two schedules
     arms = r.arms.set_index("schedule")
@@ -100,5 +101,5 @@ def test_never_reached_counts_as_budget_plus_one_in_the_pairs():
     j = sel.judged[(sel.judged["protocol"] == "tuned") & (sel.judged["length"] == 8)]
     r = targets.analyse(df, j, {"metric": "accuracy", "value": 0.5, "direction": "max"}, DIRS, 8,
                         "constant", ["constant", "cosine"], "sgd")
-    assert r.comparisons.iloc[0]["mean"] == pytest.approx(((5 - 9) * 2 + (5 - 7)) / 3)
+    assert r.comparisons.iloc[0]["mean"] == pytest.approx(((9 - 5) * 2 + (7 - 5)) / 3)
     assert r.arms.set_index("schedule").loc["constant", "reached"] == 1

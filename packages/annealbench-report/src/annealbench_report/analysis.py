@@ -102,7 +102,7 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
         return Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths,
                         min_effect, units, None, empty, target)
     pts = protocol.points(df, primary, lengths)
-    sel = protocol.select(pts, study, primary, directions)
+    sel = protocol.select(pts, study, primary, directions, where)
     c = claims.analyse(sel, study, fixed, scheds, opts, lengths, sgn, min_effect)
     a = Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths, min_effect,
                  units, sel, c, target)

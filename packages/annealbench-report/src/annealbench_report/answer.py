@@ -8,6 +8,8 @@ from annealbench_report import verdicts as V
 from annealbench_report.claims import StudyClaims, family, family_rows
 from annealbench_report.units import Units
 
+INF = float("inf")
+
 
 def _names(xs: list[str]) -> str:
     return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
@@ -18,8 +20,18 @@ def _lengths_text(c: StudyClaims) -> str:
     return f"{_names([str(b) for b in short])} of {c.full} epochs"
 
 
+def _against(t, r, up: bool) -> list[int]:
+    """Shorter lengths whose 95% t-interval of Δ_B lies wholly on the other side of 0 from the
+    verdict: a curve average must not be worded as "ahead" while one of them is behind."""
+    if t is None:
+        return []
+    short = t[t["length"] < t["length"].max()]
+    bad = short["delta_hi"] < 0 if up else short["delta_lo"] > 0
+    return [int(b) for b in short.loc[bad, "length"]]
+
+
 def _decided(r, claim: str, u: Units, c: StudyClaims) -> str:
-    up = r["verdict"] == V.REPRODUCED
+    up = r["verdict"] in V.SIGNIFICANT_UP
     size = r["mean"] if up else -r["mean"]
     lo, hi = (r["lo"], r["hi"]) if up else (-r["hi"], -r["lo"])
     amount = f"{u.effect(size)} {u.interval(lo, hi)}"
@@ -27,11 +39,26 @@ def _decided(r, claim: str, u: Units, c: StudyClaims) -> str:
     if claim == "better":
         return (f"{r['schedule']} beats the fixed LR by {amount}" if up
                 else f"{r['schedule']} loses to the fixed LR by {amount}") + word
-    text = (f"{r['schedule']} is ahead of the fixed LR at equal training budget by {amount}" if up
-            else f"{r['schedule']} is behind the fixed LR at equal training budget by {amount}")
-    m = c.matches.get((r["optimizer"], r["protocol"], r["schedule"]))
-    if up and m and m["b_star"] is not None and m["b_star"] < c.full:
-        text += f" and matches its {c.full}-epoch result at {m['b_star']} epochs"
+    key = (r["optimizer"], r["protocol"], r["schedule"])
+    t = c.curves.get(key)
+    against = _against(t, r, up)
+    if against:
+        b = against[0]
+        x = t[t["length"] == b].iloc[0]
+        side = "behind" if up else "ahead of"
+        return (f"{r['schedule']}'s mean Δ over the shorter lengths is "
+                f"{u.effect(r['mean'], True)} {u.interval(r['lo'], r['hi'], True)}{word}, but it "
+                f"is {side} the fixed LR at {b} epochs by {u.effect(abs(x['delta']))} "
+                f"(Δ {u.interval(x['delta_lo'], x['delta_hi'], True)})")
+    text = (f"{r['schedule']} is ahead of the fixed LR on average over the shorter lengths (equal "
+            f"training budget at each) by {amount}" if up else
+            f"{r['schedule']} is behind the fixed LR on average over the shorter lengths (equal "
+            f"training budget at each) by {amount}")
+    m = c.matches.get(key)
+    if up and m and m["established"] is not None and m["established"] < c.full and t is not None:
+        g = t[t["length"] == m["established"]].iloc[0]
+        text += (f" and matches its {c.full}-epoch result from {m['established']} epochs on "
+                 f"(gap there {u.effect(g['gap'], True)} {u.interval(g['gap_lo'], g['gap_hi'], True)})")
     return text + word
 
 
@@ -45,10 +72,12 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
         n = int(rows["n_pairs"].max())
         return f"no test is possible yet: {n} paired seed{'s' if n != 1 else ''}, a test needs 2"
     mde = fam.get("mde", float("nan"))
-    mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde
+    mde_text = (f"MDE {u.effect(mde)} at {fam.get('n')} seeds" if mde == mde and mde != INF
+                else f"no MDE: with {fam.get('n')} seeds the selection-aware test cannot reach "
+                     f"Holm's threshold, whatever the effect" if mde == INF
                 else "MDE not estimable: the paired differences do not vary")
     parts = []
-    for verdict in (V.REPRODUCED, V.REVERSED):
+    for verdict in (*V.SIGNIFICANT_UP, *V.SIGNIFICANT_DOWN):
         parts += [_decided(r, claim, u, c) for _, r in rows[rows["verdict"] == verdict].iterrows()]
     eq = rows[rows["verdict"] == V.NO_DIFFERENCE]
     if len(eq):

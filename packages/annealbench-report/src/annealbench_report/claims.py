@@ -3,6 +3,10 @@ fixed LR: paired tests, Holm per family, TOST, verdicts, minimum detectable effe
 and the budget curve behind "faster".
 
 A family is (optimizer setting, protocol, claim): the schedules compared with the fixed LR there.
+Where the base LRs were chosen inside the judged data (in-study, leave-one-seed-out), p-values,
+intervals and the MDE come from :mod:`selection_test`, which re-runs the selection under every
+within-seed swap of the two arms; elsewhere (a tuning file, the article's LR) the pairs are
+independent and the paired t-test holds.
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from annealbench_report import curve, inference, verdicts
+from annealbench_report import curve, inference, selection_test, verdicts
 from annealbench_report.pairs import Judged, counts, per_seed
 from annealbench_report.protocol import ARTICLE, TUNED, Selection, article_lrs
 
 ROW_COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n_pairs", "mean", "std", "lo", "hi",
                "p", "test", "p_holm", "tost_p", "tost_holm", "own_diverged", "ref_diverged",
                "both_diverged", "left_out", "sign_p", "verdict", "reason", "lrs", "edge"]
-FAMILY_COLUMNS = ["optimizer", "protocol", "claim", "m", "n", "sd", "mde", "warnings"]
+FAMILY_COLUMNS = ["optimizer", "protocol", "claim", "m", "n", "sd", "crit", "mde", "warnings"]
 
 
 @dataclass
@@ -53,6 +57,12 @@ def protocol_label(protocol: str, opt: str, sel: Selection, article: dict) -> st
     if len(ch) and (ch["n_lrs"] == 1).all():
         lrs = sorted(set(ch["lr_min"]))
         return f"at the single base LR {'/'.join(f'{x:g}' for x in lrs)} of the grid (nothing tuned)"
+    if sel.tuning is not None:
+        return (f"with the base LR tuned per schedule on tuning seeds "
+                f"{', '.join(str(s) for s in sel.tuning['seeds'])}, never judged")
+    if sel.in_study:
+        return ("with the base LR tuned per schedule in-study (leave-one-seed-out; tested by a "
+                "selection-aware permutation test)")
     return "with the base LR tuned per schedule"
 
 
@@ -74,17 +84,35 @@ def _lr_text(seeds: pd.DataFrame) -> str:
     return "/".join(f"{x:g}" for x in lrs) or "–"
 
 
+def _aware(points: pd.DataFrame, opt: str, s: str, fixed: str, lengths: list, sgn: float,
+           level: float) -> dict | None:
+    """The selection-aware test of one schedule; None where each arm has one LR (no selection:
+    the pairs are independent and the paired t-test holds)."""
+    sel, div, val, _ = selection_test.arrays(points, opt, s, fixed, lengths)
+    if sel.shape[-2] <= 1:
+        return None
+    return selection_test.test(sel, div, val, sgn > 0, sgn, levels=(level,))
+
+
 def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn: float,
-            min_effect, edges: dict, out: StudyClaims, n_seeds: int) -> tuple[pd.DataFrame, dict]:
-    """The rows of one family, with Holm, TOST and verdicts, and its MDE line."""
+            min_effect, edges: dict, out: StudyClaims, n_seeds: int,
+            points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """The rows of one family, with Holm, TOST and verdicts, and its MDE line. ``points``: given
+    for in-study selection, whose p, interval and MDE come from the selection-aware test."""
     opt, protocol, claim = key
-    rows = []
+    rows, crits = [], []
+    level = inference.ALPHA / max(len(scheds), 1)
     for s in scheds:
         seeds = per_seed(j, s, fixed, lengths, sgn)
         out.seeds[(*key, s)] = seeds
         c = counts(seeds)
         d = seeds.loc[seeds["outcome"] == "pair", "delta"]
         t = inference.paired_test(d)
+        a = _aware(points, opt, s, fixed, lengths, sgn, level) \
+            if points is not None and t["n"] >= 2 else None
+        if a is not None:
+            t.update(p=a["p"], lo=a["lo"], hi=a["hi"], test=selection_test.LABEL)
+            crits.append(a["crit"][level])
         n_disc = c["own_diverged"] + c["ref_diverged"]
         rows.append({"optimizer": opt, "protocol": protocol, "claim": claim, "schedule": s,
                      **c, "n_pairs": t["n"], "mean": t["mean"], "std": t["std"], "lo": t["lo"],
@@ -103,9 +131,12 @@ def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn:
     n = int(usable["n_pairs"].min()) if len(usable) else int(fam["n_pairs"].max())
     sd = float(math.sqrt(np.mean(usable["std"] ** 2))) if len(usable) else float("nan")
     m = len(scheds)
+    crit = float(np.median(crits)) if crits else math.nan
     fam_row = {"optimizer": opt, "protocol": protocol, "claim": claim, "m": m, "n": n, "sd": sd,
-               "mde": inference.mde(n, sd, m),
-               "warnings": verdicts.seed_warnings(n, m, n_seeds)}
+               # |t| the test needs at Holm's first threshold: Student's, or the permutation's
+               "crit": crit if crits else inference.t_critical(n, inference.ALPHA / m),
+               "mde": inference.mde(n, sd, m, crit=crit if crits else None),
+               "warnings": verdicts.seed_warnings(n, m, n_seeds, bool(crits), crit)}
     return fam[ROW_COLUMNS], fam_row
 
 
@@ -142,10 +173,12 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
             if not scheds:
                 continue
             e = edges if protocol == TUNED else {}
+            aware = protocol == TUNED and sel.in_study
             for claim, lens in (("better", [full]), ("faster", short)):
                 if lens:
                     r, f = _family(lookup, (opt, protocol, claim), scheds, fixed, lens, sgn,
-                                   min_effect, e, out, int(j["seed"].nunique()))
+                                   min_effect, e, out, int(j["seed"].nunique()),
+                                   sel.points if aware else None)
                     rows.append(r)
                     fams.append(f)
             for s in scheds:

@@ -97,7 +97,7 @@ def _legend(numbers: pd.DataFrame, min_effect, units: Units) -> list:
     for p in (TUNED, ARTICLE):
         if (numbers["protocol"] == p).any():
             out.append(Line2D([], [], color="#333333", linestyle=PROTOCOL_LINE[p],
-                              label=f"{PROTOCOL_NAME[p]} (95% t-interval)"))
+                              label=f"{PROTOCOL_NAME[p]} (95% interval)"))
     if min_effect:
         out.append(Patch(color="#d9d9d9", label=f"±min_effect ({units.effect(min_effect)})"))
     return out

@@ -106,7 +106,9 @@ def svg_string(fig: Figure, prefix: str, title: str = "") -> str:
 
 VERDICT_STYLE = {  # colour-blind safe and distinct in grey print: shape and fill differ too
     "reproduced": {"color": "#0072B2", "marker": "o", "fill": True},
+    "reproduced, below the effect of interest": {"color": "#0072B2", "marker": "^", "fill": False},
     "reversed": {"color": "#D55E00", "marker": "s", "fill": True},
+    "reversed, below the effect of interest": {"color": "#D55E00", "marker": "v", "fill": False},
     "no meaningful difference": {"color": "#009E73", "marker": "D", "fill": True},
     "inconclusive": {"color": "#666666", "marker": "o", "fill": False},
     "unstable": {"color": "#CC79A7", "marker": "X", "fill": True},

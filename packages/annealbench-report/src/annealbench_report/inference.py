@@ -5,7 +5,8 @@
   mean about 75% of the time.)
 - Paired comparison: the two-sided paired t-test; where every difference is the same (the t
   statistic divides by zero) the exact sign-flip permutation test over all 2^n sign patterns.
-- Equivalence: TOST, the larger of the two one-sided t-test p-values against ±margin.
+- Equivalence: TOST, the larger of the two one-sided t-test p-values against ±margin (exact
+  one-sided sign-flip tests where every difference is the same).
 - Holm's step-down correction; an undefined p counts as 1 and stays in the family.
 - The sign (binomial) test for seeds where only one arm diverged.
 - Minimum detectable effect of a two-sided paired t-test (noncentral t, 80% power).
@@ -134,16 +135,39 @@ def paired_test(d) -> dict:
     return out
 
 
+def one_sided_sign_flip_p(d) -> float:
+    """One-sided exact sign-flip p of H0 mean ≤ 0 against mean > 0: the share of the 2^n sign
+    patterns whose sum is at least the observed one. Closed form where every d is the same
+    (only the all-plus pattern reaches n·d > 0: 1/2^n), enumerated up to n = 16, else scipy."""
+    d = _clean(d)
+    n = len(d)
+    if n == 0:
+        return float("nan")
+    obs = float(d.sum())
+    if flat(d):
+        return 2.0 ** -n if obs > 0 else 1.0
+    tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    if n <= _ENUMERATE_UP_TO:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+        return float(np.mean(signs @ d >= obs - tol))
+    res = sps.permutation_test((d,), lambda x, axis=-1: np.sum(x, axis=axis),
+                               permutation_type="samples", alternative="greater",
+                               n_resamples=np.inf if n <= _SCIPY_EXACT_UP_TO else 100_000,
+                               vectorized=True, random_state=0)
+    return float(res.pvalue)
+
+
 def tost(d, margin) -> float:
-    """Two one-sided t-tests of |mean difference| < margin: max of the p-values of H0 μ ≤ −margin
-    and H0 μ ≥ +margin (equivalent: the 90% t-interval inside ±margin at p < 0.05). With zero
-    spread the interval is the point: 0 when |d| < margin, else 1. NaN without a margin or for
-    fewer than 2 pairs."""
+    """Two one-sided tests of |mean difference| < margin: max of the p-values of H0 μ ≤ −margin
+    and H0 μ ≥ +margin (equivalent: the 90% t-interval inside ±margin at p < 0.05). Where every
+    difference is the same the t statistics are undefined, and the exact one-sided sign-flip
+    tests of d + margin > 0 and margin − d > 0 decide: p = 1/2^n at best, never 0, so two equal
+    seeds cannot show equivalence. NaN without a margin or for fewer than 2 pairs."""
     a = _clean(d)
     if margin is None or not math.isfinite(margin) or margin <= 0 or len(a) < 2:
         return float("nan")
     if flat(a):
-        return 0.0 if abs(float(a.mean())) < margin else 1.0
+        return max(one_sided_sign_flip_p(a + margin), one_sided_sign_flip_p(margin - a))
     n = len(a)
     se = float(a.std(ddof=1)) / math.sqrt(n)
     mean = float(a.mean())
@@ -184,25 +208,30 @@ def t_critical(n: int, alpha: float) -> float:
     return float(sps.t.ppf(1 - alpha / 2, n - 1)) if n >= 2 else float("nan")
 
 
-def power_paired_t(effect: float, n: int, sd: float, alpha: float) -> float:
-    """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``."""
-    df, tc = n - 1, t_critical(n, alpha)
+def power_paired_t(effect: float, n: int, sd: float, alpha: float, crit: float | None = None) -> float:
+    """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``;
+    ``crit``: a critical value of |t| to use instead of Student's (a permutation test's)."""
+    df, tc = n - 1, t_critical(n, alpha) if crit is None else crit
     nc = effect * math.sqrt(n) / sd
     # the lower tail as sf at −nc: scipy's nct.cdf far in the left tail returns NaN, not ~0
     return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))
 
 
-def mde(n: int, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER) -> float:
+def mde(n: int, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER,
+        crit: float | None = None) -> float:
     """Minimum detectable effect: the smallest true mean difference that a two-sided paired t-test
     at level alpha/m (Holm's first threshold for a family of m) detects with the given power, for
     n pairs whose differences have standard deviation sd. NaN where it cannot be estimated
-    (n < 2, no spread)."""
+    (n < 2, no spread). ``crit``: the |t| a permutation test needs at that level, in place of
+    Student's (infinite: that test cannot reach the level, so the MDE is infinite)."""
     if n < 2 or not (sd is not None and math.isfinite(sd) and sd > 0):
         return float("nan")
+    if crit is not None and not math.isfinite(crit):
+        return float("inf")
     level = alpha / max(int(m), 1)
 
     def gap(nc):
-        return power_paired_t(nc * sd / math.sqrt(n), n, sd, level) - power
+        return power_paired_t(nc * sd / math.sqrt(n), n, sd, level, crit) - power
 
     hi = 1.0
     while gap(hi) < 0:

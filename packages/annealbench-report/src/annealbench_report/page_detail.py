@@ -72,6 +72,8 @@ def _lr_table(numbers: pd.DataFrame, a: Analysis) -> dict:
 def optimizer_section(i: int, df: pd.DataFrame, a: Analysis, opt: str, styles: dict) -> dict:
     """Tables and figures of optimizer setting ``opt``."""
     sel = a.selection
+    filed = sel.tuning is not None
+    chosen_on = "the tuning seeds (tuning file)" if filed else "all seeds"
     ch = sel.choices[(sel.choices["optimizer"] == opt) & (sel.choices["length"] == a.full)]
     arms = ch.rename(columns={"chosen_lr": "base_lr"})[["schedule", "base_lr"]]
     full_runs = df[(df["epochs"] == a.full) & (df["optimizer"] == opt)]
@@ -79,7 +81,7 @@ def optimizer_section(i: int, df: pd.DataFrame, a: Analysis, opt: str, styles: d
     svg, num = fig_training.convergence_figure(full_runs, opt, arms, a.primary, styles, f"f{i}a")
     figs.append({"id": f"conv-{i}", "svg": Markup(svg), "table": _conv_table(num, a.primary),
                  "title": f"Training curves at {a.full} epochs, with the applied LR",
-                 "caption": ("Full-length runs at each schedule's base LR chosen on all seeds. Top "
+                 "caption": (f"Full-length runs at each schedule's base LR chosen on {chosen_on}. Top "
                              "two panels: mean over the seeds that reached each epoch with a 95% "
                              "t-interval band (diverged runs left out). Bottom, same epoch axis: "
                              "the learning rate applied in each optimizer step (log scale) by one "
@@ -105,15 +107,20 @@ def optimizer_section(i: int, df: pd.DataFrame, a: Analysis, opt: str, styles: d
                      "title": f"Test {a.primary} per seed at {a.full} epochs, paired with the fixed LR",
                      "caption": (f"Each line joins the {a.fixed} run of a seed (black, left) to the "
                                  "schedule's run of the same seed (right), each at the LR chosen "
-                                 "for that seed on the other seeds: lines that all slope the same "
-                                 "way are what a paired test detects.")})
+                                 + ("on the tuning seeds" if filed else
+                                    "for that seed on the other seeds")
+                                 + ": lines that all slope the same way are what a paired test "
+                                 "detects.")})
     b = sel.by_lr[(sel.by_lr["optimizer"] == opt) & (sel.by_lr["length"] == a.full)]
     svg, num = fig_detail.lr_figure(b, ch, opt, a.primary, a.units, styles, f"f{i}d")
     figs.append({"id": f"iso-{i}", "svg": Markup(svg), "table": _lr_table(num, a),
                  "title": f"Validation {a.primary} against the base LR at {a.full} epochs",
                  "caption": ("Mean over completed seeds with its 95% t-interval, per schedule and "
-                             "base LR: what the selection sees. Filled: the LR chosen on all seeds "
-                             "(the verdicts use leave-one-seed-out choices, listed per seed above); "
+                             "base LR, on the judged seeds. " + (
+                                 "Filled: the tuning file's choice, made on the tuning seeds (their "
+                                 "values are in the tuning table); " if filed else
+                                 "Filled: the LR chosen on all seeds (the verdicts use leave-one-"
+                                 "seed-out choices, listed per seed above); ") +
                              "“edge”: the choice is at the end of a grid of two or more LRs, so the "
                              "best LR may lie outside it.")})
     tables = [arms_table(a, opt, styles), *comparison_tables(a, opt, styles)]

@@ -79,7 +79,8 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                          cls=f"vcell {VERDICT_CLASS[x['verdict']]}")]})
             what = (f"test {a.primary} at {a.full} epochs" if claim == "better" else
                     f"mean over the shorter lengths of test {a.primary} at that length")
-            cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})", "95% t-interval",
+            cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})",
+                    "95% interval (t-interval; selection-aware where the test is)",
                     "test", "p", "Holm p", "TOST Holm p", "diverged alone: sched. / fixed",
                     "sign test p", "both diverged (seeds)", "verdict and why"]
             out.append(table(cols, rows, f"{family_label(opt, protocol, claim)} ({label}): paired "
@@ -110,8 +111,8 @@ def ttt_table(a: Analysis, r: TargetResult, styles: dict) -> dict:
             cell(fmt_seconds(x["median_seconds"]), x["median_seconds"], "num"), *vs]})
     cols = ["schedule", "runs at target", "median epochs to target",
             "distribution-free interval of the median [x(k), x(n+1−k)]",
-            "median training seconds", f"Δ epochs vs {a.fixed}: mean, 95% t-interval "
-            f"(not reached = {r.budget + 1})", "sign-flip p", "Holm p"]
+            "median training seconds", f"Δ epochs = {a.fixed} − schedule (> 0: schedule "
+            f"sooner): mean, 95% t-interval (not reached = {r.budget + 1})", "sign-flip p", "Holm p"]
     return table(cols, rows, f"{r.optimizer}: time to target (second reading, not a verdict)",
                  "ttt")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
-from annealbench_report import answer, fig_budget, fig_forest
+from annealbench_report import answer, fig_budget, fig_forest, page_tuning
 from annealbench_report import verdicts as V
 from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, swatch, table
@@ -14,10 +14,11 @@ from annealbench_report.claims import family_rows
 from annealbench_report.inference import ALPHA
 from annealbench_report.protocol import ARTICLE, TUNED
 
-VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REVERSED: "v-no", V.NO_DIFFERENCE: "v-eq",
-                 V.INCONCLUSIVE: "v-maybe", V.UNSTABLE: "v-unstable"}
-VERDICT_MARK = {V.REPRODUCED: "✔", V.REVERSED: "✘", V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?",
-                V.UNSTABLE: "!"}
+VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
+                 V.REVERSED_SMALL: "v-no", V.NO_DIFFERENCE: "v-eq", V.INCONCLUSIVE: "v-maybe",
+                 V.UNSTABLE: "v-unstable"}
+VERDICT_MARK = {V.REPRODUCED: "✔", V.REPRODUCED_SMALL: "✔", V.REVERSED: "✘", V.REVERSED_SMALL: "✘",
+                V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?", V.UNSTABLE: "!"}
 PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 
 
@@ -58,9 +59,11 @@ def verdict_table(a: Analysis, styles: dict) -> dict | None:
             any_row = any_row or len(m) > 0
         if any_row:
             rows.append({"cls": "", "cells": cells})
+    which = ("; the tuned rows' interval is the selection-aware permutation interval (in-study "
+             "selection, see below)" if a.selection is not None and a.selection.in_study else "")
     cap = (f"Verdict per schedule against the fixed LR ({a.fixed}) in each family (optimizer "
            f"setting · protocol · claim): Δ = mean paired difference in {a.units.unit}, > 0 = "
-           "schedule better, with its 95% t-interval and the Holm-adjusted p")
+           f"schedule better, with its 95% t-interval{which} and the Holm-adjusted p")
     return table(["schedule", *[family_label(*k) for k in fams]], rows, cap, "verdicts")
 
 
@@ -75,8 +78,9 @@ def families_table(a: Analysis) -> dict | None:
             cell(str(int(r["m"])), r["m"], "num"), cell(f"{ALPHA / r['m']:.3g}", None, "num"),
             cell(str(int(r["n"])), r["n"], "num"),
             cell(a.units.effect(r["sd"]), r["sd"], "num"),
-            cell(a.units.effect(r["mde"]) if r["mde"] == r["mde"] else "not estimable",
-                 r["mde"], "num")]})
+            cell(a.units.effect(r["mde"]) if r["mde"] == r["mde"] and r["mde"] != float("inf")
+                 else "none: the test cannot reach α/m with these seeds"
+                 if r["mde"] == float("inf") else "not estimable", r["mde"], "num")]})
     cols = ["family (Holm's correction runs within it)", "schedules m", "first Holm threshold α/m",
             "paired seeds n", "pooled SD of Δ", "MDE (80% power)"]
     return table(cols, rows, "Minimum detectable effect per family", "families")
@@ -96,8 +100,9 @@ def forest(a: Analysis) -> dict | None:
                "verdict"], rows, "Numbers behind the figure", "numbers")
     return {"id": "forest", "svg": Markup(svg), "table": t,
             "title": "Forest plot: every schedule against the fixed LR",
-            "caption": ("Mean paired Δ (> 0: the schedule is better) with its 95% t-interval; solid: "
-                        "base LR tuned per schedule (leave-one-seed-out), dashed: the article's LR "
+            "caption": ("Mean paired Δ (> 0: the schedule is better) with its 95% interval (a "
+                        "t-interval; for in-study selection the selection-aware permutation "
+                        "interval); solid: base LR tuned per schedule, dashed: the article's LR "
                         "untuned. Marker and colour give the verdict; the grey band is ±min_effect "
                         "(equivalence margin); the black line is no difference.")}
 
@@ -159,12 +164,7 @@ def _budget_table(num: pd.DataFrame, a: Analysis) -> dict:
 def selection_lines(a: Analysis) -> list[str]:
     if a.selection is None:
         return []
-    n = int(a.selection.points["seed"].nunique())
-    out = [f"Selection held out: each judged seed's base LR was chosen on the validation split of "
-           f"the other {n - 1} seeds and the seed was judged on its own test split." if
-           a.selection.held_out else
-           "Selection was not held out: with one seed, the base LR is chosen on that seed's own "
-           "validation split (the test split still judges it)."]
+    out = page_tuning.lines(a)
     ch = a.selection.choices
     edge = ch[(ch["length"] == a.full) & ch["edge"].astype(bool)]
     for _, r in edge.iterrows():
@@ -174,7 +174,7 @@ def selection_lines(a: Analysis) -> list[str]:
                    f"{r['lr_max']:g}); the optimum may lie outside it.")
     short = ch[(ch["length"] < a.full) & ch["edge"].astype(bool)]
     if len(short):
-        out.append(f"{len(short)} more all-seeds choices at shorter lengths are at the edge of their "
+        out.append(f"{len(short)} more choices at shorter lengths are at the edge of their "
                    "grid (marked in “Every base LR”).")
     return out + list(a.claims.notes)
 
@@ -188,6 +188,7 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "budget_figs": budget_curves(a, styles),
         "verdict_table": verdict_table(a, styles),
         "families_table": families_table(a),
+        "tuning_table": page_tuning.tuning_table(a),
         "warnings": sorted({w for ws in a.claims.families.get("warnings", []) for w in ws}),
         "selection": selection_lines(a),
         "rules": [(name, text) for name, text in V.RULES],

@@ -8,8 +8,8 @@ Each judged seed is one of:
 
 Claims:
 - ``better``: at the full length E, Δ_s of the judged (test) values.
-- ``faster``: the mean over the curve lengths B < E of the Δ_s at B: ahead at equal training
-  budget, i.e. reaches any given quality sooner. A run that diverged at any of those lengths
+- ``faster``: the mean over the curve lengths B < E of the Δ_s at B: ahead on average at equal
+  training budget (an average: one length may still be behind). A run that diverged at any of those lengths
   makes the seed discordant for its arm.
 """
 

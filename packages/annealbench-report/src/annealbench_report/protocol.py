@@ -7,10 +7,15 @@ metric at epoch B). The run for length B is the run annealed to B; for a fixed-L
 shortest longer run at its epoch B, which measured exactly that.
 
 Protocols:
-- ``tuned``: for judged seed s the base LR is the one with the best mean selection value over
-  the *other* seeds (leave-one-seed-out; :func:`choose_lr`), and seed s is judged by the test
-  value of its own run at that LR. Neither the split nor the seed that chose an LR judges it.
-  With one seed the seed's own validation chooses (the page says selection was not held out).
+- ``tuned`` with a tuning file (study.json ``tuning``, see :mod:`tuning`): every arm at the base
+  LR chosen on the tuning seeds, which are never judged, on every judged seed: no selection
+  inside the judged data, so the pairs are independent across seeds.
+- ``tuned`` in-study (``tuning`` null): for judged seed s the base LR is the one with the best
+  mean selection value over the *other* seeds (leave-one-seed-out; :func:`choose_lr`), and seed s
+  is judged by the test value of its own run at that LR. Neither the split nor the seed that
+  chose an LR judges it, but each seed helps choose the others' LRs, so the claims layer tests
+  these with :mod:`selection_test`. With one seed the seed's own validation chooses (the page
+  says selection was not held out).
 - ``article``: every arm at the optimizer setting's ``article_lr``: what the article claims.
 """
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from annealbench_report import tuning as tuning_file
 from annealbench_report.frames import direction, epoch_rows
 
 TUNED, ARTICLE = "tuned", "article"
@@ -38,7 +44,14 @@ class Selection:
     judged: pd.DataFrame  # one row per (optimizer, protocol, schedule, length, seed)
     choices: pd.DataFrame  # per (optimizer, schedule, length): the all-seeds LR choice, edge flag
     by_lr: pd.DataFrame  # per (optimizer, schedule, length, base LR): selection and test means
-    held_out: bool  # leave-one-seed-out possible (at least 2 seeds)
+    held_out: bool  # leave-one-seed-out possible (at least 2 seeds), or chosen on tuning seeds
+    tuning: dict | None = None  # the tuning file's choices (tuning.read); None: in-study
+    notes: list | None = None  # what the protocol left out, in words
+
+    @property
+    def in_study(self) -> bool:
+        """Base LRs chosen inside the judged data (leave-one-seed-out): the selection-aware test."""
+        return self.tuning is None and self.held_out
 
 
 def curve_lengths(study: dict, df: pd.DataFrame) -> list[int]:
@@ -129,20 +142,44 @@ def _tuned(p: pd.DataFrame, maximize: bool) -> tuple[list, dict]:
     return judged, choice
 
 
-def select(pts: pd.DataFrame, study: dict, primary: str, directions: dict | None) -> Selection:
-    """Both protocols applied to the points of a study (:func:`points`), with the all-seeds
-    choice per (optimizer, schedule, length) for display."""
+def _from_file(p: pd.DataFrame, c: dict | None, tuning_seeds: set) -> list:
+    """Judged rows of one (optimizer, schedule, length): its runs at the tuning file's LR."""
+    if c is None:
+        return []
+    at = p[np.isclose(p["base_lr"].to_numpy(float), c["base_lr"], rtol=1e-9, atol=0.0)
+           & ~p["seed"].isin(tuning_seeds)]
+    return [{**r.to_dict(), "held_out": True, "edge": c["edge"]} for _, r in at.iterrows()]
+
+
+def select(pts: pd.DataFrame, study: dict, primary: str, directions: dict | None,
+           where: str = "study.json") -> Selection:
+    """Both protocols applied to the points of a study (:func:`points`), with the choice per
+    (optimizer, schedule, length) for display: the tuning file's, else the all-seeds one."""
     maximize = direction(primary, directions) == "max"
-    judged, choices = [], []
+    tuned = tuning_file.read(study, where)
+    judged, choices, notes = [], [], []
     article = article_lrs(study)
+    tseeds = set(tuned["seeds"]) if tuned else set()
+    if tuned and pts["seed"].isin(tseeds).any():
+        notes.append("Runs of the tuning seeds in these records are not judged (they chose the "
+                     "LRs): " + tuning_file.seeds_text(sorted(set(pts["seed"]) & tseeds)) + ".")
     for (opt, sched, b), p in pts.groupby(["optimizer", "schedule", "length"], sort=True):
-        rows, choice = _tuned(p, maximize)
+        if tuned:
+            c = tuned["choices"].get((str(opt), str(sched), int(b)))
+            rows = _from_file(p, c, tseeds)
+            if c is None:
+                notes.append(f"{opt} · {sched} at {b} epochs: no choice in {tuned['file']}, so no "
+                             "tuned comparison.")
+            else:
+                choices.append(tuning_file.choice_row(opt, sched, int(b), c))
+        else:
+            rows, choice = _tuned(p, maximize)
+            choices.append({"optimizer": opt, "schedule": sched, "length": b, **choice})
         judged += [{**r, "protocol": TUNED} for r in rows]
-        choices.append({"optimizer": opt, "schedule": sched, "length": b, **choice})
         lr = article.get(opt)
         if lr is not None and (p["base_lr"] == float(lr)).any():
             grid = np.unique(p["base_lr"])
-            for _, r in p[p["base_lr"] == float(lr)].iterrows():
+            for _, r in p[(p["base_lr"] == float(lr)) & ~p["seed"].isin(tseeds)].iterrows():
                 judged.append({**r.to_dict(), "protocol": ARTICLE, "held_out": True,
                                "edge": _edge(float(lr), grid)})
     j = pd.DataFrame(judged, columns=JUDGED_COLUMNS)
@@ -151,7 +188,8 @@ def select(pts: pd.DataFrame, study: dict, primary: str, directions: dict | None
                       kind="mergesort").reset_index(drop=True)
     ch = pd.DataFrame(choices, columns=["optimizer", "schedule", "length", "chosen_lr", "n_lrs",
                                         "edge", "lr_min", "lr_max"])
-    return Selection(pts, j, ch, by_lr(pts), pts["seed"].nunique() > 1)
+    held = bool(tuned) or pts["seed"].nunique() > 1
+    return Selection(pts, j, ch, by_lr(pts), held, tuned, notes)
 
 
 def by_lr(pts: pd.DataFrame) -> pd.DataFrame:

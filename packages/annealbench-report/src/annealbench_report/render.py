@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from annealbench_report import __version__, collect
+from annealbench_report import __version__, collect, verdicts_csv
 from annealbench_report.analysis import Analysis, analyse
 from annealbench_report.cells import fmt, fmt_date, fmt_duration, fmt_lr
 from annealbench_report.figstyle import schedule_styles
@@ -89,7 +89,8 @@ def runs_for(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict | None = None) -> Path:
-    """Write ``<study_dir>/index.html`` (atomically) and return its path.
+    """Write ``<study_dir>/index.html`` and ``verdicts.csv`` beside it (atomically) and return
+    the page's path.
 
     ``records``: the tidy frame; by default ``records.parquet`` when present, else collected.
     ``analysed``: if given, the study's (analysis, run table) is left in it under the folder name,
@@ -102,6 +103,7 @@ def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict 
     html = env().get_template("study.html.j2").render(**study_context(study_dir, df, a, runs))
     out = study_dir / "index.html"
     write_text_atomic(out, html, fault="render-write")
+    verdicts_csv.write(study_dir, a)  # from the same analysis the page was rendered from
     return out
 
 

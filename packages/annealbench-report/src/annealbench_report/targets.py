@@ -129,7 +129,8 @@ def _arm(t: pd.DataFrame, schedule: str) -> dict:
 def _compare(own: pd.DataFrame, ref: pd.DataFrame, schedule: str) -> dict:
     pair = own[["seed", "restricted_epochs"]].merge(ref[["seed", "restricted_epochs"]], on="seed",
                                                     suffixes=("_o", "_r"))
-    d = (pair["restricted_epochs_o"] - pair["restricted_epochs_r"]).to_numpy(float)
+    # fixed − schedule: > 0 = the schedule gets there sooner, the page's one sign convention
+    d = (pair["restricted_epochs_r"] - pair["restricted_epochs_o"]).to_numpy(float)
     t = inference.t_interval(d)
     return {"schedule": schedule, "n_pairs": t["n"], "mean": t["mean"], "lo": t["lo"],
             "hi": t["hi"], "p": inference.sign_flip_p(d) if len(d) >= 2 else float("nan"),
