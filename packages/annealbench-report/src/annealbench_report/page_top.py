@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
-from annealbench_report import answer, fig_budget, fig_forest
+from annealbench_report import answer, fig_budget, fig_forest, regime
 from annealbench_report import verdicts as V
 from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, swatch, table
@@ -180,7 +180,7 @@ def selection_lines(a: Analysis) -> list[str]:
 
 
 def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
-    sentences = answer.sentences(a.claims, a.units)
+    sentences = answer.sentences(a.claims, a.units, a.regime)
     return {
         "answer": sentences,
         "no_answer": None if sentences else answer.no_answer(a.claims, has_records),
@@ -195,4 +195,5 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "protocol_rules": [(k, t) for k, t in V.PROTOCOL_RULES.items()],
         "tests_rule": V.TESTS_RULE, "mde_rule": V.MDE_RULE, "seeds_rule": V.SEEDS_RULE,
         "min_effect": a.units.effect(a.min_effect) if a.min_effect else None,
+        "regime_rule": regime.rule(a.regime_frame, a.primary, a.units),
     }
