@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from annealbench.errors import SpecError
@@ -251,3 +252,27 @@ def test_shipped_studies_declare_their_regime(root, path, budget):
     expected = {"cifar10-cnn": (0.003, 0.94), "shakespeare-lstm": (0.01, 2.12)}
     if s.name in expected:  # the issue's thresholds: 0.3 points and 0.01 bpc per epoch
         assert (s.plateau, s.reference["level"]) == expected[s.name]
+
+
+def test_smoke_reference_is_what_its_generator_allows(root):
+    """The smoke study's reference level, recomputed: the nearest class prototype (the Bayes
+    classifier for this noise, up to uint8 rounding) on its test images."""
+    import torch
+    import torch.nn.functional as F
+
+    from annealbench.data.synthetic import PROTOTYPE_GRID, synthetic_images
+
+    s = load_study(root / "experiments" / "smoke.toml", "quick")
+    from annealbench.tasks import DATASETS
+
+    defaults = {k: v.default for k, v in DATASETS["synthetic-images"].kwargs.items() if k != "augment"}
+    kw = {**defaults, **s.dataset_kwargs}
+    _, _, test = synthetic_images(**kw)
+    rng = np.random.default_rng(kw["seed"])  # the generator draws its prototypes first
+    coarse = torch.from_numpy(rng.standard_normal((kw["num_classes"], 3, PROTOTYPE_GRID,
+                                                   PROTOTYPE_GRID)))
+    protos = F.interpolate(coarse, size=(kw["image_size"],) * 2, mode="bilinear",
+                           align_corners=False)
+    protos = protos / protos.flatten(1).std(1).view(-1, 1, 1, 1)
+    pred = torch.cdist(test.x.double().flatten(1), (128 + 40 * protos).flatten(1)).argmin(1)
+    assert (pred == test.y).double().mean().item() == s.reference["level"] == 1.0
