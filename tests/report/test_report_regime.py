@@ -11,10 +11,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from constructed import DIRS, records, run
+from constructed import DIRS, records, run, study_claims
 from scipy import stats as sps
 
-from annealbench_report import collect, index_page, protocol, regime, render
+from annealbench_report import answer, collect, index_page, protocol, regime, render
 from annealbench_report.analysis import analyse
 from annealbench_report.errors import ReportError
 from annealbench_report.units import units_for
@@ -199,3 +199,15 @@ def test_without_a_declared_regime_the_page_still_states_the_gain(rendered):
     first = next(t for t in lines if t.startswith("sgd, "))
     assert first.startswith("sgd, training regime (fixed LR at 4 epochs). Fixed LR gaining +")
     assert "the study declares no plateau threshold" in first
+
+
+def test_no_comparison_no_regime_sentence():
+    """Only the fixed LR ran: the page says why there is no answer, with no regime line that
+    would hide that message."""
+    df = records([run("constant", 0.1, s, E, curve(0.3, 0.05, 0.01, NOISE[s])) for s in range(3)])
+    _, c = study_claims(df, {"epochs": E})
+    assert answer.sentences(c, POINTS, {"sgd": "At a plateau (...)"}) == []
+    df, study = study_of([0.015, 0.02, 0.012])
+    _, c = study_claims(df, study)
+    s = answer.sentences(c, POINTS, {"sgd": "Still improving (...)"})
+    assert [x["claim"] for x in s] == ["regime", "better", "faster"]

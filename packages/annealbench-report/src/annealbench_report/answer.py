@@ -77,10 +77,7 @@ def sentences(c: StudyClaims, u: Units, regime: dict | None = None) -> list[dict
     out = []
     short = [b for b in c.lengths if b < c.full]
     for opt, protos in c.protocols.items():
-        if (regime or {}).get(opt):
-            head = f"{opt}, training regime (fixed LR at {c.full} epochs)"
-            out.append({"optimizer": opt, "claim": "regime", "head": head, "body": regime[opt],
-                        "text": f"{head}: {regime[opt]}"})
+        start = len(out)
         for claim in ("better", "faster"):
             clauses = [(label, t) for protocol, label in protos
                        if (t := protocol_text(c, opt, protocol, claim, u))]
@@ -97,6 +94,10 @@ def sentences(c: StudyClaims, u: Units, regime: dict | None = None) -> list[dict
                 continue
             out.append({"optimizer": opt, "claim": claim, "head": head, "body": body,
                         "text": f"{head}: {body}"})
+        if len(out) > start and (regime or {}).get(opt):  # no answer, no regime to qualify it
+            head = f"{opt}, training regime (fixed LR at {c.full} epochs)"
+            out.insert(start, {"optimizer": opt, "claim": "regime", "head": head,
+                               "body": regime[opt], "text": f"{head}: {regime[opt]}"})
     return out
 
 
