@@ -6,13 +6,14 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
-from annealbench_report import answer, fig_budget, fig_forest, regime
+from annealbench_report import answer, fig_budget, fig_forest
 from annealbench_report import verdicts as V
 from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, swatch, table
 from annealbench_report.claims import family_rows
 from annealbench_report.inference import ALPHA
 from annealbench_report.protocol import ARTICLE, TUNED
+from annealbench_report.regime import rule as regime_rule
 
 VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REVERSED: "v-no", V.NO_DIFFERENCE: "v-eq",
                  V.INCONCLUSIVE: "v-maybe", V.UNSTABLE: "v-unstable"}
@@ -195,5 +196,5 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "protocol_rules": [(k, t) for k, t in V.PROTOCOL_RULES.items()],
         "tests_rule": V.TESTS_RULE, "mde_rule": V.MDE_RULE, "seeds_rule": V.SEEDS_RULE,
         "min_effect": a.units.effect(a.min_effect) if a.min_effect else None,
-        "regime_rule": regime.rule(a.regime_frame, a.primary, a.units),
+        "regime_rule": regime_rule(a.regime_frame, a.primary, a.units),
     }

@@ -21,8 +21,8 @@ import math
 from annealbench.checker import Checker
 from annealbench.errors import MISSING
 
-STUDY_KEYS = {"plateau", "reference"}
-BUDGET_KEYS = {"plateau"}
+REGIME_STUDY_KEYS = {"plateau", "reference"}
+REGIME_BUDGET_KEYS = {"plateau"}
 REFERENCE_KEYS = ("level", "text", "source")
 
 
