@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from annealbench.errors import SpecError
@@ -195,3 +196,83 @@ def test_budget_may_override_the_curve(write_study):
 def test_default_curve_is_the_full_run_only(write_study):
     s = load_study(write_study(), "quick")
     assert s.budget_curve == (1.0,) and s.curve_epochs == (s.epochs,) and s.min_effect is None
+
+
+def test_regime_plateau_and_reference_reach_study_json(write_study):
+    path = write_study(replace={'seeds = [0, 1]': 'seeds = [0, 1]\nplateau = 0.003\nreference = '
+                                                  '{ level = 0.94, text = "CNNs reach 94%", '
+                                                  'source = "arXiv:2404.00498" }'})
+    s = load_study(path, "quick")
+    d = s.to_dict()
+    assert d["plateau"] == 0.003
+    assert d["reference"] == {"level": 0.94, "text": "CNNs reach 94%", "source": "arXiv:2404.00498"}
+    # report-only: the runs (their keys) are those of the same study without a regime
+    plain = load_study(write_study(name="plain.toml"), "quick")
+    assert [r["run_key"] for r in expand(s, "cpu")] == [r["run_key"] for r in expand(plain, "cpu")]
+    assert plain.plateau is None and plain.reference is None
+
+
+def test_a_budget_declares_its_own_plateau(write_study):
+    path = write_study(replace={'seeds = [0, 1]': 'seeds = [0, 1]\nplateau = 0.003'})
+    path.write_text(path.read_text() + '\n[budgets.quick]\nplateau = 0.01\n[budgets.full]\nepochs = 4\n')
+    assert load_study(path, "quick").plateau == 0.01
+    assert load_study(path, "full").plateau == 0.003
+
+
+@pytest.mark.parametrize("line,field,allowed", [
+    ("plateau = 0", "study.plateau", "finite number > 0"),
+    ("plateau = true", "study.plateau", "finite number > 0"),
+    ("plateau = nan", "study.plateau", "finite number > 0"),
+    ('reference = "94%"', "study.reference", "must be a table"),
+    ('reference = { level = 0.9, text = "t" }', "study.reference.source", "required key"),
+    ('reference = { level = 0.9, text = "t", source = "s", year = 2024 }', "study.reference.year",
+     "unknown key"),
+    ('reference = { level = "high", text = "t", source = "s" }', "study.reference.level",
+     "finite number"),
+    ('reference = { level = 94.0, text = "t", source = "s" }', "study.reference.level",
+     "fraction in [0, 1]"),
+    ('reference = { level = 0.9, text = " ", source = "s" }', "study.reference.text", "non-empty"),
+])
+def test_bad_regime_names_the_field(write_study, line, field, allowed):
+    path = write_study(replace={'seeds = [0, 1]': f'seeds = [0, 1]\n{line}'})
+    with pytest.raises(SpecError) as e:
+        load_study(path, "quick")
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: {field}") and allowed in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("path,budget", [("experiments/cifar10-cnn.toml", "cpu"),
+                                         ("experiments/shakespeare-lstm.toml", "cpu"),
+                                         ("experiments/smoke.toml", "quick"),
+                                         ("examples/digits/digits.toml", "ci")])
+def test_shipped_studies_declare_their_regime(root, path, budget):
+    s = load_study(root / path, budget)
+    assert s.plateau is not None and s.plateau > 0
+    assert s.reference["text"] and s.reference["source"]
+    expected = {"cifar10-cnn": (0.003, 0.94), "shakespeare-lstm": (0.01, 2.12)}
+    if s.name in expected:  # the issue's thresholds: 0.3 points and 0.01 bpc per epoch
+        assert (s.plateau, s.reference["level"]) == expected[s.name]
+
+
+def test_smoke_reference_is_what_its_generator_allows(root):
+    """The smoke study's reference level, recomputed: the nearest class prototype (the Bayes
+    classifier for this noise, up to uint8 rounding) on its test images."""
+    import torch
+    import torch.nn.functional as F
+
+    from annealbench.data.synthetic import PROTOTYPE_GRID, synthetic_images
+
+    s = load_study(root / "experiments" / "smoke.toml", "quick")
+    from annealbench.tasks import DATASETS
+
+    defaults = {k: v.default for k, v in DATASETS["synthetic-images"].kwargs.items() if k != "augment"}
+    kw = {**defaults, **s.dataset_kwargs}
+    _, _, test = synthetic_images(**kw)
+    rng = np.random.default_rng(kw["seed"])  # the generator draws its prototypes first
+    coarse = torch.from_numpy(rng.standard_normal((kw["num_classes"], 3, PROTOTYPE_GRID,
+                                                   PROTOTYPE_GRID)))
+    protos = F.interpolate(coarse, size=(kw["image_size"],) * 2, mode="bilinear",
+                           align_corners=False)
+    protos = protos / protos.flatten(1).std(1).view(-1, 1, 1, 1)
+    pred = torch.cdist(test.x.double().flatten(1), (128 + 40 * protos).flatten(1)).argmin(1)
+    assert (pred == test.y).double().mean().item() == s.reference["level"] == 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from annealbench_report import claims, collect, protocol, targets
+from annealbench_report import claims, collect, protocol, regime, targets
 from annealbench_report.errors import ReportError
 from annealbench_report.frames import constant_arm, direction, sign
 from annealbench_report.units import Units, units_for
@@ -36,6 +36,8 @@ class Analysis:
     claims: claims.StudyClaims
     target: dict | None
     targets: list = field(default_factory=list)  # targets.TargetResult per optimizer setting
+    regime_frame: pd.DataFrame | None = None  # regime.COLUMNS, one row per optimizer setting
+    regime: dict = field(default_factory=dict)  # optimizer setting -> its regime sentence
 
     @property
     def full(self) -> int:
@@ -106,6 +108,9 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
     c = claims.analyse(sel, study, fixed, scheds, opts, lengths, sgn, min_effect)
     a = Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths, min_effect,
                  units, sel, c, target)
+    a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1], primary, directions,
+                                    *regime.declared(study, where), units)
+    a.regime = dict(zip(a.regime_frame["optimizer"], a.regime_frame["sentence"]))
     if target is not None:
         tuned = sel.judged[(sel.judged["protocol"] == protocol.TUNED)
                            & (sel.judged["length"] == lengths[-1])]

@@ -100,11 +100,13 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
     return "; ".join(parts)
 
 
-def sentences(c: StudyClaims, u: Units) -> list[dict]:
-    """[{optimizer, claim, head, body, text}] in page order."""
+def sentences(c: StudyClaims, u: Units, regime: dict | None = None) -> list[dict]:
+    """[{optimizer, claim, head, body, text}] in page order; ``regime`` (optimizer setting -> its
+    sentence, ``Analysis.regime``) opens each setting's answer."""
     out = []
     short = [b for b in c.lengths if b < c.full]
     for opt, protos in c.protocols.items():
+        start = len(out)
         for claim in ("better", "faster"):
             clauses = [(label, t) for protocol, label in protos
                        if (t := protocol_text(c, opt, protocol, claim, u))]
@@ -121,6 +123,10 @@ def sentences(c: StudyClaims, u: Units) -> list[dict]:
                 continue
             out.append({"optimizer": opt, "claim": claim, "head": head, "body": body,
                         "text": f"{head}: {body}"})
+        if len(out) > start and (regime or {}).get(opt):  # no answer, no regime to qualify it
+            head = f"{opt}, training regime (fixed LR at {c.full} epochs)"
+            out.insert(start, {"optimizer": opt, "claim": "regime", "head": head,
+                               "body": regime[opt], "text": f"{head}: {regime[opt]}"})
     return out
 
 

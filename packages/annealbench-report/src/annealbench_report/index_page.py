@@ -41,7 +41,7 @@ def history_entry(study_dir: Path, a: Analysis, runs: pd.DataFrame) -> dict:
         "min_effect": a.min_effect,
         "runs": {s: int((runs["status"].astype(str) == s).sum()) for s in STATUSES},
         "target": _json_num(a.target["value"]) if a.target else None,
-        "answer": [s["text"] for s in answer.sentences(a.claims, a.units)],
+        "answer": [s["text"] for s in answer.sentences(a.claims, a.units, a.regime)],
         "verdicts": [{"optimizer": r["optimizer"], "protocol": r["protocol"], "claim": r["claim"],
                       "schedule": r["schedule"], "verdict": r["verdict"],
                       "mean_diff": _json_num(r["mean"]), "ci_lo": _json_num(r["lo"]),

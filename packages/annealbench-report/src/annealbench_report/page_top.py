@@ -13,6 +13,7 @@ from annealbench_report.cells import cell, swatch, table
 from annealbench_report.claims import family_rows
 from annealbench_report.inference import ALPHA
 from annealbench_report.protocol import ARTICLE, TUNED
+from annealbench_report.regime import rule as regime_rule
 
 VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
                  V.REVERSED_SMALL: "v-no", V.NO_DIFFERENCE: "v-eq", V.INCONCLUSIVE: "v-maybe",
@@ -180,7 +181,7 @@ def selection_lines(a: Analysis) -> list[str]:
 
 
 def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
-    sentences = answer.sentences(a.claims, a.units)
+    sentences = answer.sentences(a.claims, a.units, a.regime)
     return {
         "answer": sentences,
         "no_answer": None if sentences else answer.no_answer(a.claims, has_records),
@@ -196,4 +197,5 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "protocol_rules": [(k, t) for k, t in V.PROTOCOL_RULES.items()],
         "tests_rule": V.TESTS_RULE, "mde_rule": V.MDE_RULE, "seeds_rule": V.SEEDS_RULE,
         "min_effect": a.units.effect(a.min_effect) if a.min_effect else None,
+        "regime_rule": regime_rule(a.regime_frame, a.primary, a.units),
     }

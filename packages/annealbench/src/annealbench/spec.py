@@ -19,6 +19,7 @@ from annealbench.budgets import auto_budget, budget_curve, check_lengths
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
+from annealbench.spec_regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
 from annealbench.spec_tables import blame as _blame
 
 SPEC_VERSION = 1
@@ -34,6 +35,8 @@ STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "
 OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STUDY_KEYS |= REGIME_STUDY_KEYS  # the training regime (plateau, reference): spec_regime.py
+BUDGET_KEYS |= REGIME_BUDGET_KEYS
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class Study:
     dataset_kwargs: dict
     optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)
     schedules: dict[str, ScheduleArm] = field(default_factory=dict)
+    plateau: float | None = None  # spec_regime: the fixed LR's largest gain per epoch at a plateau
+    reference: dict | None = None  # spec_regime: {level, text, source} of a converged model
     precision: str = "auto"  # asked for; each run's config holds what it resolved to
 
     def to_dict(self) -> dict:
@@ -249,6 +254,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         eval_test=eval_test, model=model, model_kwargs=model_kwargs, dataset=dataset,
         dataset_kwargs=dataset_kwargs, optimizers=optimizers, schedules=arms, precision=precision,
     )
+    study = replace(study, **regime(c, st, over, budget, primary))
     overrides = {part: set(over.get(part, {})) for part in ("model", "dataset")}
     return preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))
 
