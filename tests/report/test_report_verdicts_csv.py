@@ -104,3 +104,22 @@ def test_every_build_writes_it_beside_the_page(tmp_path):
     v = pd.read_csv(s.dir / verdicts_csv.NAME, dtype={"tuning_seeds": str})
     assert len(v) and set(v["protocol"]) == {"tuned", "article"}
     assert set(v["tuning_seeds"].fillna("")) == {""}  # in-study: nothing chose on other seeds
+
+
+def test_regime_columns_repeat_each_settings_slope_from_the_records(built):
+    """slope = the fixed LR's least-squares gain per epoch over the last quarter of its full-length
+    run (validation accuracy) at the judged LR, mean over seeds: recomputed here from raw rows."""
+    from scipy import stats
+
+    s, df, _, v = built
+    assert {"slope", "slope_lo", "slope_hi", "plateau", "at_plateau"} <= set(v.columns)
+    for opt in CHOSEN:
+        full = int(df["epochs"].max())
+        val = df[(df["split"] == "val") & (df["metric"] == "accuracy") & (df["optimizer"] == opt)
+                 & (df["schedule"] == "constant") & (df["epochs"] == full)
+                 & np.isclose(df["base_lr"], CHOSEN[opt]) & (df["status"] == "completed")
+                 & (df["epoch"] >= full - -(-full // 4))]
+        slopes = [stats.linregress(g["epoch"], g["value"]).slope for _, g in val.groupby("seed")]
+        rows = v[v["optimizer"] == opt]
+        assert len(rows) and rows["slope"].nunique() == 1
+        assert rows["slope"].iloc[0] == pytest.approx(np.mean(slopes), rel=1e-9)

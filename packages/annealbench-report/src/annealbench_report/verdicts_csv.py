@@ -2,7 +2,9 @@
 schedule, built from the same claims frame the page renders from, so that notebooks and the
 nightly history read the verdicts without scraping HTML. Sign convention as on the page: delta > 0
 means the schedule is better. Seed lists are space-separated integers; LR columns list every base
-LR the arm was judged at (several under in-study leave-one-seed-out selection).
+LR the arm was judged at (several under in-study leave-one-seed-out selection). The training
+regime of each optimizer setting (annealbench_report.regime: the fixed LR's last-quarter gain per
+epoch, its interval, the declared plateau and whether it is reached) is repeated on its rows.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import pandas as pd
 
 from annealbench_report.files import write_text_atomic
 from annealbench_report.protocol import TUNED
+from annealbench_report.regime import VERDICT_COLUMNS as REGIME_COLUMNS
+from annealbench_report.regime import verdict_columns
 from annealbench_report.tuning import seeds_text
 
 COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n", "delta", "lo", "hi", "p", "p_holm",
            "verdict", "min_effect", "mde", "base_lr_fixed", "base_lr_schedule", "tuning_seeds",
-           "judged_seeds"]
+           "judged_seeds", *REGIME_COLUMNS[1:]]
 NAME = "verdicts.csv"
 
 
@@ -50,7 +54,8 @@ def frame(a) -> pd.DataFrame:
                      "base_lr_schedule": _lrs(j, r.schedule, lens),
                      "tuning_seeds": seeds_text(sel.tuning["seeds"]) if tuned_file else "",
                      "judged_seeds": seeds_text(sorted(set(j["seed"].astype(int))))})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    out = pd.DataFrame(rows, columns=COLUMNS[:-len(REGIME_COLUMNS) + 1])
+    return out.merge(verdict_columns(a.regime_frame), on="optimizer", how="left")[COLUMNS]
 
 
 def write(study_dir: Path, a) -> Path:
