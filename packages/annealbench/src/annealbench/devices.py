@@ -1,0 +1,45 @@
+"""What a CUDA device is set to and what it reported: the numeric flags every run on CUDA uses
+(and meta.json records), and which exceptions from CUDA are not the run's fault.
+
+Flags (docs/devices.md says what each guarantee then means per device):
+- TF32 off for matmuls and cuDNN convolutions: "fp32" means fp32, so an fp32 run (and the
+  ``bf16_accuracy`` baseline) is what its precision says, on every GPU generation;
+- cuDNN ``benchmark`` off: the convolution algorithm does not depend on a timing taken at start-up;
+- ``torch.use_deterministic_algorithms`` not forced: the models' backward passes include kernels
+  with no deterministic CUDA version (adaptive max-pool), which would raise instead of training.
+  So on CUDA two runs of one config agree within a tolerance, not bit for bit.
+
+Errors: an out-of-memory error or a CUDA runtime error while loading a checkpoint says nothing
+about the file (it is kept, and the run fails for this invocation only); an error after which the
+process's CUDA context is unusable (a device-side assert, an illegal address) ends the process
+that hit it, since every later run in it would fail the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Message fragments of CUDA runtime errors (torch raises them as RuntimeError, or
+# torch.AcceleratorError in newer versions) that leave the context unusable ("sticky" errors).
+_STICKY = ("device-side assert", "illegal memory access", "illegal address", "illegal instruction",
+           "unspecified launch failure", "misaligned address", "uncorrectable ecc error",
+           "cuda error: launch failure")
+_CUDA = ("cuda error", "cudnn_status", "cublas_status", "cuda driver", "cudaerror", "nccl error",
+         "cuda runtime error")
+
+
+def _text(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}".lower()
+
+
+def broken_context(e: BaseException) -> bool:
+    """Whether ``e`` leaves this process's CUDA context unusable."""
+    return isinstance(e, RuntimeError) and any(s in _text(e) for s in _STICKY)
+
+
+def transient(e: BaseException) -> bool:
+    """Whether ``e`` comes from the device or the host's memory, not from a file's contents."""
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(e, RuntimeError) and (
+        broken_context(e) or any(s in _text(e) for s in _CUDA) or "out of memory" in _text(e))
