@@ -4,11 +4,14 @@ errors stand in for a GPU (what only a GPU can measure is in docs/devices.md).""
 from __future__ import annotations
 
 import json
+import weakref
 
 import pytest
 import torch
 
-from annealbench import resume
+from annealbench import resume, runner
+from annealbench.errors import DeviceLost
+from annealbench.grid import expand
 from annealbench.spec import load_study
 from annealbench.store import RunDir
 from annealbench.study import run_study
@@ -74,3 +77,66 @@ def test_checkpoints_load_onto_the_cpu_and_adam_steps_stay_there(write_study, tm
     assert got == (cfg["epochs"], 7, 1.0), logged
     assert all(s["step"].device.type == "cpu" for s in opt2.state.values())
     assert torch.equal(model2.weight, model.weight)
+
+
+def _cfg(write_study):
+    study = load_study(write_study(replace=ONE_SEED))
+    return dict(expand(study, "cpu")[0], precision="fp32"), study
+
+
+def test_cuda_memory_is_released_after_the_oom_handler(write_study, tmp_path, monkeypatch):
+    """empty_cache() inside the except block frees nothing the traceback still holds."""
+    from annealbench.tasks import make_task
+    cfg, study = _cfg(write_study)
+    task = make_task(study.dataset, study.dataset_kwargs, data_dir=None, device=CPU,
+                     batch_size=study.batch_size)
+    models = []
+    build = task.build_model
+    monkeypatch.setattr(task, "build_model", lambda *a: models.append(build(*a)) or models[-1])
+    alive_at_release = []
+    monkeypatch.setattr(torch.cuda, "empty_cache",
+                        lambda: alive_at_release.append([m() is not None for m in refs]))
+
+    def hit(point, *_):
+        if point == "train-step":
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(runner.faults, "hit", hit)
+    refs = []
+    real_train = runner.train_run
+
+    def train(*a, **k):
+        try:
+            return real_train(*a, **k)
+        finally:
+            refs.extend(weakref.ref(m) for m in models)
+            models.clear()
+
+    monkeypatch.setattr(runner, "train_run", train)
+    rd = RunDir(tmp_path / "runs" / cfg["run_key"])
+    got = runner.run_one(cfg, rd, task, torch.device("cuda"), log=_quiet)
+    assert got.status == "failed" and "out of memory on cuda" in got.message
+    assert alive_at_release == [[False] * len(refs)] and refs
+
+
+def test_a_broken_cuda_context_stops_the_process_not_the_next_run(write_study, tmp_path,
+                                                                 monkeypatch):
+    from annealbench.tasks import make_task
+    cfg, study = _cfg(write_study)
+    task = make_task(study.dataset, study.dataset_kwargs, data_dir=None, device=CPU,
+                     batch_size=study.batch_size)
+    error = [RuntimeError("CUDA error: device-side assert triggered\nCompile with "
+                          "`TORCH_USE_CUDA_DSA` to enable device-side assertions.")]
+
+    def hit(point, *_):
+        if point == "train-step":
+            raise error[0]
+
+    monkeypatch.setattr(runner.faults, "hit", hit)
+    rd = RunDir(tmp_path / "runs" / cfg["run_key"])
+    with pytest.raises(DeviceLost, match="CUDA context is unusable") as e:
+        runner.run_one(cfg, rd, task, CPU, log=_quiet)
+    assert e.value.outcome.status == "failed"
+    assert json.loads(rd.status.read_text())["status"] == "failed"  # retried next invocation
+    error[0] = RuntimeError("mat1 and mat2 shapes cannot be multiplied")  # an ordinary failure
+    assert runner.run_one(cfg, rd, task, CPU, log=_quiet).status == "failed"

@@ -16,7 +16,8 @@ Nothing outlives this process: each worker asks the kernel for SIGTERM when its 
 unwinds like Ctrl-C (the run's temp file removed, its lock released, no status written: the run
 resumes next time). On an exception or interrupt here the workers are terminated and joined.
 A worker that dies (SIGKILL, the OOM killer) fails the run it held, with no status on disk, so the
-next invocation resumes it, and a new worker takes its place.
+next invocation resumes it, and a new worker takes its place. A worker whose CUDA context broke
+(runner.DeviceLost) reports its run as failed and exits: a new worker gets a fresh context.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from annealbench.errors import AnnealbenchError, DataError, StoreError
+from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
 from annealbench.executors import TaskSpec, _make_task
 from annealbench.runner import FINAL_STATUSES, RunOutcome
 from annealbench.store import RunDir
@@ -94,8 +95,13 @@ def serve(conn: Connection) -> None:
         conn.send(("ready",))
         while (job := conn.recv()) is not None:
             cfg, kwargs = job
-            o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device, log=log,
-                        progress=False, **kwargs)
+            try:
+                o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device,
+                            log=log, progress=False, **kwargs)
+            except DeviceLost as e:
+                log(f"[{cfg['run_key']}] worker exits: {e}")
+                conn.send(("done", e.outcome))
+                return
             conn.send(("done", o))
     except AnnealbenchError as e:  # bad data, a full disk: stops the study, as in one process
         try:

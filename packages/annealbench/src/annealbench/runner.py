@@ -6,11 +6,15 @@ consistent (records, checkpoint) pair or records (and kept state) the resume dro
 progress may start from a donor's identical first epochs (annealbench.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
-resumable, instead of marking runs failed.
+resumable, instead of marking runs failed. After an OOM the memory is released once the handler
+is done (its traceback holds the model and activations); an error that leaves the CUDA context
+unusable fails the run and raises DeviceLost, so the process stops instead of failing every later
+run (a pool worker exits and a fresh one takes its place).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -21,7 +25,8 @@ from pathlib import Path
 import torch
 
 from annealbench import faults, schedules
-from annealbench.errors import StoreError
+from annealbench.devices import broken_context
+from annealbench.errors import DeviceLost, StoreError
 from annealbench.fork import keep as keep_state
 from annealbench.fork import materialise
 from annealbench.optim import build_optimizer
@@ -249,21 +254,27 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             return RunOutcome(key, "failed", 0, f"failed in another process: {msg}")
         run.remove_temps()  # a killed writer's leftovers: this process owns the run now
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
+        oom = lost = False
         try:
             return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
                              max_epochs=max_epochs, keep_epochs=keep_epochs, fork=fork)
         except torch.OutOfMemoryError:
+            oom = True
             msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
                    "try a smaller batch_size in the study or its budget")
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
         except (KeyboardInterrupt, SystemExit, StoreError):
             raise  # a full disk is not the run's fault: stop, leaving it resumable
         except Exception as e:
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            lost = broken_context(e)
+        if oom and device.type == "cuda":  # the traceback is gone: its tensors can be freed now
+            gc.collect()
+            torch.cuda.empty_cache()
         atomic_write_json(run.status, {"status": "failed", "epochs_done": None, "diverged_step": None,
                                        "error": msg, "finished_at": _now()}, fault="status-write")
         log(f"[{key}] {_label(cfg)} failed: {msg}")
+        if lost:
+            raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
         return RunOutcome(key, "failed", 0, msg)
 
 
