@@ -140,3 +140,60 @@ def test_a_broken_cuda_context_stops_the_process_not_the_next_run(write_study, t
     assert json.loads(rd.status.read_text())["status"] == "failed"  # retried next invocation
     error[0] = RuntimeError("mat1 and mat2 shapes cannot be multiplied")  # an ordinary failure
     assert runner.run_one(cfg, rd, task, CPU, log=_quiet).status == "failed"
+
+
+@pytest.fixture
+def tf32_on():
+    """TF32 and cuDNN's benchmark on (torch's default for cuDNN convolutions, and what user code
+    often sets); the process's flags restored after the test."""
+    saved = _flags()
+    _set(True, True, True)
+    yield
+    _set(*saved)
+
+
+def _set(matmul, cudnn, benchmark):
+    torch.backends.cuda.matmul.allow_tf32 = matmul
+    torch.backends.cudnn.allow_tf32 = cudnn
+    torch.backends.cudnn.benchmark = benchmark
+
+
+def _flags():
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark)
+
+
+def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkeypatch, tf32_on):
+    """A run on CUDA (here a CUDA device on a CPU machine, stopped at its first step) turns TF32
+    and cuDNN's benchmark off in its process; a CPU run leaves them."""
+    from annealbench.tasks import make_task
+    cfg, study = _cfg(write_study)
+    task = make_task(study.dataset, study.dataset_kwargs, data_dir=None, device=CPU,
+                     batch_size=study.batch_size)
+
+    def hit(point, *_):
+        if point == "train-step":
+            raise ValueError("stop here")
+
+    monkeypatch.setattr(runner.faults, "hit", hit)
+    runner.run_one(cfg, RunDir(tmp_path / "a"), task, CPU, log=_quiet)
+    assert _flags() == (True, True, True)
+    runner.run_one(cfg, RunDir(tmp_path / "b"), task, torch.device("cuda"), log=_quiet)
+    assert _flags() == (False, False, False)
+
+
+def test_meta_records_the_cuda_flags_versions_and_gpu(monkeypatch, tf32_on):
+    from annealbench.study import environment
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    env = environment(torch.device("cuda"))
+    assert env["device_name"] == "NVIDIA H200" and env["cuda"] == torch.version.cuda
+    assert env["cuda_settings"] == {
+        "tf32_matmul": False, "tf32_cudnn": False, "cudnn_benchmark": False,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "deterministic_algorithms": False, "cuda_runtime": torch.version.cuda, "cudnn": 91002,
+        "gpu_name": "NVIDIA H200", "compute_capability": "9.0"}
+    assert "cuda_settings" not in environment(CPU)

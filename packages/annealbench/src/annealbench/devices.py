@@ -28,6 +28,35 @@ _CUDA = ("cuda error", "cudnn_status", "cublas_status", "cuda driver", "cudaerro
          "cuda runtime error")
 
 
+def configure(device) -> None:
+    """Set the flags above; a no-op off CUDA (the CPU has no TF32 path to turn off)."""
+    if torch.device(device).type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+
+
+def settings(device) -> dict:
+    """For meta.json and the bench: the flags every run sets (set here too, so what is recorded
+    is what this process runs with), the versions, and the GPU."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {}
+    configure(device)
+    out = {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+           "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+           "cudnn_benchmark": torch.backends.cudnn.benchmark,
+           "cudnn_deterministic": torch.backends.cudnn.deterministic,
+           "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+           "cuda_runtime": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    if torch.cuda.is_available():
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        out["gpu_name"] = torch.cuda.get_device_name(index)
+        out["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(index)))
+    return out
+
+
 def _text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".lower()
 

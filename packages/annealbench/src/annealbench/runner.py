@@ -26,6 +26,7 @@ import torch
 
 from annealbench import faults, schedules
 from annealbench.devices import broken_context
+from annealbench.devices import configure as configure_device
 from annealbench.errors import DeviceLost, StoreError
 from annealbench.fork import keep as keep_state
 from annealbench.fork import materialise
@@ -53,12 +54,12 @@ class RunOutcome:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         from annealbench.errors import AnnealbenchError
         raise AnnealbenchError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    return torch.device(name)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    configure_device(device)
+    return device
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -98,6 +99,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.fork).
     """
     key = cfg["run_key"]
+    configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why
     if max_steps or max_epochs:
         keep_epochs, fork = (), None
     amp = (cfg.get("precision", "fp32"), device.type)
