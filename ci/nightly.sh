@@ -17,6 +17,21 @@ budget=${NIGHTLY_BUDGET:-full}
 studies=()
 for s in ${NIGHTLY_STUDIES:-}; do studies+=(--study "$s"); done
 
+# torch comes unpinned with the package: a wheel built for a newer CUDA than this runner's driver
+# sees no GPU. Check each session's torch first and stop with one line instead of a failed night.
+if [ "$device" = cuda ]; then
+  for session in bench reproduce; do
+    nox -s "$session" --install-only >/dev/null
+    ".nox/$session/bin/python" - "$session" <<'PY' || exit 3
+import sys, torch
+ok = torch.cuda.is_available()
+print(f"nightly: {sys.argv[1]}: torch {torch.__version__} built for CUDA {torch.version.cuda}: "
+      + ("sees a GPU" if ok else "sees NO GPU (driver older than this CUDA?); stopping"))
+sys.exit(0 if ok else 1)
+PY
+  done
+fi
+
 bench_rc=0
 nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" || bench_rc=$?
 
