@@ -196,3 +196,32 @@ def test_bench_children_are_spread_over_the_gpus(monkeypatch, gpus, spread, want
     assert [c[c.index("--device") + 1] for c in _FakeChild.cmds] == want
     for name in want:  # each is a device the child's command line accepts
         assert bench._device_arg(name) == name
+
+
+def test_cuda_peak_memory_leaves_out_the_data_set_held_on_the_gpu(monkeypatch, capsys):
+    """On CUDA the data set stays on the GPU: the epoch's peak is what it adds to that."""
+    allocated = {"now": 3_000}  # the data set, loaded by _task
+
+    def epoch(*a, **k):
+        allocated["peak"] = allocated["now"] + 500  # the epoch's own activations and weights
+
+    monkeypatch.setattr(bench, "_task", lambda *a: ("cifar10", None))
+    monkeypatch.setattr(bench, "bare_loop", epoch)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=0))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: allocated["peak"])
+    bench._child("bare", torch.device("cuda"), None, True)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"peak": 500}
+
+
+def test_history_gets_a_dataset_column_without_losing_earlier_nights(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("time,git_commit,device,device_name,measure,baseline,candidate,ratio,target,"
+                       "met\n2026-01-01T00:00:00Z,abc,cuda,x,runner_throughput,1,1,1.0,>= 0.95,True\n")
+    row = ["2026-01-02T00:00:00Z", "def", "cuda", "x", "runner_throughput", 1, 1, 1.0, ">= 0.95",
+           True, "cifar10"]
+    bench.append_history(history, [row])
+    bench.append_history(history, [row])
+    rows = list(csv.DictReader(open(history)))
+    assert [r["dataset"] for r in rows] == ["", "cifar10", "cifar10"]
+    assert rows[0]["git_commit"] == "abc" and list(rows[0]) == bench.HISTORY

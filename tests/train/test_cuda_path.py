@@ -24,6 +24,31 @@ def _quiet(_msg):
     pass
 
 
+class _FakeEvent:
+    """torch.cuda.Event on a fake device whose every recorded step takes 0.5 s of device time."""
+    clock = 0.0
+
+    def __init__(self, enable_timing=False):
+        self.at = None
+
+    def record(self, stream=None):
+        self.at = _FakeEvent.clock
+        _FakeEvent.clock += 0.5
+
+    def elapsed_time(self, end):
+        return (end.at - self.at) * 1000
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A CUDA device on this CPU machine: tensors stay on the CPU, events and syncs are fakes."""
+    _FakeEvent.clock = 0.0
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: "stream")
+    monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    return torch.device("cuda")
+
+
 def _finished_run(write_study, tmp_path):
     """A tiny study trained on the CPU; its first run made unfinished, its checkpoint kept."""
     study = load_study(write_study(replace=ONE_SEED))
@@ -84,7 +109,8 @@ def _cfg(write_study):
     return dict(expand(study, "cpu")[0], precision="fp32"), study
 
 
-def test_cuda_memory_is_released_after_the_oom_handler(write_study, tmp_path, monkeypatch):
+def test_cuda_memory_is_released_after_the_oom_handler(write_study, tmp_path, monkeypatch,
+                                                       fake_gpu):
     """empty_cache() inside the except block frees nothing the traceback still holds."""
     from annealbench.tasks import make_task
     cfg, study = _cfg(write_study)
@@ -163,7 +189,8 @@ def _flags():
             torch.backends.cudnn.benchmark)
 
 
-def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkeypatch, tf32_on):
+def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkeypatch, tf32_on,
+                                                  fake_gpu):
     """A run on CUDA (here a CUDA device on a CPU machine, stopped at its first step) turns TF32
     and cuDNN's benchmark off in its process; a CPU run leaves them."""
     from annealbench.tasks import make_task
@@ -197,3 +224,20 @@ def test_meta_records_the_cuda_flags_versions_and_gpu(monkeypatch, tf32_on):
         "deterministic_algorithms": False, "cuda_runtime": torch.version.cuda, "cudnn": 91002,
         "gpu_name": "NVIDIA H200", "compute_capability": "9.0"}
     assert "cuda_settings" not in environment(CPU)
+
+
+def test_step_times_on_cuda_are_the_device_s_not_the_launches(write_study, tmp_path, fake_gpu,
+                                                             tf32_on):
+    """Each step's wall_time_s is its end on the device (events read after the epoch's sync),
+    not the host's clock after queueing it."""
+    from annealbench.tasks import make_task
+    cfg, study = _cfg(write_study)
+    cfg["epochs"] = 1
+    task = make_task(study.dataset, study.dataset_kwargs, data_dir=None, device=CPU,
+                     batch_size=study.batch_size)
+    rd = RunDir(tmp_path / "r")
+    assert runner.run_one(cfg, rd, task, fake_gpu, log=_quiet).status == "completed"
+    import csv
+    with open(rd.epoch_file(1), newline="") as f:
+        walls = [float(r["wall_time_s"]) for r in csv.DictReader(f) if r["metric"] == "step_loss"]
+    assert walls == [0.5 * (i + 1) for i in range(task.steps_per_epoch())]

@@ -9,6 +9,9 @@ Flags (docs/devices.md says what each guarantee then means per device):
   with no deterministic CUDA version (adaptive max-pool), which would raise instead of training.
   So on CUDA two runs of one config agree within a tolerance, not bit for bit.
 
+Step times (``StepClock``): on CUDA a host clock read after a step times its launch, not its
+work, so each step records an event in the device's stream, read after the epoch's one sync.
+
 Errors: an out-of-memory error or a CUDA runtime error while loading a checkpoint says nothing
 about the file (it is kept, and the run fails for this invocation only); an error after which the
 process's CUDA context is unusable (a device-side assert, an illegal address) ends the process
@@ -16,6 +19,8 @@ that hit it, since every later run in it would fail the same way.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 
@@ -72,3 +77,30 @@ def transient(e: BaseException) -> bool:
         return True
     return isinstance(e, RuntimeError) and (
         broken_context(e) or any(s in _text(e) for s in _CUDA) or "out of memory" in _text(e))
+
+
+class StepClock:
+    """Seconds from the start of an epoch to the end of each step (``mark`` after each step,
+    ``stamps`` after the epoch's sync). No sync per step: on CUDA the events are timed on the
+    device."""
+
+    def __init__(self, device):
+        device = torch.device(device)
+        self.stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
+        self.t0, self.marks = time.perf_counter(), []
+        if self.stream is not None:
+            self.start = self._event()
+
+    def _event(self):
+        e = torch.cuda.Event(enable_timing=True)
+        e.record(self.stream)
+        return e
+
+    def mark(self) -> None:
+        self.marks.append(self._event() if self.stream is not None
+                          else time.perf_counter() - self.t0)
+
+    def stamps(self) -> list[float]:
+        if self.stream is None:
+            return list(self.marks)
+        return [self.start.elapsed_time(e) / 1000 for e in self.marks]

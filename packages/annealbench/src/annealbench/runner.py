@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from annealbench import faults, schedules
-from annealbench.devices import broken_context
+from annealbench.devices import StepClock, broken_context
 from annealbench.devices import configure as configure_device
 from annealbench.errors import DeviceLost, StoreError
 from annealbench.fork import keep as keep_state
@@ -156,7 +156,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     for epoch in range(epoch0 + 1, last_epoch + 1):
         torch.manual_seed(_epoch_seed(cfg["seed"], epoch))
         model.train()
-        losses, lrs, stamps, items = [], [], [], 0
+        losses, lrs, items = [], [], 0
         bad = None
         bar = None
         if progress:
@@ -164,6 +164,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             bar = tqdm(total=min(steps_per_epoch, max_steps or steps_per_epoch), leave=False,
                        desc=f"{_label(cfg)} ep {epoch}/{epochs}", file=sys.stderr, unit="step")
         t0 = time.perf_counter()
+        clock = StepClock(device)
         for i, batch in enumerate(task.train_batches(epoch, cfg["seed"])):
             if i >= (max_steps or steps_per_epoch):
                 break
@@ -180,14 +181,14 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
                 sched.step()
             losses.append(loss.detach())
             items += n
-            stamps.append(time.perf_counter() - t0)
+            clock.mark()
             if bar is not None:
                 bar.update()
             if (i + 1) % FINITE_CHECK_EVERY == 0 and not torch.isfinite(
                     torch.stack(losses[-FINITE_CHECK_EVERY:])).all():
                 break
         _sync(device)
-        elapsed = time.perf_counter() - t0
+        elapsed, stamps = time.perf_counter() - t0, clock.stamps()
         if bar is not None:
             bar.close()
         values = torch.stack(losses).float().cpu().tolist()
