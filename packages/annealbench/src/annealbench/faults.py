@@ -5,7 +5,8 @@
 
 - ``kill``    SIGKILL this process (no cleanup, no ``finally``: a power cut, an OOM killer);
 - ``enospc``  raise ``OSError(ENOSPC)`` (a full disk);
-- ``oom``     raise ``torch.OutOfMemoryError`` (what CUDA raises when a batch does not fit).
+- ``oom``     raise ``torch.OutOfMemoryError`` (what CUDA raises when a batch does not fit);
+- ``cuda``    raise the RuntimeError of a device-side assert (the process's CUDA context is gone).
 
 Points on the training side (``annealbench``):
 
@@ -32,7 +33,7 @@ import os
 import signal
 
 ENV = "ANNEALBENCH_FAULT"
-ACTIONS = ("kill", "enospc", "oom")
+ACTIONS = ("kill", "enospc", "oom", "cuda")
 
 _parsed: tuple[str, dict[str, tuple[str, int]]] = ("", {})
 _counts: dict[str, int] = {}
@@ -75,6 +76,9 @@ def hit(point: str, what: object = "") -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(what) or None)
+    if action == "cuda":
+        raise RuntimeError(f"CUDA error: device-side assert triggered (injected by {ENV} at "
+                           f"{point} #{n})")
     if action == "oom":
         import torch
         raise torch.OutOfMemoryError(
