@@ -143,23 +143,25 @@ def _fixed(device, ratio: float) -> dict:
     return {"device_name": "x", "dataset": "d", "git_commit": None, "measures": {"study_speedup": m}}
 
 
-@pytest.mark.parametrize("device,workers,ratio,code", [
-    ("cpu", None, 1.05, 1),   # a missed target fails the check
-    ("cpu", None, 2.5, 0),
-    ("cuda", None, 1.05, 0),  # one process per GPU: reported, no target
-    ("cuda", "4", 1.05, 1),   # several per GPU: the engine differs, the target holds
-    ("cuda", "4", 2.5, 0)])
+@pytest.mark.parametrize("device,per_gpu,ratio,code", [
+    ("cpu", 1, 1.05, 1),   # a missed target fails the check
+    ("cpu", 1, 2.5, 0),
+    ("cuda", 1, 1.05, 0),  # the default engine, one process per GPU: reported, no target
+    ("cuda", 4, 1.05, 1),  # an engine of several processes per GPU differs: the target holds
+    ("cuda", 4, 2.5, 0)])
 def test_check_exit_on_cuda_holds_study_speedup_only_where_the_engine_differs(
-        monkeypatch, capsys, device, workers, ratio, code):
+        monkeypatch, capsys, device, per_gpu, ratio, code):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.delenv(engine.ENV_WORKERS, raising=False)
-    if workers:
-        monkeypatch.setenv(engine.ENV_WORKERS, workers)
+    monkeypatch.setenv(engine.ENV_WORKERS, "4")  # the candidate study ignores it: so does the rule
+    if per_gpu > 1:
+        real = engine.choose
+        monkeypatch.setattr(engine, "choose", lambda d, *a: engine.Engine(per_gpu, 1, "test")
+                            if d == "cuda" else real(d, *a))
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: _fixed(torch.device(device), ratio))
     assert bench.main(["--device", "cpu", "--check"]) == code
     out = capsys.readouterr().out
     assert ("reported: the default engine on CUDA is 1 process(es) on 1 GPU(s)" in out) == (
-        device == "cuda" and not workers)
+        device == "cuda" and per_gpu == 1)
 
 
 class _FakeChild:

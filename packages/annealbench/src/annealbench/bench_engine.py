@@ -50,7 +50,7 @@ def speedup_rule(device) -> tuple[tuple[str, float] | None, str | None]:
     """
     if device.type != "cuda":
         return TARGETS["study_speedup"], None
-    e = engine.choose("cuda")
+    e = engine.choose("cuda", "auto", "auto")  # as the candidate runs: bench_study drops the env
     gpus = max(1, torch.cuda.device_count())
     if e.workers > gpus:
         return TARGETS["study_speedup"], None
