@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Nightly GPU job (see ci/README.md): bench ratios, both real studies at the full budget on CUDA,
+# Nightly GPU job (see ci/README.md): both real studies at the full budget on CUDA, bench ratios,
 # then the published site rebuilt with tonight's studies; its history.jsonl keeps every night.
 #   ci/nightly.sh SITE DATA
 # Overridable for a dry rehearsal on a CPU: NIGHTLY_DEVICE (cuda), NIGHTLY_BUDGET (full),
@@ -17,14 +17,31 @@ budget=${NIGHTLY_BUDGET:-full}
 studies=()
 for s in ${NIGHTLY_STUDIES:-}; do studies+=(--study "$s"); done
 
-bench_rc=0
-nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" || bench_rc=$?
+# torch comes unpinned with the package: a wheel built for a newer CUDA than this runner's driver
+# sees no GPU. Check each session's torch first and stop with one line instead of a failed night.
+if [ "$device" = cuda ]; then
+  for session in bench reproduce; do
+    nox -s "$session" --install-only >/dev/null
+    ".nox/$session/bin/python" - "$session" <<'PY' || exit 3
+import sys, torch
+ok = torch.cuda.is_available()
+print(f"nightly: {sys.argv[1]}: torch {torch.__version__} built for CUDA {torch.version.cuda}: "
+      + ("sees a GPU" if ok else "sees NO GPU (driver older than this CUDA?); stopping"))
+sys.exit(0 if ok else 1)
+PY
+  done
+fi
 
 # A fresh output folder: run keys are config hashes, so a reused one would skip every run.
 # Exit 1 means some runs failed (the report shows them); anything else stops the night here.
 repro_rc=0
 nox -s reproduce -- "${studies[@]}" --device "$device" --budget "$budget" --data-dir "$data" \
   --out "$work" || repro_rc=$?
+
+# After reproduce, which downloads CIFAR-10 on the first night: every night's bench then measures
+# on CIFAR-10 (history.csv's dataset column says which data set each row measured).
+bench_rc=0
+nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" || bench_rc=$?
 if [ "$repro_rc" -ne 0 ] && [ "$repro_rc" -ne 1 ]; then
   echo "nightly: reproduce exited $repro_rc" >&2
   exit "$repro_rc"

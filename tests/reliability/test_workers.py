@@ -169,6 +169,21 @@ def test_full_disk_in_a_worker_stops_the_study_and_oom_fails_one_run(baseline, f
     _same_as_baseline(out, baseline)
 
 
+def test_a_broken_cuda_context_ends_its_worker_and_the_study_goes_on(baseline, fresh):
+    study, data, out = fresh
+    # every worker's 6th step hits a device-side assert: its run fails, the worker exits (its
+    # CUDA context would fail every later run) and a fresh worker takes its place
+    r = run_cli(study, out, data, *TWO, fault="cuda:train-step:6")
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.count("worker exits: ") == N_RUNS, r.stdout
+    failed = [line for line in r.stdout.splitlines() if " failed: " in line]
+    assert len(failed) == N_RUNS and all("device-side assert" in line for line in failed)
+    assert_no_lock_holders(out)
+    r = run_cli(study, out, data, *TWO)  # the failed runs resume from their last checkpoints
+    assert r.returncode == 0, r.stderr
+    _same_as_baseline(out, baseline)
+
+
 def test_two_writers_with_two_workers_each_train_every_epoch_once(baseline, fresh):
     study, data, out = fresh
     procs = [_start(study, out, data) for _ in range(2)]

@@ -135,3 +135,95 @@ def test_runs_sharing_a_device_are_measured_together(subprocess_env):
     by = extra["img_per_s_by_processes"]
     assert set(by) == {1, 2} and all(v > 0 for v in by.values())
     assert one == by[1] and best == by[extra["best_processes"]] == max(by.values())
+
+
+def _fixed(device, ratio: float) -> dict:
+    """bench.run_bench's answer with one fixed study_speedup on ``device``."""
+    m = bench_engine._entry(100.0, 100.0 / ratio, "s", ratio, "study_speedup", device)
+    return {"device_name": "x", "dataset": "d", "git_commit": None, "measures": {"study_speedup": m}}
+
+
+@pytest.mark.parametrize("device,per_gpu,ratio,code", [
+    ("cpu", 1, 1.05, 1),   # a missed target fails the check
+    ("cpu", 1, 2.5, 0),
+    ("cuda", 1, 1.05, 0),  # the default engine, one process per GPU: reported, no target
+    ("cuda", 4, 1.05, 1),  # an engine of several processes per GPU differs: the target holds
+    ("cuda", 4, 2.5, 0)])
+def test_check_exit_on_cuda_holds_study_speedup_only_where_the_engine_differs(
+        monkeypatch, capsys, device, per_gpu, ratio, code):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv(engine.ENV_WORKERS, "4")  # the candidate study ignores it: so does the rule
+    if per_gpu > 1:
+        real = engine.choose
+        monkeypatch.setattr(engine, "choose", lambda d, *a: engine.Engine(per_gpu, 1, "test")
+                            if d == "cuda" else real(d, *a))
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: _fixed(torch.device(device), ratio))
+    assert bench.main(["--device", "cpu", "--check"]) == code
+    out = capsys.readouterr().out
+    assert ("reported: the default engine on CUDA is 1 process(es) on 1 GPU(s)" in out) == (
+        device == "cuda" and per_gpu == 1)
+
+
+class _FakeChild:
+    def __init__(self, cmd, **kw):
+        _FakeChild.cmds.append(cmd)
+        self.stdout, self.stdin, self.returncode = self, self, 0
+
+    def readline(self):
+        return "ready\n"
+
+    def write(self, _):
+        pass
+
+    def flush(self):
+        pass
+
+    def communicate(self, timeout=None):
+        return json.dumps({"start": 0.0, "end": 1.0, "items": 10}) + "\n", None
+
+    def poll(self):
+        return 0
+
+
+@pytest.mark.parametrize("gpus,spread,want", [
+    (2, True, ["cuda:0", "cuda:1", "cuda:0"]),    # the engine's processes: over the GPUs, as run
+    (2, False, ["cuda:0"] * 3),                   # gpu_runs: processes sharing one GPU
+    (0, True, ["cpu"] * 3)])
+def test_bench_children_are_spread_over_the_gpus(monkeypatch, gpus, spread, want):
+    _FakeChild.cmds = []
+    monkeypatch.setattr(bench_engine.subprocess, "Popen", _FakeChild)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    device = torch.device("cuda" if gpus else "cpu")
+    assert bench_engine.rate(3, 1, "fp32", "gelu", device, None, True, spread) == 30.0
+    assert [c[c.index("--device") + 1] for c in _FakeChild.cmds] == want
+    for name in want:  # each is a device the child's command line accepts
+        assert bench._device_arg(name) == name
+
+
+def test_cuda_peak_memory_leaves_out_the_data_set_held_on_the_gpu(monkeypatch, capsys):
+    """On CUDA the data set stays on the GPU: the epoch's peak is what it adds to that."""
+    allocated = {"now": 3_000}  # the data set, loaded by _task
+
+    def epoch(*a, **k):
+        allocated["peak"] = allocated["now"] + 500  # the epoch's own activations and weights
+
+    monkeypatch.setattr(bench, "_task", lambda *a: ("cifar10", None))
+    monkeypatch.setattr(bench, "bare_loop", epoch)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=0))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: allocated["peak"])
+    bench._child("bare", torch.device("cuda"), None, True)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"peak": 500}
+
+
+def test_history_gets_a_dataset_column_without_losing_earlier_nights(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("time,git_commit,device,device_name,measure,baseline,candidate,ratio,target,"
+                       "met\n2026-01-01T00:00:00Z,abc,cuda,x,runner_throughput,1,1,1.0,>= 0.95,True\n")
+    row = ["2026-01-02T00:00:00Z", "def", "cuda", "x", "runner_throughput", 1, 1, 1.0, ">= 0.95",
+           True, "cifar10"]
+    bench.append_history(history, [row])
+    bench.append_history(history, [row])
+    rows = list(csv.DictReader(open(history)))
+    assert [r["dataset"] for r in rows] == ["", "cifar10", "cifar10"]
+    assert rows[0]["git_commit"] == "abc" and list(rows[0]) == bench.HISTORY

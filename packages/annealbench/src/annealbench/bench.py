@@ -8,11 +8,13 @@ Measures (each: baseline, candidate, ratio, target):
 - ``augment_throughput``: images/s of the on-device batched crop+flip pipeline over torchvision's
   per-sample ``RandomCrop``/``RandomHorizontalFlip`` through a ``DataLoader``. Target >= 1.
 - ``runner_peak_memory``: peak memory of one runner epoch over the bare loop (CUDA: peak
-  allocated bytes; CPU: peak RSS of a child process during the epoch, set-up excluded).
+  allocated bytes above what the set-up left allocated, so the data set held on the GPU is not
+  counted; CPU: peak RSS of a child process during the epoch, set-up excluded).
   Target <= 1.10.
 
 And the engine's (annealbench.bench_engine says how each is measured): ``engine_throughput``
-(target >= 1.7 on CPU), ``study_speedup`` (>= 2.0), ``bf16_accuracy`` (the paired difference's 95%
+(target >= 1.7 on CPU), ``study_speedup`` (>= 2.0 where the engine differs from one run at
+a time: always on CPU, on CUDA with several processes per GPU), ``bf16_accuracy`` (the paired difference's 95%
 t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported).
 
 Results go to ``<out>/bench-<UTC time>.json`` and one row per measure is appended to
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -38,7 +42,7 @@ import torch
 from annealbench import bench_engine
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.runner import _sync, resolve_device, train_run
-from annealbench.store import RunDir, atomic_write_json
+from annealbench.store import RunDir, atomic_write_bytes, atomic_write_json
 
 TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
            "runner_peak_memory": ("<=", 1.10)}
@@ -157,7 +161,9 @@ def _child(mode: str, device, data_dir, dry_run, a=None) -> None:
         print(json.dumps(bench_engine.loop(task, device, _model_kwargs(device), a.precision,
                                            a.activation, go, 2 if dry_run else None)))
         return
-    if device.type == "cuda":
+    held = 0
+    if device.type == "cuda":  # the data set stays on the GPU: count the epoch's memory alone
+        held = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     else:
         _reset_peak_rss()  # loading CIFAR peaks higher than training: measure the epoch alone
@@ -165,7 +171,7 @@ def _child(mode: str, device, data_dir, dry_run, a=None) -> None:
         bare_loop(task, device)
     else:
         runner_epoch(task, device, dataset)
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _peak_rss()
+    peak = torch.cuda.max_memory_allocated(device) - held if device.type == "cuda" else _peak_rss()
     print(json.dumps({"peak": peak}))
 
 
@@ -232,24 +238,43 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
     if out is not None and not dry_run:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / f"bench-{result['time'].replace(':', '')}.json", result)
-        history = out / "history.csv"
-        new = not history.exists()
-        with open(history, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["time", "git_commit", "device", "device_name", "measure", "baseline",
-                            "candidate", "ratio", "target", "met"])
-            for name, m in result["measures"].items():
-                if "ratio" in m:  # not a measure this build or device cannot take
-                    w.writerow([result["time"], result["git_commit"], result["device"],
-                                result["device_name"], name, m["baseline"], m["candidate"],
-                                m["ratio"], m["target"], m["met"]])
+        rows = [[result["time"], result["git_commit"], result["device"], result["device_name"],
+                 name, m["baseline"], m["candidate"], m["ratio"], m["target"], m["met"],
+                 m.get("dataset", result["dataset"])]
+                for name, m in result["measures"].items()
+                if "ratio" in m]  # not a measure this build or device cannot take
+        append_history(out / "history.csv", rows)
     return result
+
+
+HISTORY = ["time", "git_commit", "device", "device_name", "measure", "baseline", "candidate",
+           "ratio", "target", "met", "dataset"]
+
+
+def append_history(path: Path, rows: list[list]) -> None:
+    """Append to history.csv; a file from before the dataset column gets it (empty: unknown), so
+    a synthetic night and a CIFAR-10 night never read as one series."""
+    if path.exists():
+        with open(path, newline="") as f:
+            old = list(csv.reader(f))
+        if old and old[0] != HISTORY:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(HISTORY)
+            w.writerows([dict(zip(old[0], r)).get(k, "") for k in HISTORY] for r in old[1:])
+            atomic_write_bytes(path, buf.getvalue().encode())
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(HISTORY)
+        w.writerows(rows)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="annealbench bench", description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", type=_device_arg,
+                   help="auto, cpu, cuda or cuda:N (the engine's child processes get cuda:N)")
     p.add_argument("--data-dir", help="use CIFAR-10 from here when present, else synthetic images")
     p.add_argument("--out", default="reports/bench")
     p.add_argument("--repeats", type=int, default=5,
@@ -279,11 +304,17 @@ def main(argv=None) -> int:
     return 1 if a.check and missed and not a.dry_run else 0
 
 
+def _device_arg(v: str) -> str:
+    if v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", v):
+        return v
+    raise argparse.ArgumentTypeError(f"{v!r}: give auto, cpu, cuda or cuda:N")
+
+
 def _line(m: dict) -> str:
     if "ratio" not in m:
         return f"not measured: {m['why']}"
     nums = "".join(f"{k} {m[k]:>14,.3f} " for k in ("baseline", "candidate") if m[k] is not None)
-    verdict = "reported" if m["target"] is None else \
+    verdict = m.get("no_target") or "reported" if m["target"] is None else \
         f"target {m['target']}: {'met' if m['met'] else 'NOT met'}"
     diff = m.get("difference")
     extra = f" difference {diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]" \

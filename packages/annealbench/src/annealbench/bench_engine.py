@@ -7,7 +7,8 @@
   first start to the last end. Target >= 1.7 on CPU.
 - ``study_speedup``: wall time of a smoke-sized study (``study_toml``) through ``annealbench run``,
   set-up included: one run at a time on every CPU in fp32 with shared prefixes off
-  (``ANNEALBENCH_SHARE_PREFIX=0``) over the default engine. Target >= 2.0.
+  (``ANNEALBENCH_SHARE_PREFIX=0``) over the default engine. Target >= 2.0 on CPU, and on CUDA
+  where the default engine runs several processes per GPU; else reported (``speedup_rule``).
 - ``bf16_accuracy``: the same two study runs, paired: final validation accuracy of each run of the
   default engine minus its fp32 twin, averaged per seed, with a 95% t-interval over the seeds.
   Met when the interval holds 0: bf16 does not move accuracy beyond seed noise.
@@ -32,17 +33,36 @@ from annealbench import engine, precision
 from annealbench.bench_study import prefix_saved, study_measures
 from annealbench.models import MODELS
 
-# name -> (op, target); None: reported, no target. The throughput target is for CPUs.
+# name -> (op, target); None: reported, no target. The throughput target is for CPUs; the study
+# speedup's holds where the engine really differs from one run at a time (``speedup_rule``).
 TARGETS = {"engine_throughput": (">=", 1.7), "study_speedup": (">=", 2.0),
            "bf16_accuracy": ("CI of the paired difference contains", 0.0), "prefix_saved": None,
            "gpu_runs": None}
+
+
+def speedup_rule(device) -> tuple[tuple[str, float] | None, str | None]:
+    """study_speedup's target on ``device``, and why there is none.
+
+    On CUDA the default engine is one process per GPU (engine.choose): with one GPU the candidate
+    is the baseline's single process plus bf16 (where native) and whole-length prefix sharing, so
+    its ratio lands near 1 and a 2.0 target would fail every night while measuring nothing about
+    the engine. Only with several processes per GPU does it differ enough to be held to one.
+    """
+    if device.type != "cuda":
+        return TARGETS["study_speedup"], None
+    e = engine.choose("cuda", "auto", "auto")  # as the candidate runs: bench_study drops the env
+    gpus = max(1, torch.cuda.device_count())
+    if e.workers > gpus:
+        return TARGETS["study_speedup"], None
+    return None, (f"reported: the default engine on CUDA is {e.workers} process(es) on {gpus} "
+                  "GPU(s), one run at a time per GPU as in the baseline")
 TODAY = {"precision": "fp32", "activation": "gelu"}  # the loop before this engine
 
 
 def default_setting(device) -> dict:
     e = engine.choose(device.type)
     return {"workers": e.workers, "threads": e.threads,
-            "precision": precision.resolve("auto", device.type),
+            "precision": precision.resolve("auto", device.type, "airbench-cnn"),
             "activation": MODELS["airbench-cnn"].kwargs["activation"].default}
 
 
@@ -75,18 +95,30 @@ def loop(task, device, model_kwargs: dict, precision_: str, activation: str, go,
     return {"start": t0, "end": time.time(), "items": items}
 
 
-def rate(procs: int, threads: int, precision_: str, activation: str, device_name: str,
-         data_dir: Path | None, dry_run: bool) -> float:
+def child_devices(device, procs: int, spread: bool) -> list[str]:
+    """The device of each of ``procs`` processes: spread over the GPUs as ``annealbench run``'s
+    pool spreads its workers, or (``spread`` False: processes sharing one GPU) all on one."""
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if not gpus:
+        return [device.type] * procs
+    if device.index is not None or not spread:
+        return [f"cuda:{device.index or 0}"] * procs
+    return [f"cuda:{i % gpus}" for i in range(procs)]
+
+
+def rate(procs: int, threads: int, precision_: str, activation: str, device,
+         data_dir: Path | None, dry_run: bool, spread: bool = True) -> float:
     """Images/s of ``procs`` processes training at once (``annealbench.bench --_child loop``):
     each loads and warms up, says "ready", and starts when all have (a line on its stdin)."""
-    cmd = [sys.executable, "-m", "annealbench.bench", "--_child", "loop", "--device", device_name,
-           "--threads", str(threads), "--precision", precision_, "--activation", activation]
+    rest = ["--threads", str(threads), "--precision", precision_, "--activation", activation]
     if data_dir:
-        cmd += ["--data-dir", str(data_dir)]
+        rest += ["--data-dir", str(data_dir)]
     if dry_run:
-        cmd.append("--dry-run")
-    ps = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-          for _ in range(procs)]
+        rest.append("--dry-run")
+    ps = [subprocess.Popen([sys.executable, "-m", "annealbench.bench", "--_child", "loop",
+                            "--device", name, *rest],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+          for name in child_devices(device, procs, spread)]
     try:
         for p in ps:
             if p.stdout.readline().strip() != "ready":
@@ -113,9 +145,9 @@ def engine_throughput(device, data_dir, dry_run: bool, repeats: int) -> tuple[fl
     cpus = engine.usable_cpus()
     base, cand = [], []
     for _ in range(repeats):  # interleaved, so a change in the machine's load hits both alike
-        base.append(rate(1, cpus, TODAY["precision"], TODAY["activation"], device.type, data_dir,
+        base.append(rate(1, cpus, TODAY["precision"], TODAY["activation"], device, data_dir,
                          dry_run))
-        cand.append(rate(d["workers"], d["threads"], d["precision"], d["activation"], device.type,
+        cand.append(rate(d["workers"], d["threads"], d["precision"], d["activation"], device,
                          data_dir, dry_run))
     return statistics.median(base), statistics.median(cand), {
         "baseline_setting": {"workers": 1, "threads": cpus, **TODAY}, "candidate_setting": d,
@@ -124,8 +156,8 @@ def engine_throughput(device, data_dir, dry_run: bool, repeats: int) -> tuple[fl
 
 def gpu_runs(device, data_dir, dry_run: bool, counts=(1, 2, 4)) -> tuple[float, float, dict]:
     d = default_setting(device)
-    by = {n: rate(n, d["threads"], d["precision"], d["activation"], str(device), data_dir, dry_run)
-          for n in counts}
+    by = {n: rate(n, d["threads"], d["precision"], d["activation"], device, data_dir, dry_run,
+                  spread=False) for n in counts}
     best = max(by, key=by.get)
     return by[1], by[best], {"img_per_s_by_processes": by, "best_processes": best}
 
@@ -134,6 +166,9 @@ def _entry(base, cand, unit: str, ratio: float, name: str, device, **extra) -> d
     rule = TARGETS[name]
     if name == "engine_throughput" and device.type != "cpu":
         rule = None
+    if name == "study_speedup":
+        rule, why = speedup_rule(device)
+        extra = {**extra, "no_target": why} if why else extra
     met = None if rule is None else ratio >= rule[1]
     return {"baseline": base, "candidate": cand, "unit": unit, "ratio": ratio,
             "target": None if rule is None else f"{rule[0]} {rule[1]}", "met": met, **extra}

@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     grid.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     grid.add_argument("--experiments", default="experiments")
     grid.add_argument("--data-dir", help="where a data set by import path reads from")
+    grid.add_argument("--precision", choices=PRECISIONS,
+                      help="override the study's precision (--device cuda with no GPU here: "
+                           "'auto' is the GPU's to decide, so give fp32 or bf16)")
 
     sub.add_parser("schedules", help="list the registered schedules")
     return p
@@ -143,6 +146,9 @@ def _cmd_grid(a) -> int:
     from annealbench.spec import find_study, load_study
 
     study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
+    if a.precision:
+        from dataclasses import replace
+        study = replace(study, precision=a.precision)
     for cfg in expand(study, a.device):
         print(json.dumps(cfg, sort_keys=True))
     return 0

@@ -28,3 +28,12 @@ class SpecError(AnnealbenchError):
 
 class StoreError(AnnealbenchError):
     """A file of the run store cannot be written (full disk, size limit, permissions)."""
+
+
+class DeviceLost(AnnealbenchError):
+    """The process's CUDA context is unusable (a device-side assert, an illegal address): the run
+    that hit it is failed (``outcome``), and the process must not train another."""
+
+    def __init__(self, outcome, why: str):
+        self.outcome = outcome
+        super().__init__(f"{why}; this process's CUDA context is unusable: rerun to resume")

@@ -11,6 +11,7 @@ may be named more than once, with different N:
               what a blown-up step does, at a step no CPU's rounding moves. The model is non-finite
               from then on, so the next step's loss is NaN, or, after an epoch's last step, its
               evaluation.
+- ``cuda``    raise the RuntimeError of a device-side assert (the process's CUDA context is gone).
 
 Points on the training side (``annealbench``):
 
@@ -38,7 +39,7 @@ import os
 import signal
 
 ENV = "ANNEALBENCH_FAULT"
-ACTIONS = ("kill", "enospc", "oom", "nan")
+ACTIONS = ("kill", "enospc", "oom", "nan", "cuda")
 
 _parsed: tuple[str, dict[str, dict[int, str]]] = ("", {})
 _counts: dict[str, int] = {}
@@ -82,6 +83,9 @@ def hit(point: str, what: object = "") -> str | None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(what) or None)
+    if action == "cuda":
+        raise RuntimeError(f"CUDA error: device-side assert triggered (injected by {ENV} at "
+                           f"{point} #{n})")
     if action == "oom":
         import torch
         raise torch.OutOfMemoryError(

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from annealbench import trajectory
+from annealbench.devices import transient
 from annealbench.errors import StoreError
 from annealbench.prefix import SCHEDULE_FIELDS, Fork, Plan
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
@@ -72,6 +73,9 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
                 except _NoShare as e:
                     why = str(e)
                 except Exception as e:  # a truncated or foreign file
+                    if transient(e):  # the device's or memory's: not the donor's files
+                        run.clear_progress()
+                        raise
                     why = " ".join(f"unreadable: {type(e).__name__}: {e}".split())[:200]
     run.clear_progress()  # anything copied before the problem showed
     log(f"[{record['run_key']}] not sharing epochs 1-{fork.epochs} of {fork.donor}: {why}; "
@@ -117,7 +121,7 @@ def _materialise(fork, record, run, donor, model, optimizer, built, device, log)
         _copy(run, files, fork.donor, k, whole=True)
         log(f"[{record['run_key']}] all {k} epochs shared with {fork.donor} (same trajectory)")
         return Shared(k, k * spe, 0.0, True)
-    ck = torch.load(donor.prefix_file(k), map_location=device, weights_only=True)
+    ck = torch.load(donor.prefix_file(k), map_location="cpu", weights_only=True)  # as resume
     if ck.get("run_key") != fork.donor or ck.get("epoch") != k or ck.get("step") != k * spe:
         raise _NoShare(f"{donor.prefix_file(k)} is not its state after epoch {k}")
     _copy(run, files, fork.donor, k, whole=False)

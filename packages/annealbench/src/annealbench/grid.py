@@ -56,7 +56,7 @@ def _config(study: Study, device_type: str, seed, opt_name, opt, base_lr, arm_na
         "metric_directions": study.metric_directions,
         "device": device_type,
         # bf16 changes the numbers: a run's precision is part of its key
-        "precision": precision.resolve(study.precision, device_type),
+        "precision": precision.resolve(study.precision, device_type, study.model),
     }
     cfg["run_key"] = run_key(cfg)
     return cfg

@@ -16,7 +16,8 @@ Nothing outlives this process: each worker asks the kernel for SIGTERM when its 
 unwinds like Ctrl-C (the run's temp file removed, its lock released, no status written: the run
 resumes next time). On an exception or interrupt here the workers are terminated and joined.
 A worker that dies (SIGKILL, the OOM killer) fails the run it held, with no status on disk, so the
-next invocation resumes it, and a new worker takes its place.
+next invocation resumes it, and a new worker takes its place. A worker whose CUDA context broke
+(runner.DeviceLost) reports its run as failed and exits: a new worker gets a fresh context.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from annealbench.errors import AnnealbenchError, DataError, StoreError
+from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
 from annealbench.executors import TaskSpec, _make_task
 from annealbench.runner import FINAL_STATUSES, RunOutcome
 from annealbench.store import RunDir
@@ -94,8 +95,13 @@ def serve(conn: Connection) -> None:
         conn.send(("ready",))
         while (job := conn.recv()) is not None:
             cfg, kwargs = job
-            o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device, log=log,
-                        progress=False, **kwargs)
+            try:
+                o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device,
+                            log=log, progress=False, **kwargs)
+            except DeviceLost as e:
+                log(f"[{cfg['run_key']}] worker exits: {e}")
+                conn.send(("retire", e.outcome))  # no further job: this process exits now
+                return
             conn.send(("done", o))
     except AnnealbenchError as e:  # bad data, a full disk: stops the study, as in one process
         try:
@@ -147,7 +153,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(child.fileno())],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
-        self.ready, self.job, self.dead = False, None, False
+        self.ready, self.job, self.dead, self.retired = False, None, False, False
         try:
             self.conn.send(list(sys.path))
             self.conn.send((spec, device_name, threads, str(root), os.getpid()))
@@ -229,11 +235,12 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
                 record(cfg, RunOutcome(cfg["run_key"], "busy", 0, f"its donor "
                                        f"{queue.after[cfg['run_key']]} is running in another process"))
             for w in pool:
-                if w.ready and w.job is None and (job := queue.take()) is not None:
+                if w.ready and not w.retired and w.job is None and (job := queue.take()) is not None:
                     w.job = job[0]
                     w.conn.send((job[0], {"max_steps": max_steps, "max_epochs": max_epochs,
                                           **job[1]}))
-            if len(outcomes) < len(grid) and all(w.ready and w.job is None for w in pool):
+            live = [w for w in pool if not w.retired]  # a retired one is replaced once it exits
+            if len(outcomes) < len(grid) and live and all(w.ready and w.job is None for w in live):
                 raise RuntimeError("plan: runs wait for each other in a cycle: "
                                    + ", ".join(c["run_key"] for c in queue.pending))
             if len(outcomes) == len(grid):
@@ -245,8 +252,9 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
                         w.ready = True
                     elif msg[0] == "log":
                         log(msg[1])
-                    elif msg[0] == "done":
+                    elif msg[0] in ("done", "retire"):
                         cfg, w.job = w.job, None
+                        w.retired = msg[0] == "retire"
                         record(cfg, msg[1])
                     elif msg[0] == "error":
                         raise _ERRORS.get(msg[1], AnnealbenchError)(msg[2])

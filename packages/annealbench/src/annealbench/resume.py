@@ -1,6 +1,12 @@
 """What of a run directory's progress a resume may trust: its checkpoint (model, optimizer and
 scheduler after the last finished epoch) and its config.json. Anything that does not belong to
-this run (another config, a foreign or truncated file) is refused, and the run starts over."""
+this run (another config, a foreign or truncated file) is refused, and the run starts over.
+An error of the device or of memory while loading (an OOM on a GPU other workers share) is not
+the file's fault: it propagates, the run fails for this invocation, and its progress is kept.
+
+The file is read onto the CPU and ``load_state_dict`` moves each tensor where its parameter is:
+loaded straight to a GPU, Adam's ``step`` counters would stay there, and its foreach
+implementation then reads each of them back (``.item()``) at every step."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import json
 
 import torch
 
+from annealbench.devices import transient
 from annealbench.fork import state_bytes
 from annealbench.store import RunDir, atomic_write_bytes, read_json
 
@@ -27,7 +34,7 @@ def load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
     if not run.checkpoint.exists():
         return None
     try:
-        ck = torch.load(run.checkpoint, map_location=device, weights_only=True)
+        ck = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
         if ck.get("run_key", run.root.name) != run.root.name:  # copied from another run
             raise ValueError(f"checkpoint of run {ck['run_key']}")
         model.load_state_dict(ck["model"])
@@ -39,6 +46,8 @@ def load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
             raise ValueError(f"checkpoint of epoch {epoch} does not fit this run's epoch files")
         return epoch, step, wall
     except Exception as e:  # a truncated or foreign file: redo this run cleanly
+        if transient(e):
+            raise
         why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
         log(f"[{run.root.name}] unreadable checkpoint {run.checkpoint} ({why}); restarting this run")
         return None  # the caller clears the run's progress and starts from fresh weights

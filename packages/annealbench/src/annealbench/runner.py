@@ -6,11 +6,15 @@ consistent (records, checkpoint) pair or records (and kept state) the resume dro
 progress may start from a donor's identical first epochs (annealbench.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
-resumable, instead of marking runs failed.
+resumable, instead of marking runs failed. After an OOM the memory is released once the handler
+is done (its traceback holds the model and activations); an error that leaves the CUDA context
+unusable fails the run and raises DeviceLost, so the process stops instead of failing every later
+run (a pool worker exits and a fresh one takes its place).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -21,7 +25,9 @@ from pathlib import Path
 import torch
 
 from annealbench import faults, schedules
-from annealbench.errors import StoreError
+from annealbench.devices import StepClock, broken_context
+from annealbench.devices import configure as configure_device
+from annealbench.errors import DeviceLost, StoreError
 from annealbench.fork import keep as keep_state
 from annealbench.fork import materialise
 from annealbench.optim import build_optimizer
@@ -48,12 +54,12 @@ class RunOutcome:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         from annealbench.errors import AnnealbenchError
         raise AnnealbenchError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    return torch.device(name)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    configure_device(device)
+    return device
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -93,6 +99,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.fork).
     """
     key = cfg["run_key"]
+    configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why
     if max_steps or max_epochs:
         keep_epochs, fork = (), None
     amp = (cfg.get("precision", "fp32"), device.type)
@@ -149,7 +156,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     for epoch in range(epoch0 + 1, last_epoch + 1):
         torch.manual_seed(_epoch_seed(cfg["seed"], epoch))
         model.train()
-        losses, lrs, stamps, items = [], [], [], 0
+        losses, lrs, items = [], [], 0
         bad = None
         bar = None
         if progress:
@@ -157,6 +164,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             bar = tqdm(total=min(steps_per_epoch, max_steps or steps_per_epoch), leave=False,
                        desc=f"{_label(cfg)} ep {epoch}/{epochs}", file=sys.stderr, unit="step")
         t0 = time.perf_counter()
+        clock = StepClock(device)
         for i, batch in enumerate(task.train_batches(epoch, cfg["seed"])):
             if i >= (max_steps or steps_per_epoch):
                 break
@@ -173,14 +181,14 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
                 sched.step()
             losses.append(loss.detach())
             items += n
-            stamps.append(time.perf_counter() - t0)
+            clock.mark()
             if bar is not None:
                 bar.update()
             if (i + 1) % FINITE_CHECK_EVERY == 0 and not torch.isfinite(
                     torch.stack(losses[-FINITE_CHECK_EVERY:])).all():
                 break
         _sync(device)
-        elapsed = time.perf_counter() - t0
+        elapsed, stamps = time.perf_counter() - t0, clock.stamps()
         if bar is not None:
             bar.close()
         values = torch.stack(losses).float().cpu().tolist()
@@ -262,21 +270,27 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             return RunOutcome(key, "failed", 0, f"failed in another process: {msg}")
         run.remove_temps()  # a killed writer's leftovers: this process owns the run now
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
+        oom = lost = False
         try:
             return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
                              max_epochs=max_epochs, keep_epochs=keep_epochs, fork=fork)
         except torch.OutOfMemoryError:
+            oom = True
             msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
                    "try a smaller batch_size in the study or its budget")
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
         except (KeyboardInterrupt, SystemExit, StoreError):
             raise  # a full disk is not the run's fault: stop, leaving it resumable
         except Exception as e:
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            lost = broken_context(e)
+        if oom and device.type == "cuda":  # the traceback is gone: its tensors can be freed now
+            gc.collect()
+            torch.cuda.empty_cache()
         atomic_write_json(run.status, {"status": "failed", "epochs_done": None, "diverged_step": None,
                                        "error": msg, "finished_at": _now()}, fault="status-write")
         log(f"[{key}] {_label(cfg)} failed: {msg}")
+        if lost:
+            raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
         return RunOutcome(key, "failed", 0, msg)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from annealbench import prefix
+from annealbench import devices, prefix
 from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
@@ -67,6 +67,7 @@ def environment(device: torch.device) -> dict:
             versions[name] = None
     return {"device": device.type, "device_name": _device_name(device), "torch": torch.__version__,
             "cuda": torch.version.cuda if device.type == "cuda" else None,
+            **({"cuda_settings": devices.settings(device)} if device.type == "cuda" else {}),
             "python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
 
 
