@@ -3,7 +3,8 @@
 # then the published site rebuilt with tonight's studies; its history.jsonl keeps every night.
 #   ci/nightly.sh SITE DATA
 # Overridable for a dry rehearsal on a CPU: NIGHTLY_DEVICE (cuda), NIGHTLY_BUDGET (full),
-# NIGHTLY_STUDIES (space-separated; default both real studies).
+# NIGHTLY_STUDIES (space-separated; default both real studies), NIGHTLY_BENCH_ARGS (added to the
+# bench's arguments, e.g. "--repeats 2" for a shorter rehearsal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 site=$(realpath -m "${1:?usage: ci/nightly.sh SITE DATA}")
@@ -22,7 +23,9 @@ for s in ${NIGHTLY_STUDIES:-}; do studies+=(--study "$s"); done
 if [ "$device" = cuda ]; then
   for session in bench reproduce; do
     nox -s "$session" --install-only >/dev/null
-    ".nox/$session/bin/python" - "$session" <<'PY' || exit 3
+    py=".nox/$session/bin/python"
+    [ -x "$py" ] || py=python3  # `nox --no-venv` (an air-gapped runner): the current environment
+    "$py" - "$session" <<'PY' || exit 3
 import sys, torch
 ok = torch.cuda.is_available()
 print(f"nightly: {sys.argv[1]}: torch {torch.__version__} built for CUDA {torch.version.cuda}: "
@@ -41,7 +44,9 @@ nox -s reproduce -- "${studies[@]}" --device "$device" --budget "$budget" --data
 # After reproduce, which downloads CIFAR-10 on the first night: every night's bench then measures
 # on CIFAR-10 (history.csv's dataset column says which data set each row measured).
 bench_rc=0
-nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" || bench_rc=$?
+# shellcheck disable=SC2086  # NIGHTLY_BENCH_ARGS is a list of words
+nox -s bench -- --check --device "$device" --data-dir "$data" --out "$site/bench" \
+  ${NIGHTLY_BENCH_ARGS:-} || bench_rc=$?
 if [ "$repro_rc" -ne 0 ] && [ "$repro_rc" -ne 1 ]; then
   echo "nightly: reproduce exited $repro_rc" >&2
   exit "$repro_rc"
