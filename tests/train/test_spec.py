@@ -13,15 +13,20 @@ from annealbench.spec import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
-@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "pilot"])
+@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "standard", "tuning"])
 def test_shipped_studies_validate(root, name, budget):
-    if name == "smoke" and budget in ("cpu", "pilot"):
-        pytest.skip("smoke defines quick and full only")
+    if name == "smoke" and budget in ("cpu", "standard"):
+        pytest.skip("smoke defines quick, tuning and full only")
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
-    n_lrs = sum(len(o.lrs) for o in study.optimizers.values())
-    assert len(runs) == len(study.seeds) * n_lrs * len(study.schedules) * len(study.curve_epochs)
+    if study.tuning is None:  # every base LR of the grid
+        per_seed = sum(len(o.lrs) for o in study.optimizers.values()) * len(study.schedules) * len(
+            study.curve_epochs)
+    else:  # the chosen base LR of each (optimizer, schedule, length), and the article's
+        per_seed = sum(len({c["base_lr"], study.optimizers[c["optimizer"]].article_lr} - {None})
+                       for c in study.tuning["choices"])
+    assert len(runs) == len(study.seeds) * per_seed
     assert len({r["run_key"] for r in runs}) == len(runs)
 
 

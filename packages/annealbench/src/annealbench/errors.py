@@ -28,3 +28,7 @@ class SpecError(AnnealbenchError):
 
 class StoreError(AnnealbenchError):
     """A file of the run store cannot be written (full disk, size limit, permissions)."""
+
+
+class TuningError(AnnealbenchError):
+    """A budget's tuning file (its base LRs chosen on other seeds) is missing, unreadable or stale."""
