@@ -20,9 +20,11 @@ from annealbench.grid import expand
 from annealbench.spec import load_study
 from annealbench.store import RunDir, atomic_write_json
 
+
 def _tiny_study() -> str:
     """tests/conftest.py's TINY_STUDY (another conftest shadows the name ``conftest`` here)."""
-    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).parents[1] / "conftest.py")
+    where = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_tests_conftest", where)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.TINY_STUDY
@@ -71,7 +73,8 @@ def test_tune_writes_the_contract_file_with_the_best_mean_validation_lr(tuned):
     assert result.file == path.parent / "tiny.judged.tuning.json"
     content = json.loads(result.file.read_text())
     assert set(content) == CONTRACT_KEYS
-    assert (content["study"], content["judged_budget"], content["tuning_budget"]) == ("tiny", "judged", "tune")
+    names = (content["study"], content["judged_budget"], content["tuning_budget"])
+    assert names == ("tiny", "judged", "tune")
     assert content["seeds"] == [5, 6] and content["direction"] == "max"
     assert content["spec_sha256"] == load_study(path, "tune").spec_sha256
     assert [(c["optimizer"], c["schedule"], c["length"]) for c in content["choices"]] == [
@@ -128,7 +131,8 @@ def test_missing_tuning_file_stops_run_with_one_line_naming_it_and_tune(tuned, t
     out = tmp_path / "out"
     assert main(["run", str(path), "--budget", "judged", "--out", str(out), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"annealbench: {tmp_path / 'tiny.judged.tuning.json'}: missing")
+    file = tmp_path / "tiny.judged.tuning.json"
+    assert len(err) == 1 and err[0].startswith(f"annealbench: {file}: missing")
     assert f"annealbench tune {path} --budget judged" in err[0]
     assert not out.exists()
 
@@ -152,8 +156,10 @@ def test_a_tuning_file_for_another_grid_is_stale(tuned):
     other = json.loads(json.dumps(result.tuning))
     other["choices"][0]["by_lr"] = other["choices"][0]["by_lr"][:2]
     assert "chosen from base LRs [0.01, 0.05]" in tuning.stale(study, other)
-    assert "written for study tiny, budget cpu" in tuning.stale(study, {**result.tuning, "judged_budget": "cpu"})
-    assert "'choices' is missing" in tuning.stale(study, {k: v for k, v in result.tuning.items() if k != "choices"})
+    other_budget = {**result.tuning, "judged_budget": "cpu"}
+    assert "written for study tiny, budget cpu" in tuning.stale(study, other_budget)
+    no_choices = {k: v for k, v in result.tuning.items() if k != "choices"}
+    assert "'choices' is missing" in tuning.stale(study, no_choices)
 
 
 def test_tune_needs_a_budget_with_tuned_by(tuned, capsys):
