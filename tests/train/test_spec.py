@@ -14,15 +14,20 @@ from annealbench.spec import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
-@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "pilot"])
+@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "standard", "tuning"])
 def test_shipped_studies_validate(root, name, budget):
-    if name == "smoke" and budget in ("cpu", "pilot"):
-        pytest.skip("smoke defines quick and full only")
+    if name == "smoke" and budget in ("cpu", "standard"):
+        pytest.skip("smoke defines quick, tuning and full only")
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
-    n_lrs = sum(len(o.lrs) for o in study.optimizers.values())
-    assert len(runs) == len(study.seeds) * n_lrs * len(study.schedules) * len(study.curve_epochs)
+    if study.tuning is None:  # every base LR of the grid
+        per_seed = sum(len(o.lrs) for o in study.optimizers.values()) * len(study.schedules) * len(
+            study.curve_epochs)
+    else:  # the chosen base LR of each (optimizer, schedule, length), and the article's
+        per_seed = sum(len({c["base_lr"], study.optimizers[c["optimizer"]].article_lr} - {None})
+                       for c in study.tuning["choices"])
+    assert len(runs) == len(study.seeds) * per_seed
     assert len({r["run_key"] for r in runs}) == len(runs)
 
 
@@ -125,17 +130,19 @@ def test_auto_budget_is_cpu_on_a_cpu_where_defined_else_quick_and_full_on_cuda(r
 
 
 def test_shipped_cpu_budgets_declare_the_fair_protocol(root):
-    """What the verdict issue asks of the default study: a tuned base LR per arm (3+ LRs holding
-    the article's), 5+ paired seeds, 3+ curve lengths, a smallest effect and a target."""
+    """What the verdict issues ask of the default study: base LRs chosen per arm on a tuning
+    budget's seeds (3+ LRs holding the article's), 5+ paired seeds, 3+ curve lengths, a smallest
+    effect and a target."""
     for name in ("cifar10-cnn", "shakespeare-lstm"):
         cpu = load_study(root / "experiments" / f"{name}.toml", "cpu")
-        pilot = load_study(root / "experiments" / f"{name}.toml", "pilot")
+        tuner = load_study(root / "experiments" / f"{name}.toml", cpu.tuned_by)
+        assert cpu.tuning["tuning_budget"] == tuner.budget == "tuning"
         assert len(cpu.seeds) >= 5 and len(cpu.curve_epochs) >= 3 and cpu.min_effect > 0
-        assert cpu.target is not None and pilot.target is None
+        assert cpu.target is not None and tuner.target is None
         for o in cpu.optimizers.values():
             assert len(o.lrs) >= 3 and o.article_lr in o.lrs
-        assert not set(cpu.seeds) & set(pilot.seeds)  # the target came from other seeds
-        same = {f: getattr(cpu, f) == getattr(pilot, f)
+        assert not set(cpu.seeds) & set(tuner.seeds)  # base LRs and target came from other seeds
+        same = {f: getattr(cpu, f) == getattr(tuner, f)
                 for f in ("epochs", "curve_epochs", "batch_size", "schedules", "optimizers",
                           "model_kwargs", "dataset_kwargs")}
         assert all(same.values()), same

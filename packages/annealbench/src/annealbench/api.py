@@ -6,6 +6,8 @@
     result.records          # the tidy records, a pandas DataFrame
     result.report           # reports/digits/index.html
 
+    api.tune("experiments/cifar10-cnn.toml", budget="cpu", data_dir="data")  # its tuning file
+
 ``run`` does what ``annealbench run`` then ``annealbench-report build --study NAME`` do: the same
 validation before anything trains, the same executors and run store (per-run locks, atomic
 records, resume, finished runs skipped), so a study run here and from the shell writes the same
@@ -20,10 +22,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from annealbench.errors import AnnealbenchError, SpecError
+from annealbench.errors import MISSING, AnnealbenchError, SpecError
 from annealbench.executors import RayOptions
 from annealbench.runner import RunOutcome
 from annealbench.spec import Study, find_study, load_study
@@ -48,12 +50,13 @@ class Result:
 
 
 def load(source, budget: str = "quick", *, data_dir=None, experiments="experiments",
-         device_type: str = "cpu") -> Study:
+         device_type: str = "cpu", with_tuning: bool = True) -> Study:
     """A validated study from a .toml path, a study name in ``experiments``, or a dict holding
     the same tables as the file (``{"spec_version": 1, "study": {...}, "model": {...}, ...}``).
 
     Models, data sets and optimizers named by import path are built once on a tiny input here,
     as ``annealbench validate`` does; ``data_dir`` is what a data set by import path receives.
+    A budget tuned on other seeds comes with its tuning file's choices (``with_tuning``).
     """
     if isinstance(source, Study):
         return source
@@ -63,9 +66,10 @@ def load(source, budget: str = "quick", *, data_dir=None, experiments="experimen
         except (TypeError, ValueError) as e:
             raise SpecError(DICT_SOURCE, "(dict)", type(source).__name__,
                             f"must hold only tables, lists, strings, numbers and booleans ({e})") from None
-        return load_study(DICT_SOURCE, budget, data_dir, doc=doc, device_type=device_type)
+        return load_study(DICT_SOURCE, budget, data_dir, doc=doc, device_type=device_type,
+                          with_tuning=with_tuning)
     return load_study(find_study(str(source), Path(experiments)), budget, data_dir,
-                      device_type=device_type)
+                      device_type=device_type, with_tuning=with_tuning)
 
 
 def run(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
@@ -107,6 +111,60 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
     return result
 
 
+@dataclass
+class Tuned:
+    """What ``tune`` did: the judged budget (with the new choice), the tuning runs' outcomes."""
+
+    study: Study
+    outcomes: list[RunOutcome]
+    folder: Path  # <out>/<study name>/tuning/<tuning budget>: the tuning runs
+    file: Path | None = None  # the tuning file written (None: dry run, or runs failed)
+    tuning: dict | None = None  # its content
+
+
+def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
+         dry_run: bool = False, progress: bool = False, log=print, experiments="experiments",
+         workers: int | None = None, threads: int | None = None) -> Tuned:
+    """Train the runs of the tuning budget that ``budget`` names in ``tuned_by`` (every base LR,
+    schedule and curve length, on the tuning seeds; finished ones are skipped), then write the
+    judged budget's tuning file beside the study (annealbench.tuning). The tuning runs go to
+    ``<out>/<name>/tuning/<tuning budget>``, apart from the judged runs and their records.
+    With failed runs nothing is written (``file`` None); a dry run writes nothing either.
+    """
+    import torch
+
+    from annealbench import tuning
+    from annealbench.engine import choose
+    from annealbench.grid import expand
+    from annealbench.runner import resolve_device
+    from annealbench.study import _git_commit, run_study
+
+    dev = resolve_device(device)
+    data_dir = default_data_dir(data_dir)
+    judged = load(source, budget, data_dir=data_dir, experiments=experiments, device_type=dev.type,
+                  with_tuning=False)
+    if judged.tuned_by is None:
+        raise SpecError(judged.file, f"budgets.{judged.budget}.tuned_by", MISSING,
+                        f"budget {judged.budget} chooses its base LRs inside the study; to tune it, "
+                        "name a budget of the same runs on other seeds (tuned_by = \"NAME\")")
+    tuner = load(source, judged.tuned_by, data_dir=data_dir, experiments=experiments,
+                 device_type=dev.type)
+    engine = choose(dev.type, workers, threads)
+    torch.set_num_threads(engine.threads)
+    folder = Path(out) / judged.name / "tuning" / tuner.budget
+    outcomes = run_study(tuner, Path(out), dev, data_dir, log=log, progress=progress,
+                         dry_run=dry_run, wait_for_busy=True, workers=engine.workers,
+                         threads=engine.threads, root=folder)
+    result = Tuned(judged, outcomes, folder)
+    if dry_run or any(o.status not in ("completed", "diverged", "skipped") for o in outcomes):
+        return result
+    choices = tuning.choose(tuner, expand(tuner, dev.type), folder)
+    result.tuning = tuning.write(judged, tuner, choices, _git_commit(Path(judged.file).resolve().parent))
+    result.file = tuning.path(judged)
+    result.study = replace(judged, tuning={**result.tuning, "file": result.file.name})
+    return result
+
+
 def _report_package():
     try:
         import annealbench_report.cli as report_cli
@@ -141,4 +199,4 @@ def records(folder):
     return pd.read_parquet(path)
 
 
-__all__ = ["Result", "build_report", "load", "records", "run"]
+__all__ = ["Result", "Tuned", "build_report", "load", "records", "run", "tune"]

@@ -47,3 +47,77 @@ def auto_budget(defined, device_type: str) -> str:
         return "full" if device_type == "cuda" else "quick"
     prefs = AUTO_BUDGETS["cuda" if device_type == "cuda" else "cpu"]
     return next((b for b in prefs if b in defined), "quick")
+
+
+def tuned_by(c: Checker, st: dict, budgets: dict, budget: str) -> str | None:
+    """The tuning budget that ``budget`` names in ``tuned_by`` (None: in-study selection).
+
+    It must be another defined budget, not itself tuned, whose seeds no judged budget (every
+    budget no ``tuned_by`` names) uses: a seed that chose a base LR never judges it."""
+    name = budgets.get(budget, {}).get("tuned_by")
+    if name is None:
+        return None
+    where = f"budgets.{budget}.tuned_by"
+    c.str_(name, where)
+    if name == budget or name not in budgets:
+        others = sorted(b for b in budgets if b != budget)
+        c.fail(where, name, f"must name another budget of this file; defined: {', '.join(others) or 'none'}")
+    if "tuned_by" in budgets[name]:
+        c.fail(f"budgets.{name}.tuned_by", budgets[name]["tuned_by"],
+               f"budget {name} tunes budget {budget}, so its own base LRs cannot come from another "
+               "budget; remove this key")
+    tuning = {b.get("tuned_by") for b in budgets.values()}
+    seeds_where = f"budgets.{name}.seeds" if "seeds" in budgets[name] else "study.seeds"
+    mine = _seeds(budgets[name], st)
+    for other, b in budgets.items():
+        if other in tuning:
+            continue
+        shared = sorted(mine & _seeds(b, st))
+        if shared:
+            c.fail(seeds_where, sorted(mine), f"a tuning budget's seeds must be disjoint from every "
+                   f"judged budget's; budgets.{other} also uses {', '.join(map(str, shared))}")
+    return name
+
+
+def _seeds(b: dict, st: dict) -> set:
+    seeds = b.get("seeds", st.get("seeds"))
+    return {s for s in seeds if isinstance(s, int)} if isinstance(seeds, list) else set()
+
+
+# Study fields that make a run; a tuning budget must match its judged budget on all of them but
+# the seeds. Values: the study-file key a difference is reported under.
+RUN_FIELDS = {"epochs": "epochs", "curve_epochs": "budget_curve", "batch_size": "batch_size",
+              "model": "model.name", "model_kwargs": "model", "dataset": "dataset.name",
+              "dataset_kwargs": "dataset", "optimizers": "optimizers", "schedules": "schedules",
+              "precision": "precision"}
+
+
+def same_runs(c: Checker, judged, tuning) -> None:
+    """Refuse a tuning budget whose runs differ from the judged budget's in anything but the seed:
+    base LRs chosen for another model, length or grid would be applied where nobody chose them."""
+    where = f"budgets.{tuning.budget}"
+    rule = (f"a tuning budget trains budget {judged.budget}'s runs on other seeds, so everything "
+            "but its seeds must be the same")
+    for f, key in RUN_FIELDS.items():
+        a, b = getattr(judged, f), getattr(tuning, f)
+        if not isinstance(a, dict):
+            if a != b:
+                c.fail(f"{where}.{key}", _plain(b), f"budget {judged.budget} has {_plain(a)!r}; {rule}")
+            continue
+        if set(a) != set(b):
+            c.fail(f"{where}.{key}", list(b), f"budget {judged.budget} has {list(a)}; {rule}")
+        for k in a:
+            if f == "optimizers" and a[k].lrs != b[k].lrs:
+                c.fail(f"{where}.lrs.{k}", list(b[k].lrs),
+                       f"budget {judged.budget} has {list(a[k].lrs)}; {rule}")
+            if a[k] != b[k]:
+                c.fail(f"{where}.{key}.{k}", _plain(b[k]),
+                       f"budget {judged.budget} has {_plain(a[k])!r}; {rule}")
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if hasattr(v, "__dataclass_fields__"):
+        return {k: _plain(getattr(v, k)) for k in v.__dataclass_fields__}
+    return v

@@ -1,10 +1,11 @@
-"""``annealbench``: validate studies, list schedules, show a grid, run a study.
+"""``annealbench``: validate studies, list schedules, show a grid, tune a budget, run a study.
 
 User errors (a bad spec, missing or malformed data, a full disk) print one line and exit 2; a
 study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
 each skips the runs the other holds, then waits for them (``--no-wait``: does not). ``run``
 trains several runs at once in worker processes (``--workers``, ``--threads``; see
-annealbench.engine for the defaults and why).
+annealbench.engine for the defaults and why). ``tune`` writes a budget's tuning file (its base
+LRs chosen on seeds it never judges: annealbench.tuning) from the runs of its tuning budget.
 Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
@@ -88,6 +89,23 @@ def _parser() -> argparse.ArgumentParser:
                       help="override the study's precision (--device cuda with no GPU here: "
                            "'auto' is the GPU's to decide, so give fp32 or bf16)")
 
+    tune = sub.add_parser("tune", help="train a budget's tuning budget and write its tuning file "
+                                       "(the base LRs the budget then trains) beside the study")
+    tune.add_argument("study", metavar="STUDY")
+    tune.add_argument("--budget", default="auto",
+                      help="the judged budget (one with tuned_by); auto: as for run")
+    tune.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    tune.add_argument("--data-dir", help="folder holding the data sets "
+                                         "(default: $ANNEALBENCH_DATA, else ./data)")
+    tune.add_argument("--out", default="reports",
+                      help="output folder; the tuning runs go to OUT/NAME/tuning/BUDGET (default: reports)")
+    tune.add_argument("--dry-run", action="store_true",
+                      help="two steps of every arm in a temporary folder; writes nothing")
+    tune.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tune.add_argument("--experiments", default="experiments", help="where study names are looked up")
+    tune.add_argument("--workers", help="as for run")
+    tune.add_argument("--threads", help="as for run")
+
     sub.add_parser("schedules", help="list the registered schedules")
     return p
 
@@ -131,13 +149,35 @@ def _cmd_run(a) -> int:
     return 1 if failed else 0
 
 
+def _cmd_tune(a) -> int:
+    from annealbench import api, tuning
+
+    result = api.tune(a.study, budget=a.budget, out=a.out, device=a.device,
+                      data_dir=_data_dir(a.data_dir), dry_run=a.dry_run,
+                      progress=not a.no_progress and sys.stderr.isatty(),
+                      log=lambda m: print(m, flush=True), experiments=a.experiments,
+                      workers=a.workers, threads=a.threads)
+    if a.dry_run:
+        print(f"dry run: would write {tuning.path(result.study)}")
+        return 0
+    if result.file is None:
+        bad = sum(o.status not in ("completed", "diverged", "skipped") for o in result.outcomes)
+        print(f"annealbench: {bad} tuning runs did not finish; no tuning file written (rerun the "
+              "same command to resume)", file=sys.stderr)
+        return 1
+    print(f"wrote {result.file} (seeds {', '.join(map(str, result.tuning['seeds']))}):")
+    print("\n".join(tuning.table(result.tuning)))
+    return 0
+
+
 def _cmd_validate(a) -> int:
     from annealbench.grid import expand
     from annealbench.spec import find_study, load_study
 
     for s in a.studies:
         study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
-        print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs)")
+        how = f", base LRs from {study.tuning['file']}" if study.tuning else ""
+        print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs{how})")
     return 0
 
 
@@ -166,7 +206,7 @@ def _cmd_schedules(a) -> int:
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     try:
-        return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid,
+        return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid, "tune": _cmd_tune,
                 "schedules": _cmd_schedules}[a.cmd](a)
     except AnnealbenchError as e:
         print(f"annealbench: {e}", file=sys.stderr)

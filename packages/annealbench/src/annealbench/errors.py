@@ -37,3 +37,7 @@ class DeviceLost(AnnealbenchError):
     def __init__(self, outcome, why: str):
         self.outcome = outcome
         super().__init__(f"{why}; this process's CUDA context is unusable: rerun to resume")
+
+
+class TuningError(AnnealbenchError):
+    """A budget's tuning file (its base LRs chosen on other seeds) is missing, unreadable or stale."""

@@ -1,4 +1,5 @@
-"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed × budget.
+"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed × budget (for a
+budget tuned on other seeds, the chosen base LR and the article's only).
 
 The budget is the run's length: every schedule is annealed to each epoch count of the study's
 budget curve (``curve_epochs``, the full ``epochs`` last), and every run evaluates the test split
@@ -26,15 +27,31 @@ def run_key(config: dict) -> str:
 
 
 def expand(study: Study, device_type: str) -> list[dict]:
+    """Every run of the study's grid. A budget tuned on other seeds (``study.tuning``, see
+    annealbench.tuning) keeps, per (optimizer, schedule, length), only the chosen base LR and
+    the optimizer's ``article_lr``: nothing is chosen from the judged seeds' own runs."""
+    keep = _tuned(study)
     runs = []
     for seed in study.seeds:
         for opt_name, opt in study.optimizers.items():
             for base_lr in opt.lrs:
                 for arm_name, arm in study.schedules.items():
                     for epochs in study.curve_epochs:
+                        if keep is not None and base_lr not in (keep[(opt_name, arm_name, epochs)],
+                                                                opt.article_lr):
+                            continue
                         runs.append(_config(study, device_type, seed, opt_name, opt, base_lr,
                                             arm_name, arm, epochs))
     return runs
+
+
+def _tuned(study: Study) -> dict | None:
+    """{(optimizer, schedule, length): chosen base LR}, or None for in-study selection."""
+    if study.tuned_by is None:
+        return None
+    if study.tuning is None:  # load_study(..., with_tuning=False): for ``tune``, not for a grid
+        raise ValueError(f"budget {study.budget} is tuned by {study.tuned_by}: load it with its tuning file")
+    return {(c["optimizer"], c["schedule"], c["length"]): c["base_lr"] for c in study.tuning["choices"]}
 
 
 def _config(study: Study, device_type: str, seed, opt_name, opt, base_lr, arm_name, arm,

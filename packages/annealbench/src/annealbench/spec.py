@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from annealbench import spec_tables
-from annealbench.budgets import auto_budget, budget_curve, check_lengths
+from annealbench.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
@@ -29,7 +29,7 @@ OPTIMIZER_KWARGS = {
     "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
 }
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
-               "target", "budget_curve"}
+               "target", "budget_curve", "tuned_by"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
               "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
 OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
@@ -82,6 +82,8 @@ class Study:
     plateau: float | None = None  # spec_regime: the fixed LR's largest gain per epoch at a plateau
     reference: dict | None = None  # spec_regime: {level, text, source} of a converged model
     precision: str = "auto"  # asked for; each run's config holds what it resolved to
+    tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
+    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.tuning)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,9 +135,12 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
 
 
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
-               device_type: str = "cpu") -> Study:
+               device_type: str = "cpu", with_tuning: bool = True) -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
     "auto": see ``annealbench.budgets.auto_budget``, for ``device_type``).
+
+    A budget with ``tuned_by`` also gets its tuning file's choices (``with_tuning``; a missing or
+    stale file raises TuningError), so that its grid holds the chosen base LRs only.
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
@@ -169,6 +174,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     if budgets and budget not in budgets:
         c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
     over = budgets.get(budget, {})
+    tuner = tuned_by(c, st, budgets, budget)
     for part in ("model", "dataset", "lrs"):
         if part in over and not isinstance(over[part], dict):
             c.fail(f"budgets.{budget}.{part}", over[part], "must be a table (keys override the study's)")
@@ -256,7 +262,16 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     )
     study = replace(study, **regime(c, st, over, budget, primary))
     overrides = {part: set(over.get(part, {})) for part in ("model", "dataset")}
-    return preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))
+    study = preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))
+    if tuner is None:
+        return study
+    same_runs(c, study, load_study(path, tuner, data_dir, doc=doc, device_type=device_type))
+    study = replace(study, tuned_by=tuner)
+    if with_tuning:
+        from annealbench import tuning
+
+        study = replace(study, tuning=tuning.read(study))
+    return study
 
 
 def find_study(name_or_path: str, experiments_dir: Path = Path("experiments")) -> Path:

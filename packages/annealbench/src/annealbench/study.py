@@ -87,7 +87,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
               log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
               ray_options: RayOptions | None = None, wait_for_busy: bool = False,
               share_prefix: bool | None = None, workers: int = 1,
-              threads: int | None = None) -> list[RunOutcome]:
+              threads: int | None = None, root: Path | None = None) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
     processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
 
@@ -95,6 +95,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     directory, in this process: a check that data, models and schedules fit together, writing
     nothing under ``out``.
     ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
+    ``root``: the study's folder (default ``out/<name>``; a tuning budget's runs go elsewhere, so
+    that they never mix into the judged study's records).
     """
     from annealbench.tasks import make_task
 
@@ -106,7 +108,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
         tmp = tempfile.TemporaryDirectory(prefix="annealbench-dry-run-")
         root = Path(tmp.name) / study.name
     else:
-        root = Path(out) / study.name
+        root = Path(root) if root is not None else Path(out) / study.name
 
     def load(on: torch.device):
         return make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=on,

@@ -1,0 +1,240 @@
+"""Base LRs chosen on seeds that are never judged: ``tuned_by``, ``annealbench tune``, the tuning
+file, the judged grid it leaves, and the one-line stop when the file is missing or stale."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import statistics
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from annealbench import api, tuning
+from annealbench.cli import main
+from annealbench.errors import SpecError
+from annealbench.grid import expand
+from annealbench.spec import load_study
+from annealbench.store import RunDir, atomic_write_json
+
+
+def _tiny_study() -> str:
+    """tests/conftest.py's TINY_STUDY (another conftest shadows the name ``conftest`` here)."""
+    where = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_tests_conftest", where)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TINY_STUDY
+
+
+BUDGETS = """
+[budgets.judged]
+tuned_by = "tune"
+epochs = 2
+budget_curve = [0.5, 1.0]
+schedules = ["constant", "onecycle"]
+
+[budgets.tune]
+seeds = [5, 6]
+epochs = 2
+budget_curve = [0.5, 1.0]
+schedules = ["constant", "onecycle"]
+"""
+TUNED = _tiny_study().replace('lrs = [0.05]', 'lrs = [0.01, 0.05, 0.2]\narticle_lr = 0.01') + BUDGETS
+CONTRACT_KEYS = {"study", "judged_budget", "tuning_budget", "seeds", "primary_metric", "direction",
+                 "commit", "date", "spec_sha256", "choices"}
+
+
+def _quiet(_msg):
+    pass
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """A tiny study tuned once (its tuning runs trained): (study path, out folder, Tuned)."""
+    d = tmp_path_factory.mktemp("tuned")
+    path = d / "tiny.toml"
+    path.write_text(TUNED)
+    result = api.tune(path, budget="judged", out=d / "out", device="cpu", log=_quiet, workers=1)
+    return path, d / "out", result
+
+
+def _val(run: RunDir, epoch: int) -> float:
+    with open(run.epoch_file(epoch), newline="") as f:
+        return next(float(r["value"]) for r in csv.DictReader(f)
+                    if r["split"] == "val" and r["metric"] == "accuracy")
+
+
+def test_tune_writes_the_contract_file_with_the_best_mean_validation_lr(tuned):
+    path, out, result = tuned
+    assert result.file == path.parent / "tiny.judged.tuning.json"
+    content = json.loads(result.file.read_text())
+    assert set(content) == CONTRACT_KEYS
+    names = (content["study"], content["judged_budget"], content["tuning_budget"])
+    assert names == ("tiny", "judged", "tune")
+    assert content["seeds"] == [5, 6] and content["direction"] == "max"
+    assert content["spec_sha256"] == load_study(path, "tune").spec_sha256
+    assert [(c["optimizer"], c["schedule"], c["length"]) for c in content["choices"]] == [
+        ("sgd", "constant", 1), ("sgd", "constant", 2), ("sgd", "onecycle", 1), ("sgd", "onecycle", 2)]
+    # recomputed here from the run folders: the fixed LR at length 1 is its 2-epoch run's epoch 1
+    grid = {(c["schedule"], c["base_lr"], c["seed"], c["epochs"]): c["run_key"]
+            for c in expand(load_study(path, "tune"), "cpu")}
+    for c in content["choices"]:
+        assert [r["base_lr"] for r in c["by_lr"]] == [0.01, 0.05, 0.2]
+        for r in c["by_lr"]:
+            run_len = 2 if c["schedule"] == "constant" else c["length"]
+            vals = [_val(RunDir(result.folder / "runs" / grid[(c["schedule"], r["base_lr"], s, run_len)]),
+                         c["length"]) for s in (5, 6)]
+            assert r["n"] == 2 and r["val_mean"] == pytest.approx(statistics.mean(vals), abs=1e-12)
+        best = max(r["val_mean"] for r in c["by_lr"])
+        assert c["base_lr"] == min(r["base_lr"] for r in c["by_lr"] if r["val_mean"] == best)
+        assert c["edge"] == (c["base_lr"] in (0.01, 0.2))
+    assert result.folder == out / "tiny" / "tuning" / "tune"
+    assert not (out / "tiny" / "runs").exists()  # the judged study's folder holds no tuning run
+
+
+def test_judged_grid_trains_the_chosen_lr_and_the_articles_only(tuned):
+    path, _, result = tuned
+    study = load_study(path, "judged")
+    assert study.tuning["file"] == "tiny.judged.tuning.json" and study.tuned_by == "tune"
+    chosen = {(c["schedule"], c["length"]): c["base_lr"] for c in result.tuning["choices"]}
+    runs = expand(study, "cpu")
+    got = {}
+    for r in runs:
+        got.setdefault((r["schedule"], r["epochs"], r["seed"]), set()).add(r["base_lr"])
+    assert set(got) == {(s, b, seed) for s in ("constant", "onecycle") for b in (1, 2) for seed in (0, 1)}
+    for (s, b, _), lrs in got.items():
+        assert lrs == {chosen[(s, b)], 0.01}
+    assert len({r["run_key"] for r in runs}) == len(runs)
+
+
+def test_run_of_a_tuned_budget_carries_the_tuning_in_study_json(tuned):
+    path, out, result = tuned
+    assert main(["run", str(path), "--budget", "judged", "--out", str(out), "--device", "cpu",
+                 "--no-progress", "--workers", "1"]) == 0
+    root = out / "tiny"
+    written = json.loads((root / "study.json").read_text())
+    assert written["tuning"] == {**result.tuning, "file": "tiny.judged.tuning.json"}
+    keys = sorted(c["run_key"] for c in expand(load_study(path, "judged"), "cpu"))
+    assert json.loads((root / "meta.json").read_text())["run_keys"] == keys
+    assert sorted(p.name for p in (root / "runs").iterdir()) == keys
+    # in-study selection: no tuning
+    assert json.loads((result.folder / "study.json").read_text())["tuning"] is None
+
+
+def test_missing_tuning_file_stops_run_with_one_line_naming_it_and_tune(tuned, tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    shutil.copy(tuned[0], path)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--budget", "judged", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    file = tmp_path / "tiny.judged.tuning.json"
+    assert len(err) == 1 and err[0].startswith(f"annealbench: {file}: missing")
+    assert f"annealbench tune {path} --budget judged" in err[0]
+    assert not out.exists()
+
+
+def test_an_edited_study_file_makes_the_tuning_file_stale(tuned, tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(tuned[0].read_text() + "# one more comment\n")
+    shutil.copy(tuned[2].file, tmp_path / tuned[2].file.name)
+    assert main(["validate", str(path), "--budget", "judged"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "stale" in err and "changed since it was tuned" in err and "annealbench tune" in err
+    assert main(["grid", str(path), "--budget", "judged"]) == 2
+
+
+def test_a_tuning_file_for_another_grid_is_stale(tuned):
+    path, _, result = tuned
+    study = load_study(path, "judged", with_tuning=False)
+    assert tuning.stale(study, result.tuning) is None
+    fewer = {**result.tuning, "choices": result.tuning["choices"][1:]}
+    assert "no choice for sgd/constant at 1 epochs" in tuning.stale(study, fewer)
+    other = json.loads(json.dumps(result.tuning))
+    other["choices"][0]["by_lr"] = other["choices"][0]["by_lr"][:2]
+    assert "chosen from base LRs [0.01, 0.05]" in tuning.stale(study, other)
+    other_budget = {**result.tuning, "judged_budget": "cpu"}
+    assert "written for study tiny, budget cpu" in tuning.stale(study, other_budget)
+    no_choices = {k: v for k, v in result.tuning.items() if k != "choices"}
+    assert "'choices' is missing" in tuning.stale(study, no_choices)
+
+
+def test_tune_needs_a_budget_with_tuned_by(tuned, capsys):
+    assert main(["tune", str(tuned[0]), "--budget", "tune", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tuned[0]}: budgets.tune.tuned_by: budget tune chooses its base LRs inside the study" in err
+
+
+def test_tune_dry_run_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TUNED)
+    assert main(["tune", str(path), "--budget", "judged", "--dry-run", "--out", str(tmp_path / "out"),
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
+    assert "would write" in capsys.readouterr().out
+
+
+def test_a_tuning_budget_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TUNED + "[budgets.tune.model]\nwidths = [4, 8]\n")
+    with pytest.raises(SpecError) as e:
+        load_study(path, "judged")
+    assert str(e.value).startswith(f"{path}: budgets.tune.model.widths = [4, 8]: budget judged has [8, 16]")
+    load_study(path, "tune")  # by itself, an ordinary budget
+
+
+def _fake_run(root, cfg, vals: dict, status="completed"):
+    """A finished run folder holding validation accuracy ``vals[epoch]``."""
+    run = RunDir(root / "runs" / cfg["run_key"])
+    run.epochs.mkdir(parents=True)
+    for epoch, v in vals.items():
+        run.write_epoch(epoch, [(epoch, 1, "val", "accuracy", v, 0.1, 1.0)])
+    atomic_write_json(run.status, {"status": status})
+
+
+def test_choice_known_answer_ties_divergence_and_the_fixed_lrs_full_run(tmp_path):
+    """Means by hand: ties go to the smaller LR; an LR where a run diverged is passed over while
+    another LR had none; the fixed LR at length 1 is read from its full-length run."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TUNED)
+    study = load_study(path, "tune")
+    grid = expand(study, "cpu")
+    root = tmp_path / "t"
+    table = {  # (schedule, lr, seed, run length) -> {epoch: val accuracy}
+        ("constant", 0.01, 5, 2): {1: 0.25, 2: 0.50}, ("constant", 0.01, 6, 2): {1: 0.50, 2: 0.50},
+        ("constant", 0.05, 5, 2): {1: 0.375, 2: 0.75}, ("constant", 0.05, 6, 2): {1: 0.375, 2: 0.25},
+        ("constant", 0.2, 5, 2): {1: 0.10, 2: 0.20}, ("constant", 0.2, 6, 2): {1: 0.10, 2: 0.20},
+        ("onecycle", 0.01, 5, 1): {1: 0.2}, ("onecycle", 0.01, 6, 1): {1: 0.2},
+        ("onecycle", 0.05, 5, 1): {1: 0.3}, ("onecycle", 0.05, 6, 1): {1: 0.3},
+        ("onecycle", 0.2, 5, 1): {1: 0.9}, ("onecycle", 0.2, 6, 1): {},  # diverged in epoch 1
+        ("onecycle", 0.01, 5, 2): {1: 0.1, 2: 0.7}, ("onecycle", 0.01, 6, 2): {1: 0.1, 2: 0.5},
+        ("onecycle", 0.05, 5, 2): {1: 0.1, 2: 0.6}, ("onecycle", 0.05, 6, 2): {1: 0.1, 2: 0.7},
+        ("onecycle", 0.2, 5, 2): {1: 0.1, 2: 0.1}, ("onecycle", 0.2, 6, 2): {1: 0.1, 2: 0.1},
+    }
+    for cfg in grid:
+        vals = table.get((cfg["schedule"], cfg["base_lr"], cfg["seed"], cfg["epochs"]))
+        if vals is None:  # the fixed LR's 1-epoch runs: never read (garbage on purpose)
+            vals = {1: 0.99}
+        _fake_run(root, cfg, vals, "diverged" if vals == {} else "completed")
+    got = {(c["schedule"], c["length"]): c for c in tuning.choose(study, grid, root)}
+    assert got[("constant", 1)]["base_lr"] == 0.01  # 0.375 vs 0.375: the smaller LR
+    assert [r["val_mean"] for r in got[("constant", 1)]["by_lr"]] == [0.375, 0.375, 0.10]
+    assert got[("constant", 2)]["base_lr"] == 0.01  # 0.50 vs 0.50 vs 0.20
+    assert got[("onecycle", 1)]["base_lr"] == 0.05  # 0.2 has the best mean (0.9) but diverged once
+    assert got[("onecycle", 1)]["by_lr"][2] == {"base_lr": 0.2, "val_mean": 0.9, "n": 1, "n_diverged": 1}
+    assert got[("onecycle", 2)]["base_lr"] == 0.05 and not got[("onecycle", 2)]["edge"]
+    assert got[("onecycle", 1)]["edge"] is False and got[("constant", 1)]["edge"] is True
+
+
+def test_shipped_tuning_files_are_current(root):
+    """Every shipped budget with tuned_by has a tuning file that matches its study file."""
+    for name in ("smoke", "cifar10-cnn", "shakespeare-lstm"):
+        doc_budgets = tomllib.loads((root / "experiments" / f"{name}.toml").read_text())["budgets"]
+        for budget, b in doc_budgets.items():
+            if "tuned_by" in b:
+                study = load_study(root / "experiments" / f"{name}.toml", budget)
+                assert study.tuning["file"] == f"{name}.{budget}.tuning.json"
+
