@@ -21,6 +21,9 @@ from annealbench.executors import EXECUTORS
 from annealbench.precision import PRECISIONS
 
 
+STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
+
+
 def _data_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
 
@@ -31,8 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="train every unfinished run of one or more studies")
-    run.add_argument("studies", nargs="+", metavar="STUDY",
-                     help="a study name in experiments/ (e.g. smoke) or a path to its .toml")
+    run.add_argument("studies", nargs="*", metavar="STUDY",
+                     help="a study name in experiments/ (e.g. smoke) or a path to its .toml "
+                          f"(default: ${STUDIES_ENV}, space-separated)")
+    run.add_argument("--study", action="append", default=[], dest="more_studies", metavar="STUDY",
+                     help="the same as a STUDY argument (repeatable)")
     run.add_argument("--budget", default="auto",
                      help="quick, cpu, full, or another budget the study defines; auto (default) = "
                           "full on CUDA; on a CPU cpu where the study defines it, else quick")
@@ -43,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="two steps of every arm in a temporary folder; writes nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-report", action="store_true",
+                     help="train only; by default each study's page and the index are rendered "
+                          "at the end (annealbench-report build)")
     run.add_argument("--no-wait", action="store_true",
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
@@ -103,10 +112,13 @@ def _cmd_run(a) -> int:
     for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
         if not v > 0:
             raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
+    if not names:
+        raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
     device = resolve_device(a.device)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
     studies = [load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
-                          device_type=device.type) for s in a.studies]
+                          device_type=device.type) for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
     engine = choose(device.type, a.workers, a.threads)
@@ -125,7 +137,26 @@ def _cmd_run(a) -> int:
                              wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,
                              workers=engine.workers, threads=engine.threads)
         failed += sum(o.status == "failed" for o in outcomes)
+    if not (a.dry_run or a.no_report):
+        _report(Path(a.out), [s.name for s in studies])
     return 1 if failed else 0
+
+
+def _report(out: Path, names: list[str]) -> None:
+    """Render the studies' pages and the index, by the studies' own names (not their files')."""
+    try:
+        from annealbench_report.cli import build
+        from annealbench_report.errors import ReportError
+    except ImportError:  # the training package does not depend on the report package
+        print("annealbench: report skipped: annealbench-report is not installed (pip install -e "
+              f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
+        return
+    try:
+        for page in build(out, names):
+            print(f"report: {page}", flush=True)
+    except (ReportError, OSError) as e:
+        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
+                               f"retry with: annealbench-report build --out {out})") from None
 
 
 def _cmd_validate(a) -> int:
