@@ -20,9 +20,9 @@ from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.pool import run_pool
-from annealbench.runner import RunOutcome, _now, finish_busy
+from annealbench.runner import FINAL_STATUSES, RunOutcome, _now, finish_busy
 from annealbench.spec import Study
-from annealbench.store import atomic_write_json, read_json, remove_temps
+from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -98,6 +98,12 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     from annealbench.tasks import make_task
 
     grid = expand(study, device.type)
+    if not dry_run:
+        done = _all_finished(grid, Path(out) / study.name)
+        if done is not None:  # nothing to train: the data set is not needed, nor loaded
+            log(f"{study.name}: all {len(grid)} runs already finished ({study.budget} budget); "
+                "nothing to train")
+            return done
     share = "off" if dry_run else prefix.mode(device.type, share_prefix)
     if dry_run:
         first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
@@ -169,6 +175,17 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         + f" in {meta['wall_time_s']:.1f} s")
     return outcomes
+
+
+def _all_finished(grid, root: Path) -> list[RunOutcome] | None:
+    """Every run's outcome as "skipped" when all of them are finished, else None."""
+    done = []
+    for cfg in grid:
+        st = RunDir(root / "runs" / cfg["run_key"]).finished()
+        if (st or {}).get("status") not in FINAL_STATUSES:
+            return None
+        done.append(RunOutcome(cfg["run_key"], "skipped", 0, st["status"]))
+    return done
 
 
 def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started, dry_run, executor,
