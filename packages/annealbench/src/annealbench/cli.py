@@ -20,7 +20,6 @@ from annealbench.errors import AnnealbenchError
 from annealbench.executors import EXECUTORS
 from annealbench.precision import PRECISIONS
 
-
 STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
 
 
@@ -48,7 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", help="output folder (default: reports)")
     run.add_argument("--dry-run", action="store_true",
                      help="two steps of every arm in a temporary folder; writes nothing")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
+                     help="bar: a live line per study (runs, epochs, failures, elapsed, ETA); "
+                          "lines: a line per finished run and a progress line at most every 30 s; "
+                          "off: every message as it comes; auto (default): bar in a terminal, "
+                          "else lines")
+    run.add_argument("--no-progress", dest="progress", action="store_const", const="off",
+                     help="the same as --progress off")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="per-epoch lines on screen too (they always go to each run's train.log)")
     run.add_argument("--no-report", action="store_true",
                      help="train only; by default each study's page and the index are rendered "
                           "at the end (annealbench-report build)")
@@ -127,11 +134,11 @@ def _cmd_run(a) -> int:
     if a.executor == "local" and not a.dry_run:
         print(f"engine: {engine.workers} runs at a time x {engine.threads} threads ({engine.why})",
               flush=True)
-    progress = not a.no_progress and sys.stderr.isatty()
+    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
     failed = 0
     for study in studies:
         outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
-                             progress=progress, dry_run=a.dry_run,
+                             display=display, verbose=a.verbose, dry_run=a.dry_run,
                              log=lambda m: print(m, flush=True), executor=a.executor,
                              ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
                              wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,

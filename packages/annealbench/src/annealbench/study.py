@@ -20,6 +20,7 @@ from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.pool import run_pool
+from annealbench.progress import Progress
 from annealbench.runner import FINAL_STATUSES, RunOutcome, _now, finish_busy
 from annealbench.spec import Study
 from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
@@ -86,7 +87,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
               log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
               ray_options: RayOptions | None = None, wait_for_busy: bool = False,
               share_prefix: bool | None = None, workers: int = 1,
-              threads: int | None = None) -> list[RunOutcome]:
+              threads: int | None = None, display: str = "off",
+              verbose: bool = False) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
     processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
 
@@ -94,6 +96,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     directory, in this process: a check that data, models and schedules fit together, writing
     nothing under ``out``.
     ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
+    ``display``/``verbose``: how progress is shown (annealbench.progress; "off": every line).
     """
     from annealbench.tasks import make_task
 
@@ -122,6 +125,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     pool = executor == "local" and workers > 1 and not dry_run
     started, t0 = _now(), time.perf_counter()
     here: dict = {}
+    shown = Progress(study.name, grid, root, mode=display, verbose=verbose, out=log)
+    log = shown.log
 
     def prepare() -> prefix.Plan:
         """Load the data (checksums, steps per epoch), plan shared prefixes, write study.json and
@@ -139,28 +144,32 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
 
     def on_outcome(cfg, outcome):
         seen.append(outcome)
-        if outcome.status in ("skipped", "busy"):
+        shown.finished(cfg["run_key"], outcome.status, outcome.message)
+        if outcome.status == "busy" or (outcome.status == "skipped" and display == "off"):
             log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
 
     limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
     spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
                     str(data_dir) if data_dir else None, study.batch_size)
-    if pool:
-        outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
-                            log=log, on_outcome=on_outcome, prepare=prepare, **limits)
-    elif executor == "ray":
-        outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
-                           on_outcome=on_outcome, plan=prepare(), **limits)
-    else:
-        plan = prepare()
-        outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
-                             on_outcome=on_outcome, plan=plan, **limits)
-    task, plan, meta = here["task"], here["plan"], here["meta"]
-    if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
-        if any(o.status == "busy" for o in outcomes) and task.device != device:
-            task = load(device)
-        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
-                               options=plan.options)
+    try:
+        if pool:
+            outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
+                                log=log, on_outcome=on_outcome, prepare=prepare, **limits)
+        elif executor == "ray":
+            outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
+                               on_outcome=on_outcome, plan=prepare(), **limits)
+        else:
+            plan = prepare()
+            outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
+                                 on_outcome=on_outcome, plan=plan, **limits)
+        task, plan, meta = here["task"], here["plan"], here["meta"]
+        if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
+            if any(o.status == "busy" for o in outcomes) and task.device != device:
+                task = load(device)
+            outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
+                                   options=plan.options)
+    finally:
+        shown.close()  # the live line ends before the summary
     at = {c["run_key"]: i for i, c in enumerate(grid)}
     outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
     counts = Counter(o.status for o in outcomes)
