@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import stat
 
-from harness import copy_out, run_cli
+from harness import copy_out, report_cli, run_cli
 
 
 def test_every_output_file_follows_the_umask(fresh):
     study, data, out = fresh
-    r = run_cli(study, out, data, preexec_fn=lambda: os.umask(0o027))
-    assert r.returncode == 0, r.stderr
+    for r in (run_cli(study, out, data, preexec_fn=lambda: os.umask(0o027)),
+              report_cli(out, preexec_fn=lambda: os.umask(0o027))):
+        assert r.returncode == 0, r.stderr
     modes = {str(f.relative_to(out)): stat.S_IMODE(f.stat().st_mode)
              for f in out.rglob("*") if f.is_file()}
     assert {"rel/meta.json", "rel/study.json", "rel/index.html", "index.html"} <= set(modes)

@@ -104,8 +104,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     if not dry_run:
         done = _all_finished(grid, Path(out) / study.name)
         if done is not None:  # nothing to train: the data set is not needed, nor loaded
-            log(f"{study.name}: all {len(grid)} runs already finished ({study.budget} budget); "
-                "nothing to train")
+            log(f"{study.name}: {len(grid)} skipped (every run of the {study.budget} budget is "
+                "finished: nothing to train, the data set is not loaded)")
             return done
     share = "off" if dry_run else prefix.mode(device.type, share_prefix)
     if dry_run:
