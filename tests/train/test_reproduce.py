@@ -59,3 +59,19 @@ def test_real_studies_are_only_the_default(tmp_path):
                                           if k != "ANNEALBENCH_STUDIES"},
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "no study named" in p.stderr
+
+
+def test_without_the_report_package_training_ends_with_one_line(tmp_path, monkeypatch, capsys):
+    from annealbench.cli import main
+
+    monkeypatch.setitem(sys.modules, "annealbench_report.cli", None)  # import fails, as uninstalled
+    text = (ROOT / "experiments" / "smoke.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]")
+    (tmp_path / "s.toml").write_text(text)
+    rc = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--device", "cpu",
+               "--budget", "quick", "--workers", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert [x for x in out.splitlines() if "report skipped" in x] == [
+        "annealbench: report skipped: annealbench-report is not installed (pip install -e "
+        f"packages/annealbench-report, then: annealbench-report build --out {tmp_path / 'out'})"]
+    assert not (tmp_path / "out" / "index.html").exists()
