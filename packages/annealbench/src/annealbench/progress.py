@@ -11,6 +11,7 @@ workers, so it includes their parallelism and waits.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,8 +43,13 @@ class Progress:
         if mode == "bar":
             from tqdm import tqdm
 
+            size = shutil.get_terminal_size()
             self.bar = tqdm(total=sum(self.epochs_of.values()), unit="epoch", file=sys.stderr,
-                            dynamic_ncols=True, bar_format="{desc}")
+                            bar_format="{desc}",
+                            # tqdm's own guess on a pty without a size (script, some CI
+                            # runners) is 0 columns and -1 rows, which hides the line; shutil
+                            # falls back to 80x24 there
+                            ncols=size.columns, nrows=size.lines)
             self._refresh()
 
     @property
@@ -55,7 +61,7 @@ class Progress:
         elapsed = self.clock() - self.t0
         done = sum(self.done.values())
         left = self.total_epochs - done
-        eta = _clock(left * elapsed / self.trained) if self.trained and left else "--:--"
+        eta = "0:00" if not left else _clock(left * elapsed / self.trained) if self.trained else "--:--"
         failed = f", {self.failed} failed" if self.failed else ""
         return (f"runs {self.runs_done}/{len(self.epochs_of)}, epochs {done}/{self.total_epochs}"
                 f"{failed}, {_clock(elapsed)} elapsed, ETA {eta}")
