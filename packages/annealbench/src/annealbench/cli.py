@@ -4,7 +4,8 @@ User errors (a bad spec, missing or malformed data, a full disk) print one line 
 study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
 each skips the runs the other holds, then waits for them (``--no-wait``: does not). ``run``
 trains several runs at once in worker processes (``--workers``, ``--threads``; see
-annealbench.engine for the defaults and why).
+annealbench.engine for the defaults and why), shows progress (annealbench.progress), then renders
+each study's page and the index when annealbench-report is installed (``--no-report``: does not).
 Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
