@@ -1,12 +1,11 @@
 """Sessions: reproduce (train + report), report (HTML from records, no torch), tests, lint, bench.
 
-Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` go to the
-session, e.g. ``nox -s reproduce -- --study smoke`` or ``-- --data-dir D --budget quick``.
+Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` go straight to
+``annealbench run`` (``nox -s reproduce -- --help``), e.g. ``nox -s reproduce -- smoke`` or
+``-- --data-dir D --budget quick``; with no study named, the real studies.
 """
 
 from __future__ import annotations
-
-import argparse
 
 import nox
 
@@ -20,24 +19,16 @@ REPORT = "packages/annealbench-report"
 REAL_STUDIES = ["cifar10-cnn", "shakespeare-lstm"]
 
 
-def _reproduce_args(posargs: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="nox -s reproduce --")
-    p.add_argument("--study", action="append", help="study name or .toml path (repeatable); "
-                                                     f"default: {' and '.join(REAL_STUDIES)}")
-    p.add_argument("--budget", default="auto",
-                   help="quick | cpu | full | auto (full on CUDA; cpu on a CPU where defined)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--data-dir", help="data folder (default $ANNEALBENCH_DATA, else ./data)")
-    p.add_argument("--out", default="reports")
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--executor", default="local", choices=("local", "ray"))
-    p.add_argument("--ray-address", help="join this Ray cluster ('auto' or host:port)")
-    p.add_argument("--workers", help="runs at once (default $ANNEALBENCH_WORKERS, else one per CPU "
-                                     "on a CPU, one per GPU); 1: one after another")
-    p.add_argument("--threads", help="threads per run (default $ANNEALBENCH_THREADS, else 1 on a CPU)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
-                   help="override the studies' precision (default: theirs, auto)")
-    return p.parse_args(posargs)
+def reproduce_command(posargs: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``nox -s reproduce -- ARGS``: ARGS go to ``annealbench
+    run`` untouched (its own parser is the only one, so ``-- --help`` shows its help); the real
+    studies are its default through the environment, used only when ARGS name no study."""
+    return ["annealbench", "run", *posargs], {"ANNEALBENCH_STUDIES": " ".join(REAL_STUDIES)}
+
+
+def _wants_ray(posargs: list[str]) -> bool:
+    return "--executor=ray" in posargs or any(
+        a == "--executor" and b == "ray" for a, b in zip(posargs, posargs[1:]))
 
 
 def _compiled(session: nox.Session) -> list[str]:
@@ -51,26 +42,11 @@ def _compiled(session: nox.Session) -> list[str]:
 @nox.session(python=PYTHON)
 def reproduce(session: nox.Session) -> None:
     """Train the studies (resuming anything unfinished) and render their reports."""
-    a = _reproduce_args(session.posargs)
-    session.install(*_compiled(session), "-e", f"{TRAIN}[ray]" if a.executor == "ray" else TRAIN,
-                    "-e", REPORT)
-    cmd = ["annealbench", "run", *(a.study or REAL_STUDIES), "--budget", a.budget,
-           "--device", a.device, "--out", a.out]
-    if a.data_dir:
-        cmd += ["--data-dir", a.data_dir]
-    if a.dry_run:
-        cmd.append("--dry-run")
-    if a.executor == "ray":
-        cmd += ["--executor", "ray"] + (["--ray-address", a.ray_address] if a.ray_address else [])
-    for flag in ("workers", "threads", "precision"):
-        if getattr(a, flag):
-            cmd += [f"--{flag}", getattr(a, flag)]
+    extra = "[ray]" if _wants_ray(session.posargs) else ""
+    session.install(*_compiled(session), "-e", f"{TRAIN}{extra}", "-e", REPORT)
+    cmd, env = reproduce_command(session.posargs)
     # A failed run (exit 1) is reported with its error; a bad spec (exit 2) stops here.
-    session.run(*cmd, success_codes=[0, 1])
-    if not a.dry_run:
-        studies = [s.removesuffix(".toml").rsplit("/", 1)[-1] for s in (a.study or REAL_STUDIES)]
-        session.run("annealbench-report", "build", "--out", a.out,
-                    *[x for s in studies for x in ("--study", s)])
+    session.run(*cmd, env=env, success_codes=[0, 1])
 
 
 @nox.session(python=PYTHON)
@@ -84,8 +60,9 @@ def report(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     # scikit-learn: the digits data set of examples/digits, which the tests run end to end
     session.install("-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",
-                    "scikit-learn>=1.3")
-    session.run("pytest", "tests", *session.posargs)
+                    "scikit-learn>=1.3", "nox")
+    # testpaths (pyproject) is tests/: `nox -s tests -- tests/report -x` runs that folder only
+    session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -29,3 +29,12 @@ def run_rows(run_dir: Path) -> list[tuple]:
             rows += [(r["epoch"], r["step"], r["split"], r["metric"], r["value"], r["lr"])
                      for r in csv.DictReader(fh) if r["metric"] != "throughput"]
     return rows
+
+
+def untuned_smoke(text: str) -> str:
+    """The smoke study's text with one base LR and no tuning budget for its quick budget: a copy
+    under another file or study name has no tuning file of its own (the shipped one is tied to the
+    shipped file's hash), and one LR keeps its quick grid at one run per schedule and seed."""
+    out = text.replace("lrs = [0.05, 0.2, 0.5]", "lrs = [0.2]").replace('tuned_by = "tuning"\n', "")
+    assert out.count("tuned_by") == 0 and "lrs = [0.2]" in out, "smoke.toml changed: update this"
+    return out

@@ -34,7 +34,8 @@ from annealbench.study import run_study
 def test_two_writers_finish_every_run_exactly_once(baseline, fresh):
     study, data, out = fresh
     argv = [sys.executable, "-m", "annealbench", "run", str(study), "--out", str(out), "--data-dir",
-            str(data), "--device", "cpu", "--budget", "quick", "--no-progress"]
+            str(data), "--device", "cpu", "--budget", "quick", "--no-progress",
+            "--no-report"]  # training only: its last line is the summary it reads
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=_env(None), start_new_session=True) for _ in range(2)]
     results = [p.communicate(timeout=240) for p in procs]

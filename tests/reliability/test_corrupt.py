@@ -29,7 +29,7 @@ from annealbench_report.cli import main as report_main
 
 def _train(study, out, data, capsys) -> tuple[int, str, str]:
     rc = train_main(["run", str(study), "--out", str(out), "--data-dir", str(data), "--device", "cpu",
-                     "--no-progress"])
+                     "--no-progress", "--no-report"])
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
 

@@ -28,7 +28,7 @@ from annealbench_report.cli import main as report_main
 
 def _train(baseline, out, capsys) -> tuple[int, str, str]:
     rc = train_main(["run", str(baseline.study), "--out", str(out), "--data-dir", str(baseline.data),
-                     "--device", "cpu", "--no-progress"])
+                     "--device", "cpu", "--no-progress", "--no-report"])
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
 

@@ -94,3 +94,48 @@ def test_page_in_chromium(rendered, tmp_path):
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, dest / "report-study.png")
         shutil.copy(top_shot, dest / "report-study-top.png")
+
+
+@pytest.mark.timeout(180)
+def test_index_first_screen_shows_every_verdict_matrix(make_synth, tmp_path):
+    """At 1400×900 every study's verdict matrix is on the first screen, each cell says its verdict
+    in words (greyscale-readable) and gives its interval in the tooltip."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from annealbench_report.cli import build
+
+    out = tmp_path / "out"
+    names = ["cifar-like", "text-like", "third"]
+    for name in names:
+        make_synth(out, name=name)
+    build(out)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((out / "index.html").resolve().as_uri(), wait_until="load")
+            matrices = page.locator("table.matrix")
+            assert matrices.count() == len(names)
+            for i in range(matrices.count()):
+                box = matrices.nth(i).bounding_box()
+                assert box and box["y"] >= 0 and box["y"] + box["height"] <= 900, (i, box)
+            cells = page.locator("td.mcell")
+            assert cells.count() > 0
+            for i in range(cells.count()):
+                c = cells.nth(i)
+                assert any(v in c.inner_text() for v in ("reproduced", "reversed", "no meaningful difference",
+                                                         "inconclusive", "unstable"))
+                assert "95% interval [" in c.get_attribute("title")
+            assert page.locator(".legend .key").count() == 5
+            assert "MDE" in matrices.first.locator("tr.study-head").inner_text()
+            shot = tmp_path / "index-top.png"  # kept with pytest's tmp folders, for a person to look at
+            page.screenshot(path=str(shot))
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()
+    dest = Path(os.environ.get("ANNEALBENCH_SCREENSHOT_DIR") or tmp_path)
+    dest.mkdir(parents=True, exist_ok=True)
+    if dest != tmp_path:
+        shutil.copy(shot, dest / "report-index-top.png")
+    assert shot.stat().st_size > 10_000

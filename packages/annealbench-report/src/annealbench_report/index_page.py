@@ -1,5 +1,6 @@
-"""``<out>/index.html``: every study's answer, its minimum detectable effects and a thumbnail of
-its forest plot (inline SVG), then the history of each study across builds."""
+"""``<out>/index.html``: first every study's verdict matrix (annealbench_report.index_matrix), all
+on the first screen; then each study's answer, its minimum detectable effects and a thumbnail of
+its forest plot (inline SVG); then the history of each study across builds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote
 import pandas as pd
 from markupsafe import Markup
 
-from annealbench_report import __version__, answer, history
+from annealbench_report import __version__, answer, history, index_matrix
 from annealbench_report.analysis import Analysis, analyse
 from annealbench_report.cells import cell, fmt_date, table
 from annealbench_report.fig_forest import forest_figure
@@ -119,7 +120,7 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
         "date": fmt_date(a.meta.get("finished_at") or a.meta.get("started_at")),
         "budget": entry["budget"] or "–", "counts": entry["runs"],
         "answer": entry["answer"] or [answer.no_answer(a.claims, a.selection is not None)],
-        "mde": mdes, "thumb": thumb, "key": history.key(entry),
+        "mde": mdes, "thumb": thumb, "key": history.key(entry), "matrix": index_matrix.matrix(a),
     }
     return row, entry
 
@@ -138,7 +139,8 @@ def render_index(out_dir, analysed: dict | None = None) -> Path:
         entries.append({**row, "history": history_table(h, row["key"]) if len(h) > 1 else None,
                         "n_history": len(h)})
     html = env().get_template("index.html.j2").render(studies=entries, version=__version__,
-                                                      statuses=STATUSES)
+                                                      statuses=STATUSES,
+                                                      legend=index_matrix.legend())
     out = out_dir / "index.html"
     write_text_atomic(out, html, fault="render-write")
     return out

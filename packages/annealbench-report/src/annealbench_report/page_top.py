@@ -36,7 +36,7 @@ def verdict_cell(r, units) -> dict:
     return cell(text, r["mean"], f"vcell {VERDICT_CLASS[v]}")
 
 
-def _families(a: Analysis) -> list[tuple]:
+def verdict_families(a: Analysis) -> list[tuple]:
     out = []
     for opt, protos in a.claims.protocols.items():
         for protocol, _ in protos:
@@ -47,7 +47,7 @@ def _families(a: Analysis) -> list[tuple]:
 
 
 def verdict_table(a: Analysis, styles: dict) -> dict | None:
-    fams = _families(a)
+    fams = verdict_families(a)
     if not fams:
         return None
     rows = []

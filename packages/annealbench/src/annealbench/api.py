@@ -8,7 +8,8 @@
 
     api.tune("experiments/cifar10-cnn.toml", budget="cpu", data_dir="data")  # its tuning file
 
-``run`` does what ``annealbench run`` then ``annealbench-report build --study NAME`` do: the same
+``run`` does what ``annealbench run`` does (train, then ``annealbench-report build`` of the study
+by its own name; ``report=False`` as ``--no-report``): the same
 validation before anything trains, the same executors and run store (per-run locks, atomic
 records, resume, finished runs skipped), so a study run here and from the shell writes the same
 records into the same folders. Problems raise ``AnnealbenchError`` (``SpecError`` for the study

@@ -4,8 +4,10 @@ User errors (a bad spec, missing or malformed data, a full disk) print one line 
 study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
 each skips the runs the other holds, then waits for them (``--no-wait``: does not). ``run``
 trains several runs at once in worker processes (``--workers``, ``--threads``; see
-annealbench.engine for the defaults and why). ``tune`` writes a budget's tuning file (its base
-LRs chosen on seeds it never judges: annealbench.tuning) from the runs of its tuning budget.
+annealbench.engine for the defaults and why), shows progress (annealbench.progress), then renders
+each study's page and the index when annealbench-report is installed (``--no-report``: does not).
+``tune`` writes a budget's tuning file (its base LRs chosen on seeds it never judges:
+annealbench.tuning) from the runs of its tuning budget.
 Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
@@ -21,6 +23,8 @@ from annealbench.errors import AnnealbenchError
 from annealbench.executors import EXECUTORS
 from annealbench.precision import PRECISIONS
 
+STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
+
 
 def _data_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("ANNEALBENCH_DATA") or "data").expanduser()
@@ -32,8 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="train every unfinished run of one or more studies")
-    run.add_argument("studies", nargs="+", metavar="STUDY",
-                     help="a study name in experiments/ (e.g. smoke) or a path to its .toml")
+    run.add_argument("studies", nargs="*", metavar="STUDY",
+                     help="a study name in experiments/ (e.g. smoke) or a path to its .toml "
+                          f"(default: ${STUDIES_ENV}, space-separated)")
+    run.add_argument("--study", action="append", default=[], dest="more_studies", metavar="STUDY",
+                     help="the same as a STUDY argument (repeatable)")
     run.add_argument("--budget", default="auto",
                      help="quick, cpu, full, or another budget the study defines; auto (default) = "
                           "full on CUDA; on a CPU cpu where the study defines it, else quick")
@@ -43,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", help="output folder (default: reports)")
     run.add_argument("--dry-run", action="store_true",
                      help="two steps of every arm in a temporary folder; writes nothing")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
+                     help="bar: a live line per study (runs, epochs, failures, elapsed, ETA); "
+                          "lines: a line per finished run and a progress line at most every 30 s; "
+                          "off: every message as it comes; auto (default): bar in a terminal, "
+                          "else lines")
+    run.add_argument("--no-progress", dest="progress", action="store_const", const="off",
+                     help="the same as --progress off")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="per-epoch lines on screen too (they always go to each run's train.log)")
+    run.add_argument("--no-report", action="store_true",
+                     help="train only; by default each study's page and the index are rendered "
+                          "at the end (annealbench-report build)")
     run.add_argument("--no-wait", action="store_true",
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
@@ -124,10 +142,13 @@ def _cmd_run(a) -> int:
     for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
         if not v > 0:
             raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
+    if not names:
+        raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
     device = resolve_device(a.device)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
     studies = [load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
-                          device_type=device.type) for s in a.studies]
+                          device_type=device.type) for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
     engine = choose(device.type, a.workers, a.threads)
@@ -136,16 +157,18 @@ def _cmd_run(a) -> int:
     if a.executor == "local" and not a.dry_run:
         print(f"engine: {engine.workers} runs at a time x {engine.threads} threads ({engine.why})",
               flush=True)
-    progress = not a.no_progress and sys.stderr.isatty()
+    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
     failed = 0
     for study in studies:
         outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
-                             progress=progress, dry_run=a.dry_run,
+                             display=display, verbose=a.verbose, dry_run=a.dry_run,
                              log=lambda m: print(m, flush=True), executor=a.executor,
                              ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
                              wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,
                              workers=engine.workers, threads=engine.threads)
         failed += sum(o.status == "failed" for o in outcomes)
+    if not (a.dry_run or a.no_report):
+        _report(Path(a.out), [s.name for s in studies])
     return 1 if failed else 0
 
 
@@ -168,6 +191,23 @@ def _cmd_tune(a) -> int:
     print(f"wrote {result.file} (seeds {', '.join(map(str, result.tuning['seeds']))}):")
     print("\n".join(tuning.table(result.tuning)))
     return 0
+
+
+def _report(out: Path, names: list[str]) -> None:
+    """Render the studies' pages and the index, by the studies' own names (not their files')."""
+    try:
+        from annealbench_report.cli import build
+        from annealbench_report.errors import ReportError
+    except ImportError:  # the training package does not depend on the report package
+        print("annealbench: report skipped: annealbench-report is not installed (pip install -e "
+              f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
+        return
+    try:
+        for page in build(out, names):
+            print(f"report: {page}", flush=True)
+    except (ReportError, OSError) as e:
+        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
+                               f"retry with: annealbench-report build --out {out})") from None
 
 
 def _cmd_validate(a) -> int:

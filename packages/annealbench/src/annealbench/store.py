@@ -20,7 +20,7 @@ import json
 import os
 import re
 import socket
-import tempfile
+import uuid
 from pathlib import Path
 
 from annealbench import faults
@@ -41,8 +41,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, fault: str | None = "json-wri
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}@{_HOST}.",
-                                   suffix=".tmp")
+        tmp = path.parent / f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp"
+        # not mkstemp: its 0600 would make these files unreadable on a published site, while
+        # every other output follows the umask (0666 & ~umask, applied by the kernel)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -20,9 +20,10 @@ from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.pool import run_pool
-from annealbench.runner import RunOutcome, _now, finish_busy
+from annealbench.progress import Progress
+from annealbench.runner import FINAL_STATUSES, RunOutcome, _now, finish_busy
 from annealbench.spec import Study
-from annealbench.store import atomic_write_json, read_json, remove_temps
+from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -87,7 +88,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
               log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
               ray_options: RayOptions | None = None, wait_for_busy: bool = False,
               share_prefix: bool | None = None, workers: int = 1,
-              threads: int | None = None, root: Path | None = None) -> list[RunOutcome]:
+              threads: int | None = None, root: Path | None = None, display: str = "off",
+              verbose: bool = False) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
     processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
 
@@ -97,10 +99,17 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
     ``root``: the study's folder (default ``out/<name>``; a tuning budget's runs go elsewhere, so
     that they never mix into the judged study's records).
+    ``display``/``verbose``: how progress is shown (annealbench.progress; "off": every line).
     """
     from annealbench.tasks import make_task
 
     grid = expand(study, device.type)
+    if not dry_run:
+        done = _all_finished(grid, Path(out) / study.name)
+        if done is not None:  # nothing to train: the data set is not needed, nor loaded
+            log(f"{study.name}: {len(grid)} skipped (every run of the {study.budget} budget is "
+                "finished: nothing to train, the data set is not loaded)")
+            return done
     share = "off" if dry_run else prefix.mode(device.type, share_prefix)
     if dry_run:
         first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
@@ -119,6 +128,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     pool = executor == "local" and workers > 1 and not dry_run
     started, t0 = _now(), time.perf_counter()
     here: dict = {}
+    shown = Progress(study.name, grid, root, mode=display, verbose=verbose, out=log)
+    log = shown.log
 
     def prepare() -> prefix.Plan:
         """Load the data (checksums, steps per epoch), plan shared prefixes, write study.json and
@@ -136,28 +147,32 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
 
     def on_outcome(cfg, outcome):
         seen.append(outcome)
-        if outcome.status in ("skipped", "busy"):
+        shown.finished(cfg["run_key"], outcome.status, outcome.message)
+        if outcome.status == "busy" or (outcome.status == "skipped" and display == "off"):
             log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
 
     limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
     spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
                     str(data_dir) if data_dir else None, study.batch_size)
-    if pool:
-        outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
-                            log=log, on_outcome=on_outcome, prepare=prepare, **limits)
-    elif executor == "ray":
-        outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
-                           on_outcome=on_outcome, plan=prepare(), **limits)
-    else:
-        plan = prepare()
-        outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
-                             on_outcome=on_outcome, plan=plan, **limits)
-    task, plan, meta = here["task"], here["plan"], here["meta"]
-    if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
-        if any(o.status == "busy" for o in outcomes) and task.device != device:
-            task = load(device)
-        outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
-                               options=plan.options)
+    try:
+        if pool:
+            outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
+                                log=log, on_outcome=on_outcome, prepare=prepare, **limits)
+        elif executor == "ray":
+            outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
+                               on_outcome=on_outcome, plan=prepare(), **limits)
+        else:
+            plan = prepare()
+            outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
+                                 on_outcome=on_outcome, plan=plan, **limits)
+        task, plan, meta = here["task"], here["plan"], here["meta"]
+        if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
+            if any(o.status == "busy" for o in outcomes) and task.device != device:
+                task = load(device)
+            outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
+                                   options=plan.options)
+    finally:
+        shown.close()  # the live line ends before the summary
     at = {c["run_key"]: i for i, c in enumerate(grid)}
     outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
     counts = Counter(o.status for o in outcomes)
@@ -172,6 +187,17 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         + f" in {meta['wall_time_s']:.1f} s")
     return outcomes
+
+
+def _all_finished(grid, root: Path) -> list[RunOutcome] | None:
+    """Every run's outcome as "skipped" when all of them are finished, else None."""
+    done = []
+    for cfg in grid:
+        st = RunDir(root / "runs" / cfg["run_key"]).finished()
+        if (st or {}).get("status") not in FINAL_STATUSES:
+            return None
+        done.append(RunOutcome(cfg["run_key"], "skipped", 0, st["status"]))
+    return done
 
 
 def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started, dry_run, executor,

@@ -1,0 +1,70 @@
+"""The README and docs/ agree with the code and with each other: the README stays a page a newcomer
+reads to the end, every link resolves, and the figures stated in docs are the corpus's own."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# pages other branches add (cuda: devices.md; tuning-train: tuning.md), linked from the index now
+PENDING = {"docs/devices.md", "docs/tuning.md"}
+ORDER = ["Quick start", "The answer in brief", "Your own model in brief", "The commands",
+         "Guarantees", "Documentation", "Layout"]
+
+
+def _links(md: Path) -> list[str]:
+    return [t for t in re.findall(r"\]\(([^)]+)\)", md.read_text()) if "://" not in t]
+
+
+def test_readme_is_short_and_in_the_issue_order():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200
+    heads = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert heads == ORDER
+
+
+def test_every_relative_link_resolves():
+    for md in [README, *sorted(DOCS.glob("*.md"))]:
+        for target in _links(md):
+            path = (md.parent / target.split("#")[0]).resolve()
+            rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+            assert path.exists() or rel in PENDING, f"{md.name}: {target}"
+
+
+def test_docs_index_lists_every_page():
+    listed = {t.split("#")[0] for t in _links(README) if t.startswith("docs/")}
+    assert {f"docs/{p.name}" for p in DOCS.glob("*.md")} <= listed
+
+
+def test_bad_spec_count_is_the_corpus():
+    stated = re.findall(r"Each of the (\d+) malformed studies", (DOCS / "guarantees.md").read_text())
+    corpus = sorted((ROOT / "tests" / "reliability" / "bad_specs").glob("*.toml"))
+    assert stated == [str(len(corpus))]
+
+
+def test_fault_points_are_the_code():
+    from annealbench import faults
+
+    text = (DOCS / "guarantees.md").read_text()
+    para = text[text.index("**Fault injection.**"):]
+    stated = set(re.findall(r"`([a-z]+-[a-z]+)`", para)) - {"annealbench-report"}  # a package
+    in_code = set(re.findall(r"``([a-z]+-[a-z]+)``", Path(faults.__file__).read_text()))
+    assert stated == in_code
+
+
+def test_the_numbers_live_in_one_place():
+    """The README states no measured figure: results, timings and counts are in docs/."""
+    text = README.read_text()
+    assert not re.findall(r"\d+(?:\.\d+)? ?(?:points|bpc|min|s\b|seeds)", text)
+
+
+def test_record_columns_are_the_code():
+    from annealbench_report.records import COLUMNS
+
+    text = (DOCS / "design.md").read_text()
+    section = text[text.index("## Tidy records"):]
+    listed = re.search(r"Columns:\s*`([^`]+)`", section)[1]
+    assert [c.strip() for c in listed.split(",")] == list(COLUMNS)
