@@ -21,10 +21,10 @@ def legend() -> list[dict]:
 
 def _regime(a: Analysis, opt: str) -> str | None:
     """The training-regime sentence of an optimizer setting, when the analysis supplies one."""
-    regime = getattr(a, "regime", None)
+    regime = getattr(a, "regime", None)  # filled by the training-regime analysis when present
     if isinstance(regime, dict):
         return regime.get(opt) or None
-    return None
+    return regime if isinstance(regime, str) and regime else None
 
 
 def matrix(a: Analysis) -> dict | None:
