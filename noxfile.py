@@ -31,6 +31,16 @@ def _wants_ray(posargs: list[str]) -> bool:
         a == "--executor" and b == "ray" for a, b in zip(posargs, posargs[1:]))
 
 
+def _install(session: nox.Session, *args: str) -> None:
+    """``session.install``, except under ``nox --no-venv``: there the sessions run in the current
+    environment, which must already hold what they need (an air-gapped GPU runner with the packages
+    installed from wheels, as ci/gpu-check.sh was run), and nox refuses to install into it."""
+    if session.venv_backend == "none":
+        session.log(f"--no-venv: using the current environment as it is (not installing {args})")
+        return
+    session.install(*args)
+
+
 def _compiled(session: nox.Session) -> list[str]:
     """uv does not write bytecode at install time, and where PYTHONDONTWRITEBYTECODE is set (many
     containers) nothing ever does: then every worker process compiles torch's Python at start-up,
@@ -43,7 +53,7 @@ def _compiled(session: nox.Session) -> list[str]:
 def reproduce(session: nox.Session) -> None:
     """Train the studies (resuming anything unfinished) and render their reports."""
     extra = "[ray]" if _wants_ray(session.posargs) else ""
-    session.install(*_compiled(session), "-e", f"{TRAIN}{extra}", "-e", REPORT)
+    _install(session, *_compiled(session), "-e", f"{TRAIN}{extra}", "-e", REPORT)
     cmd, env = reproduce_command(session.posargs)
     # A failed run (exit 1) is reported with its error; a bad spec (exit 2) stops here.
     session.run(*cmd, env=env, success_codes=[0, 1])
@@ -52,14 +62,14 @@ def reproduce(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
     """Rebuild the HTML from records alone: this venv has no torch."""
-    session.install("-e", REPORT)
+    _install(session, "-e", REPORT)
     session.run("annealbench-report", "build", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     # scikit-learn: the digits data set of examples/digits, which the tests run end to end
-    session.install("-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",
+    _install(session, "-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",
                     "scikit-learn>=1.3", "nox")
     # testpaths (pyproject) is tests/: `nox -s tests -- tests/report -x` runs that folder only
     session.run("pytest", *session.posargs)
@@ -67,7 +77,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    _install(session, "ruff")
     session.run("ruff", "check", "packages", "tests", "noxfile.py", *session.posargs)
 
 
@@ -75,5 +85,5 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench;
     e.g. ``nox -s bench -- --data-dir D --check``)."""
-    session.install(*_compiled(session), "-e", TRAIN)
+    _install(session, *_compiled(session), "-e", TRAIN)
     session.run("python", "-m", "annealbench.bench", *session.posargs)

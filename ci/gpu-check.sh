@@ -21,6 +21,7 @@
 # Exit 0 only if every stage exited 0. On a machine without network, install annealbench and
 # annealbench-report yourself and put a `nox` first on PATH that runs `nox --no-venv` (the noxfile
 # then uses the current environment); GPU_CHECK_PYTHON names that environment's python.
+# GPU_CHECK_DEVICE=cpu rehearses the script's plumbing on a machine without a GPU (no figures).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:?usage: ci/gpu-check.sh OUT DATA [CPU_RECORDS]}")
@@ -41,33 +42,35 @@ stage() {  # stage NAME LIMIT_S COMMAND...: run it, log it, note its exit status
   return 0
 }
 
-py() {  # the python that has annealbench: the nox reproduce venv, unless told otherwise
-  "${GPU_CHECK_PYTHON:-.nox/reproduce/bin/python}" "$@"
-}
+py=${GPU_CHECK_PYTHON:-.nox/reproduce/bin/python}  # has annealbench (made by the nightly stage)
 
-stage env 60 python3 - <<'EOF'
-import platform, subprocess, torch
+stage env 30 "${GPU_CHECK_PYTHON:-python3}" - <<'EOF'
+import platform, shutil, subprocess, torch
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
       "cudnn", torch.backends.cudnn.version())
 if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     print("gpu", torch.cuda.get_device_name(0), f"{p.total_memory / 2**30:.0f} GiB",
           f"sm_{p.major}{p.minor}", "count", torch.cuda.device_count())
-print(subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                      "--format=csv,noheader"], capture_output=True, text=True).stdout.strip())
+if shutil.which("nvidia-smi"):
+    print(subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                          "--format=csv,noheader"], capture_output=True, text=True).stdout.strip())
 print(subprocess.run(["sh", "-c", "lscpu | grep 'Model name'; nproc"], capture_output=True,
                      text=True).stdout.strip())
 EOF
 
-NIGHTLY_DEVICE=cuda NIGHTLY_BUDGET=quick NIGHTLY_BENCH_ARGS="--repeats ${GPU_CHECK_REPEATS:-2}" \
+dev=${GPU_CHECK_DEVICE:-cuda}
+# several runs per GPU (small models leave an H200 mostly idle): the bench's gpu_runs measures 1, 2
+# and 4 processes; its study_speedup candidate runs the default engine whatever this says
+ANNEALBENCH_WORKERS=${GPU_CHECK_WORKERS:-4} NIGHTLY_DEVICE=$dev NIGHTLY_BUDGET=quick NIGHTLY_BENCH_ARGS="${GPU_CHECK_BENCH_ARGS:---repeats 2}" \
   stage nightly "${GPU_CHECK_LIMIT_NIGHTLY:-300}" ci/nightly.sh "$out/site" "$data"
 
 stage quick "${GPU_CHECK_LIMIT_QUICK:-110}" nox -s reproduce -- smoke examples/digits/digits.toml \
-  --budget quick --device cuda --workers "${GPU_CHECK_WORKERS:-4}" --data-dir "$data" \
+  --budget quick --device "$dev" --workers "${GPU_CHECK_WORKERS:-4}" --data-dir "$data" \
   --out "$out/quick"
 
 # the measured gain of several processes on one GPU (1.0 where the bench did not get that far)
-speedup=$(py - "$out/site/bench" <<'EOF'
+speedup=$("$py" - "$out/site/bench" <<'EOF'
 import json, pathlib, sys
 runs = sorted(pathlib.Path(sys.argv[1]).glob("bench-*.json"))
 ratio = json.loads(runs[-1].read_text()).get("gpu_runs", {}).get("ratio") if runs else None
@@ -76,12 +79,12 @@ EOF
 )
 mkdir -p "$out/full"
 for s in cifar10-cnn shakespeare-lstm; do
-  stage "full-$s" "${GPU_CHECK_LIMIT_FULL:-75}" py -m annealbench.estimate "$s" --budget full \
-    --device cuda --data-dir "$data" --epochs 4 --speedup "$speedup" --json "$out/full/$s.json"
+  stage "full-$s" "${GPU_CHECK_LIMIT_FULL:-75}" "$py" -m annealbench.estimate "$s" --budget full \
+    --device "$dev" --data-dir "$data" --epochs 4 --speedup "$speedup" --json "$out/full/$s.json"
 done
 
 if [ -n "$cpu" ]; then
-  stage consistency 60 "${GPU_CHECK_REPORT_PYTHON:-${GPU_CHECK_PYTHON:-.nox/report/bin/python}}" \
+  stage consistency 30 "${GPU_CHECK_REPORT_PYTHON:-${GPU_CHECK_PYTHON:-.nox/report/bin/python}}" \
     -m annealbench_report.compare "$cpu" "$out/site" --study cifar10-cnn --study shakespeare-lstm \
     --out "$out/consistency"
 else
