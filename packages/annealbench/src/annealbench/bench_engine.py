@@ -43,19 +43,26 @@ TARGETS = {"engine_throughput": (">=", 1.7), "study_speedup": (">=", 2.0),
 def speedup_rule(device) -> tuple[tuple[str, float] | None, str | None]:
     """study_speedup's target on ``device``, and why there is none.
 
-    On CUDA the default engine is one process per GPU (engine.choose): with one GPU the candidate
-    is the baseline's single process plus bf16 (where native) and whole-length prefix sharing, so
-    its ratio lands near 1 and a 2.0 target would fail every night while measuring nothing about
-    the engine. Only with several processes per GPU does it differ enough to be held to one.
+    On CUDA the default engine runs engine.RUNS_PER_GPU processes per GPU, chosen from the measured
+    ``gpu_runs`` (2.41x the throughput of one process for the CNN, 1.63x for the LSTM, on an H200).
+    Whether the smoke-sized bench study, whose runs last seconds and whose workers spend part of
+    it starting, gains as much has not been measured (the one GPU check ran this measure with one
+    process per GPU: ratio 1.04, as expected with nothing but bf16 and prefixes to gain). A target
+    taken from no measurement would fail or pass the night for no reason, so on CUDA it is
+    reported until nights have measured it; ``gpu_runs`` is the engine's evidence there. With
+    ``--workers`` at one per GPU the ratio measures nothing about the engine either.
     """
     if device.type != "cuda":
         return TARGETS["study_speedup"], None
     e = engine.choose("cuda", "auto", "auto")  # as the candidate runs: bench_study drops the env
     gpus = max(1, torch.cuda.device_count())
     if e.workers > gpus:
-        return TARGETS["study_speedup"], None
+        return None, (f"reported: {e.workers} processes on {gpus} GPU(s); no target until nights "
+                      "have measured this ratio (gpu_runs is the measured gain of several runs per GPU)")
     return None, (f"reported: the default engine on CUDA is {e.workers} process(es) on {gpus} "
                   "GPU(s), one run at a time per GPU as in the baseline")
+
+
 TODAY = {"precision": "fp32", "activation": "gelu"}  # the loop before this engine
 
 

@@ -23,10 +23,16 @@ On a 16-core box the same rule gives 16 single-threaded runs; a study has more r
 each worker holds its own copy of the data set and torch, so the count is capped by the memory
 available at WORKER_BYTES each. ``--threads T`` without ``--workers`` gives CPUs // T workers.
 
-CUDA: one run per GPU by default, each worker on its own GPU in turn. Several processes may share
-one GPU (``--workers N`` above the GPU count: small models leave a big GPU idle), but that is not
-measured here (no GPU), so it is not the default; ``annealbench bench`` measures ``gpu_runs`` (the
-summed throughput of 1, 2 and 4 processes on one GPU) where one is present.
+CUDA: RUNS_PER_GPU runs share each GPU by default, the workers spread over the GPUs in turn.
+The studies' models are small for a data-centre GPU, so one run leaves most of it idle. Measured on
+one NVIDIA H200 (torch 2.11, CUDA 13.0; docs/gpu.md), summed training throughput of N processes on
+the GPU against one:
+- the full-budget CNN (``annealbench bench``'s ``gpu_runs``: widths 64/128/256, all of CIFAR-10,
+  bf16): 2 processes 2.01x, 4 processes 2.41x;
+- the full-budget LSTM (2 x 512, BPTT 128, batch 64, fp32; each process timing its own epochs,
+  started together): 2 processes 1.61x, 4 processes 1.63x.
+Four is the best measured for the CNN and costs the LSTM nothing. ``--workers N`` sets another count
+(``--workers 1``: one run at a time, in this process).
 
 ``--workers 1`` is the one-at-a-time executor of before, in this process.
 """
@@ -41,6 +47,7 @@ from annealbench.errors import AnnealbenchError
 
 ENV_WORKERS = "ANNEALBENCH_WORKERS"
 ENV_THREADS = "ANNEALBENCH_THREADS"
+RUNS_PER_GPU = 4  # measured: see the module docstring
 # Peak RSS of one worker (torch, its data set, a run), measured here training in bf16: quick CNN
 # 1.05 GiB, quick LSTM 0.81 GiB, full-budget CNN (all of CIFAR-10, widths 64/128/256, batch 256)
 # 1.28 GiB. Rounded up; shared libraries count in each though the workers share them.
@@ -101,8 +108,9 @@ def choose(device_type: str, workers: str | int | None = None,
     cpus = usable_cpus()
     if device_type == "cuda":  # threads here only feed the GPU: the CPUs divided among workers
         import torch
-        why = "as asked" if w else "one run per GPU"
-        w = w or max(1, torch.cuda.device_count())
+        gpus = max(1, torch.cuda.device_count())
+        why = "as asked" if w else f"{RUNS_PER_GPU} runs per GPU x {gpus} GPU{'s' if gpus > 1 else ''}"
+        w = w or RUNS_PER_GPU * gpus
         return Engine(w, t or max(1, cpus // w), why)
     t_auto, t = t is None, t or 1
     if w is not None:
