@@ -63,7 +63,7 @@ dev=${GPU_CHECK_DEVICE:-cuda}
 # several runs per GPU (small models leave an H200 mostly idle): the bench's gpu_runs measures 1, 2
 # and 4 processes; its study_speedup candidate runs the default engine whatever this says
 ANNEALBENCH_WORKERS=${GPU_CHECK_WORKERS:-4} NIGHTLY_DEVICE=$dev NIGHTLY_BUDGET=quick NIGHTLY_BENCH_ARGS="${GPU_CHECK_BENCH_ARGS:---repeats 2}" \
-  stage nightly "${GPU_CHECK_LIMIT_NIGHTLY:-300}" ci/nightly.sh "$out/site" "$data"
+  stage nightly "${GPU_CHECK_LIMIT_NIGHTLY:-360}" ci/nightly.sh "$out/site" "$data"
 
 stage quick "${GPU_CHECK_LIMIT_QUICK:-110}" nox -s reproduce -- smoke examples/digits/digits.toml \
   --budget quick --device "$dev" --workers "${GPU_CHECK_WORKERS:-4}" --data-dir "$data" \
