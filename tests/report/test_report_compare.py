@@ -67,6 +67,9 @@ def test_differences_and_seed_sd_match_scipy(pair):
     groups = [[a[(s, k)] for k in SEEDS] for s in SCHEDS]
     ss = sum(((np.array(g) - np.mean(g)) ** 2).sum() for g in groups)
     assert math.isclose(r["seed_sd_a"], math.sqrt(ss / (len(a) - len(SCHEDS))), rel_tol=1e-12)
+    dof = len(a) - len(SCHEDS)
+    assert got["f_ratio"] == pytest.approx(d.var(ddof=1) / (2 * r["seed_sd_a"] ** 2), rel=1e-12)
+    assert got["f_crit"] == pytest.approx(stats.f.ppf(0.95, len(d) - 1, dof), rel=1e-12)
     assert r["rules"] == {"mean_within_min_effect": True, "sd_within_seed_sd": True,
                           "no_opposite_verdicts": True}
     assert r["agree"] and r["verdicts_same"] == r["verdicts_total"] == 2
@@ -120,3 +123,13 @@ def test_a_missing_build_is_one_line_and_exit_2(tmp_path, capsys):
     assert compare.main([str(tmp_path / "A"), str(tmp_path / "B"), "--study", "cnn"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cnn" in err[0]
+
+
+def test_scatter_rule_is_an_f_test_not_a_point_comparison():
+    """The first GPU run's CNN: SD(d) 0.0113 over 42 pairs against a seed SD of 0.0078 on 28 df is
+    above sqrt(2) x 0.0078 = 0.0110, yet not significantly more scatter than a new seed brings."""
+    f_ratio, f_crit = compare.scatter_test(0.0113, 42, 0.0078, 28)
+    assert 0.0113 > math.sqrt(2) * 0.0078 and f_ratio <= f_crit
+    assert f_crit == pytest.approx(stats.f.ppf(0.95, 41, 28))
+    f_big, _ = compare.scatter_test(0.03, 42, 0.0078, 28)
+    assert f_big > f_crit

@@ -14,9 +14,14 @@ any GPU run (each is a line of the output):
 
 1. No device effect the study would call meaningful: the 95% t-interval of the mean difference
    lies inside +-min_effect (the study's smallest effect of interest).
-2. No more scatter than a new seed brings: the SD of the per-run differences is at most sqrt(2)
-   times the seed SD of A (pooled over arms): two independent draws of a run's luck differ by
+2. No more scatter than a new seed brings: two independent draws of a run's luck differ by
    sqrt(2) sigma, and changing the device at a fixed seed must not do worse than redrawing the seed.
+   Tested, not compared point to point: the variance ratio F = SD(d)^2 / (2 SD_seed^2), SD_seed
+   pooled over A's arms, must not exceed the 95% quantile of F(n - 1, dof of SD_seed). (The first
+   GPU run, 2026-12-04, used the point rule SD(d) <= sqrt(2) SD_seed. Where the device does
+   decorrelate a run as fully as a new seed, that rule's threshold is the expected value itself,
+   so it fails about half the time with nothing wrong: the CNN failed it by 3%, docs/gpu.md. This
+   test, declared after that run and before any other, fails only on significantly more scatter.)
 3. Verdicts: no claim is "reproduced" on one side and "reversed" on the other. Other differences
    (e.g. inconclusive on one side) are listed: near the decision threshold they are expected.
 """
@@ -44,13 +49,19 @@ def finals(records: pd.DataFrame, primary: str) -> pd.DataFrame:
     return r[[*KEY, "value"]].drop_duplicates(KEY)
 
 
-def pooled_seed_sd(f: pd.DataFrame) -> float:
-    """Within-arm seed SD, pooled over arms (optimizer, schedule, base LR, length)."""
+def pooled_seed_sd(f: pd.DataFrame) -> tuple[float, int]:
+    """Within-arm seed SD, pooled over arms (optimizer, schedule, base LR, length), and its
+    degrees of freedom."""
     groups = [g["value"].to_numpy() for _, g in f.groupby(KEY[:3] + ["epochs"]) if len(g) > 1]
     dof = sum(len(g) - 1 for g in groups)
     if not dof:
-        return math.nan
-    return math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)
+        return math.nan, 0
+    return math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof), dof
+
+
+def scatter_test(sd_d: float, n: int, seed_sd: float, dof: int) -> tuple[float, float]:
+    """(F, its 95% critical value) for rule 2: F = sd_d^2 / (2 seed_sd^2) on (n - 1, dof)."""
+    return sd_d ** 2 / (2 * seed_sd ** 2), float(stats.f.ppf(0.95, n - 1, dof))
 
 
 def differences(a: pd.DataFrame, b: pd.DataFrame) -> dict:
@@ -83,13 +94,17 @@ def compare_study(dir_a: Path, dir_b: Path) -> dict:
     fa = finals(pd.read_parquet(dir_a / "records.parquet"), primary)
     fb = finals(pd.read_parquet(dir_b / "records.parquet"), primary)
     diff = differences(fa, fb)
-    seed_sd = pooled_seed_sd(fa)
+    seed_sd, dof = pooled_seed_sd(fa)
+    ok_sd = None
+    if math.isfinite(seed_sd) and seed_sd > 0 and diff["n"] >= 2:
+        f_ratio, f_crit = scatter_test(diff["sd"], diff["n"], seed_sd, dof)
+        diff.update(f_ratio=f_ratio, f_crit=f_crit, seed_dof=dof)
+        ok_sd = bool(f_ratio <= f_crit)
     v = verdicts(pd.read_csv(dir_a / "verdicts.csv"), pd.read_csv(dir_b / "verdicts.csv"))
     rules = {
         "mean_within_min_effect": None if min_effect is None or diff["n"] < 2 else bool(
             -min_effect <= diff["lo"] and diff["hi"] <= min_effect),
-        "sd_within_seed_sd": None if not math.isfinite(seed_sd) or diff["n"] < 2 else bool(
-            diff["sd"] <= math.sqrt(2) * seed_sd),
+        "sd_within_seed_sd": ok_sd,
         "no_opposite_verdicts": not bool(v["opposite"].any()),
     }
     return {"study": study.get("name", dir_a.name), "primary_metric": primary,
@@ -105,6 +120,9 @@ def describe(r: dict) -> list[str]:
              f"{d['unmatched_b']} only in B); B - A final test {r['primary_metric']}: mean "
              f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] (95% t), SD {d['sd']:.4f}, "
              f"max |d| {d.get('max_abs', math.nan):.4f}; seed SD of A {r['seed_sd_a']:.4f}"]
+    if "f_ratio" in d:
+        lines.append(f"  scatter against a new seed: F {d['f_ratio']:.3f} (95% critical "
+                     f"{d['f_crit']:.3f} on {d['n'] - 1} and {d['seed_dof']} df)")
     for rule, ok in r["rules"].items():
         lines.append(f"  {rule}: {'n/a' if ok is None else 'yes' if ok else 'NO'}")
     lines.append(f"  verdicts: {r['verdicts_same']} of {r['verdicts_total']} the same")
