@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from html_tables import num, read_tables
 
+from annealbench_report.verdicts import VERDICTS
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -127,7 +129,7 @@ def test_index_first_screen_shows_every_verdict_matrix(make_synth, tmp_path):
                 assert any(v in c.inner_text() for v in ("reproduced", "reversed", "no meaningful difference",
                                                          "inconclusive", "unstable"))
                 assert "95% interval [" in c.get_attribute("title")
-            assert page.locator(".legend .key").count() == 5
+            assert page.locator(".legend .key").count() == len(VERDICTS)  # one key per verdict word
             assert "MDE" in matrices.first.locator("tr.study-head").inner_text()
             shot = tmp_path / "index-top.png"  # kept with pytest's tmp folders, for a person to look at
             page.screenshot(path=str(shot))

@@ -37,8 +37,9 @@ def test_quick_budget_has_the_articles_schedules_and_cosine(root):
         quick = load_study(root / "experiments" / f"{name}.toml", "quick")
         full = load_study(root / "experiments" / f"{name}.toml", "full")
         assert article <= set(quick.schedules)
-        assert set(full.schedules) >= article | {"cosine-restarts", "onecycle", "plateau",
-                                                 "warmup-cosine", "trapezoid"}
+        # full was cut to fit an hour on one GPU (docs/gpu.md): the fixed LR, the article's step
+        # decay and linear annealing, and current practice's cosine stay in both studies
+        assert {"constant", "step", "linear", "cosine"} <= set(full.schedules) <= set(quick.schedules)
 
 
 def test_cnn_study_has_both_article_settings(root):
