@@ -24,8 +24,6 @@ Results go to ``<out>/bench-<UTC time>.json`` and one row per measure is appende
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import re
@@ -40,9 +38,13 @@ from pathlib import Path
 import torch
 
 from annealbench import bench_engine
+from annealbench.bench_output import HISTORY, append_history, history_rows  # noqa: F401
+from annealbench.bench_output import line as _line
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
-from annealbench.runner import _sync, resolve_device, train_run
-from annealbench.store import RunDir, atomic_write_bytes, atomic_write_json
+from annealbench.devices import resolve_device
+from annealbench.devices import sync as _sync
+from annealbench.runner import train_run
+from annealbench.store import RunDir, atomic_write_json
 
 TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
            "runner_peak_memory": ("<=", 1.10)}
@@ -238,37 +240,8 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
     if out is not None and not dry_run:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / f"bench-{result['time'].replace(':', '')}.json", result)
-        rows = [[result["time"], result["git_commit"], result["device"], result["device_name"],
-                 name, m["baseline"], m["candidate"], m["ratio"], m["target"], m["met"],
-                 m.get("dataset", result["dataset"])]
-                for name, m in result["measures"].items()
-                if "ratio" in m]  # not a measure this build or device cannot take
-        append_history(out / "history.csv", rows)
+        append_history(out / "history.csv", history_rows(result))
     return result
-
-
-HISTORY = ["time", "git_commit", "device", "device_name", "measure", "baseline", "candidate",
-           "ratio", "target", "met", "dataset"]
-
-
-def append_history(path: Path, rows: list[list]) -> None:
-    """Append to history.csv; a file from before the dataset column gets it (empty: unknown), so
-    a synthetic night and a CIFAR-10 night never read as one series."""
-    if path.exists():
-        with open(path, newline="") as f:
-            old = list(csv.reader(f))
-        if old and old[0] != HISTORY:
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(HISTORY)
-            w.writerows([dict(zip(old[0], r)).get(k, "") for k in HISTORY] for r in old[1:])
-            atomic_write_bytes(path, buf.getvalue().encode())
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.writer(f)
-        if new:
-            w.writerow(HISTORY)
-        w.writerows(rows)
 
 
 def main(argv=None) -> int:
@@ -308,18 +281,6 @@ def _device_arg(v: str) -> str:
     if v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", v):
         return v
     raise argparse.ArgumentTypeError(f"{v!r}: give auto, cpu, cuda or cuda:N")
-
-
-def _line(m: dict) -> str:
-    if "ratio" not in m:
-        return f"not measured: {m['why']}"
-    nums = "".join(f"{k} {m[k]:>14,.3f} " for k in ("baseline", "candidate") if m[k] is not None)
-    verdict = m.get("no_target") or "reported" if m["target"] is None else \
-        f"target {m['target']}: {'met' if m['met'] else 'NOT met'}"
-    diff = m.get("difference")
-    extra = f" difference {diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]" \
-        if diff else ""
-    return f"{nums}{m['unit']:6s} ratio {m['ratio']:.3f}{extra} ({verdict})"
 
 
 if __name__ == "__main__":

@@ -33,6 +33,22 @@ _CUDA = ("cuda error", "cudnn_status", "cublas_status", "cuda driver", "cudaerro
          "cuda runtime error")
 
 
+def resolve_device(name: str) -> torch.device:
+    """"auto", "cpu", "cuda" or "cuda:N" as a torch device, configured (``configure``)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        from annealbench.errors import AnnealbenchError
+        raise AnnealbenchError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    configure(device)
+    return device
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (timings end here on CUDA; nothing to wait for on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def configure(device) -> None:
     """Set the flags above; a no-op off CUDA (the CPU has no TF32 path to turn off)."""
     if torch.device(device).type != "cuda":

@@ -144,3 +144,28 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
     finally:
         if started_here:
             ray.shutdown()
+
+
+def finish_busy(outcomes: list, grid: list[dict], root: Path, task, device, *, log=print,
+                progress: bool = False, options=None) -> list:
+    """After a pass over the grid: wait for each run another process held ("busy"), then take
+    what it wrote, or finish the run here if that process died. So a study invocation that
+    returns 0 leaves every run of its grid finished, however many processes share the folder.
+    ``options(run_key)``: run_one's sharing options (a prefix.Plan's). Returns the outcomes, each
+    busy one replaced by what became of it."""
+    from annealbench.runner import run_one
+    from annealbench.store import RunDir
+
+    by_key = {c["run_key"]: c for c in grid}
+    done = []
+    for o in outcomes:
+        if o.status == "busy":
+            log(f"[{o.run_key}] waiting for the other process running it")
+            o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, device,
+                        log=log, progress=progress, wait=True,
+                        **(options(o.run_key) if options else {}))
+            if o.status == "skipped":
+                o.message = f"{o.message} by another process"
+            log(f"[{o.run_key}] {o.status} ({o.message})" if o.message else f"[{o.run_key}] {o.status}")
+        done.append(o)
+    return done

@@ -20,13 +20,17 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
 
 import torch
 
 from annealbench import faults, schedules
-from annealbench.devices import StepClock, broken_context
+from annealbench.devices import (
+    StepClock,
+    broken_context,
+    resolve_device,  # noqa: F401  (cli, api, estimate import it from here)
+)
 from annealbench.devices import configure as configure_device
+from annealbench.devices import sync as _sync
 from annealbench.errors import DeviceLost, StoreError
 from annealbench.fork import keep as keep_state
 from annealbench.fork import materialise
@@ -53,24 +57,10 @@ class RunOutcome:
     message: str = ""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        from annealbench.errors import AnnealbenchError
-        raise AnnealbenchError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-    configure_device(device)
-    return device
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     # Re-seeding per epoch makes dropout noise a function of (seed, epoch): a resumed run
     # replays exactly what an uninterrupted one would, with no RNG state to checkpoint.
     return seed * 1_000_003 + epoch
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _eval_rows(task, model, epoch, step, lr, wall, splits, amp) -> tuple[list[tuple], dict]:
@@ -292,27 +282,6 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         if lost:
             raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
         return RunOutcome(key, "failed", 0, msg)
-
-
-def finish_busy(outcomes: list[RunOutcome], grid: list[dict], root: Path, task, device: torch.device,
-                *, log=print, progress: bool = False, options=None) -> list[RunOutcome]:
-    """After a pass over the grid: wait for each run another process held ("busy"), then take
-    what it wrote, or finish the run here if that process died. So a study invocation that
-    returns 0 leaves every run of its grid finished, however many processes share the folder.
-    ``options(run_key)``: run_one's sharing options (a prefix.Plan's)."""
-    by_key = {c["run_key"]: c for c in grid}
-    done = []
-    for o in outcomes:
-        if o.status == "busy":
-            log(f"[{o.run_key}] waiting for the other process running it")
-            o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, device,
-                        log=log, progress=progress, wait=True,
-                        **(options(o.run_key) if options else {}))
-            if o.status == "skipped":
-                o.message = f"{o.message} by another process"
-            log(f"[{o.run_key}] {o.status} ({o.message})" if o.message else f"[{o.run_key}] {o.status}")
-        done.append(o)
-    return done
 
 
 def _final(status: dict | None) -> bool:

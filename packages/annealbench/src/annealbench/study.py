@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 
 from annealbench import devices, prefix
-from annealbench.executors import RayOptions, TaskSpec, run_local, run_ray
+from annealbench.executors import RayOptions, TaskSpec, finish_busy, run_local, run_ray
 from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.pool import run_pool
 from annealbench.progress import Progress
-from annealbench.runner import FINAL_STATUSES, RunOutcome, _now, finish_busy
+from annealbench.runner import FINAL_STATUSES, RunOutcome, _now
 from annealbench.spec import Study
 from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
 
