@@ -29,7 +29,7 @@ OPTIMIZER_KWARGS = {
     "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
 }
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
-               "target", "budget_curve", "tuned_by"}
+               "target", "budget_curve", "tuned_by", "article_row"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
               "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
 OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}
@@ -219,11 +219,19 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     lr_over = over.get("lrs", {})
     c.keys(lr_over, f"budgets.{budget}.lrs", set(optimizers_doc))
 
+    # A budget may leave the article's untuned row to other budgets (issue 15's reference: the
+    # row costs a third more runs when article_lr is outside the grid worth tuning over).
+    article_row = over.get("article_row", True)
+    if not isinstance(article_row, bool):
+        c.fail(f"budgets.{budget}.article_row", article_row,
+               "must be true (train the article's untuned LR row) or false (leave it out)")
     optimizers = {}
     for n in optimizers_doc:  # validate every table, run only the budget's
         setting = _optimizer(c, n, optimizers_doc[n], f"optimizers.{n}")
         if n in lr_over:
             setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{budget}.lrs.{n}"))
+        if article_row is False:
+            setting = replace(setting, article_lr=None)
         if setting.article_lr is not None and setting.article_lr not in setting.lrs:
             where = f"budgets.{budget}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
             c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
