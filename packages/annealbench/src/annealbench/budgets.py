@@ -3,6 +3,9 @@ and the length-dependent checks of the schedules at each of them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from annealbench.checker import Checker
 
 
@@ -115,7 +118,22 @@ def same_runs(c: Checker, judged, tuning) -> None:
                        f"budget {judged.budget} has {_plain(a[k])!r}; {rule}")
 
 
+def runs_sha256(study) -> str:
+    """sha256 of what a budget's runs are (:data:`RUN_FIELDS`, the seeds, the primary metric): a
+    tuning file is valid while its tuning budget's runs are these. Comments, targets, the judged
+    seeds, ``article_row`` and other budgets are not part of it, so editing them leaves the choice
+    valid."""
+    runs = {f: _plain(getattr(study, f)) for f in RUN_FIELDS}
+    for setting in runs["optimizers"].values():
+        setting.pop("article_lr", None)  # which LR row the report calls the article's: not a run
+    runs.update(seeds=list(study.seeds), primary_metric=study.primary_metric)
+    blob = json.dumps(runs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
     if hasattr(v, "__dataclass_fields__"):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from annealbench import spec_tables
-from annealbench.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
+from annealbench.budgets import auto_budget, budget_curve, check_lengths, runs_sha256, same_runs, tuned_by
 from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
@@ -84,6 +84,7 @@ class Study:
     precision: str = "auto"  # asked for; each run's config holds what it resolved to
     tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
     tuning: dict | None = None  # that choice: the tuning file's content (annealbench.tuning)
+    tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -273,8 +274,9 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     study = preflight.check(c, study, data_dir, preflight.Fields(budget, batch_where, seeds_where, overrides))
     if tuner is None:
         return study
-    same_runs(c, study, load_study(path, tuner, data_dir, doc=doc, device_type=device_type))
-    study = replace(study, tuned_by=tuner)
+    tuning_runs = load_study(path, tuner, data_dir, doc=doc, device_type=device_type)
+    same_runs(c, study, tuning_runs)
+    study = replace(study, tuned_by=tuner, tuning_runs_sha256=runs_sha256(tuning_runs))
     if with_tuning:
         from annealbench import tuning
 

@@ -8,8 +8,11 @@ the selection value of a run at length B is its validation primary metric at epo
 fixed LR, a schedule of type ``constant``, at epoch B of its full-length run), and the chosen LR
 has the best mean over the tuning seeds, ties to the smaller LR, LRs where a run diverged passed
 over while another LR had none (as annealbench-report's in-study selection). The file is checked
-against the study each time the judged budget is loaded: a file written for another version of
-the study file (``spec_sha256``) or another grid is stale and stops the run. See docs/tuning.md.
+against the study each time the judged budget is loaded: a file written for other tuning runs
+(``tuning_runs_sha256``: the tuning budget's model, data, optimizers, schedules, lengths, batch,
+precision and seeds, annealbench.budgets.runs_sha256) or another grid is stale and stops the run;
+an edit that leaves those runs as they were (a comment, a target, the judged seeds) does not.
+``spec_sha256`` records the study file as it was when tuned. See docs/tuning.md.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from annealbench.store import RunDir, atomic_write_json
 
 FIELDS = {"study": str, "judged_budget": str, "tuning_budget": str, "seeds": list,
           "primary_metric": str, "direction": str, "commit": str, "date": str,
-          "spec_sha256": str, "choices": list}
+          "spec_sha256": str, "tuning_runs_sha256": str, "choices": list}
 FIXED_TYPE = "constant"  # a schedule whose LR does not depend on the run's length
 
 
@@ -86,9 +89,10 @@ def stale(study, content) -> str | None:
         lrs = sorted(study.optimizers[o].lrs)
         if grid != lrs or lr not in lrs:
             return f"{o}/{s} at {b} epochs was chosen from base LRs {grid}, the study's are {lrs}"
-    if content["spec_sha256"] != study.spec_sha256:
-        return (f"{study.file} changed since it was tuned (spec_sha256 {content['spec_sha256'][:12]}…, "
-                f"now {study.spec_sha256[:12]}…)")
+    if content["tuning_runs_sha256"] != study.tuning_runs_sha256:
+        return (f"the runs of tuning budget {study.tuned_by} in {study.file} changed since it was "
+                f"tuned (tuning_runs_sha256 {content['tuning_runs_sha256'][:12]}…, now "
+                f"{str(study.tuning_runs_sha256)[:12]}…)")
     return None
 
 
@@ -159,7 +163,8 @@ def write(judged, tuner, choices: list[dict], commit: str | None) -> dict:
                "seeds": list(tuner.seeds), "primary_metric": judged.primary_metric,
                "direction": judged.metric_directions.get(judged.primary_metric, "max"),
                "commit": commit or "unknown", "date": datetime.now(UTC).date().isoformat(),
-               "spec_sha256": judged.spec_sha256, "choices": choices}
+               "spec_sha256": judged.spec_sha256, "tuning_runs_sha256": judged.tuning_runs_sha256,
+               "choices": choices}
     atomic_write_json(path(judged), content)
     return content
 
