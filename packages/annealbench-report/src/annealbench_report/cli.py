@@ -1,7 +1,8 @@
 """``annealbench-report build [--out DIR] [--study NAME ...]``.
 
 For each study directory under DIR (one holding ``runs/``), or only the named ones: write
-``records.parquet``/``records.csv`` and the study page; then the index of all studies in DIR.
+``records.parquet``/``records.csv`` and the study page; then the index of all studies in DIR,
+and, when every study was built, ``summary.md`` and ``forest.png`` (annealbench_report.summary).
 A study directory kept with ``records.parquet`` but without ``runs/`` is rendered from the records.
 A problem prints one line, ``annealbench-report: <message>``, to stderr and exits 2: a torn,
 foreign or other-version records file or run directory, a full disk (the previous files are kept).
@@ -36,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
-    """Records and page per study, then the index; returns the pages written."""
-    from annealbench_report import collect, files, index_page, records, render  # heavy imports
+    """Records and page per study, then the index (and, building every study, summary.md and
+    forest.png: annealbench_report.summary); returns the pages written."""
+    from annealbench_report import collect, files, index_page, records, render, summary  # heavy
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
@@ -64,6 +66,8 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             df = records.read_records(d / "records.parquet")
         pages.append(render.render_study(d, records=df, analysed=analysed))
     pages.append(index_page.render_index(out, analysed))
+    if not names:  # the summary covers every study of the index: only a whole build rewrites it
+        summary.write(out, analysed)
     return pages
 
 

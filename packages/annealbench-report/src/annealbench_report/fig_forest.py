@@ -40,6 +40,15 @@ def forest_numbers(c: StudyClaims, order: list, opts: list) -> pd.DataFrame:
 def forest_figure(c: StudyClaims, order: list, opts: list, units: Units, prefix: str = "forest",
                   compact: bool = False):
     """(svg, numbers). ``compact``: a thumbnail (no legend, smaller)."""
+    fig, numbers = forest_mpl(c, order, opts, units, compact)
+    svg = svg_string(fig, prefix, "Δ against the fixed LR with 95% t-intervals, per schedule and "
+                                  "protocol")
+    return svg, numbers
+
+
+def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: bool = False):
+    """(matplotlib Figure, numbers): the forest plot before serialisation, for the page's inline
+    SVG and for the stand-alone image of annealbench_report.summary."""
     numbers = forest_numbers(c, order, opts)
     claims = [k for k in CLAIMS if (numbers["claim"] == k).any()]
     keys = list(dict.fromkeys(zip(numbers["optimizer"], numbers["schedule"])))
@@ -64,9 +73,7 @@ def forest_figure(c: StudyClaims, order: list, opts: list, units: Units, prefix:
         if not compact and claims:
             fig.legend(handles=_legend(numbers, c.min_effect, units), loc="outside lower center",
                        ncols=4, frameon=False, fontsize=7.5)
-    svg = svg_string(fig, prefix, "Δ against the fixed LR with 95% t-intervals, per schedule and "
-                                  "protocol")
-    return svg, numbers
+    return fig, numbers
 
 
 def _panel(ax, rows: pd.DataFrame, ypos: dict, min_effect, units: Units, compact: bool):
