@@ -55,10 +55,31 @@ def test_fault_points_are_the_code():
     assert stated == in_code
 
 
+REFERENCE = re.compile(r"<!-- reference:start -->\n(.*?)<!-- reference:end -->\n", re.S)
+
+
 def test_the_numbers_live_in_one_place():
-    """The README states no measured figure: results, timings and counts are in docs/."""
+    """The README states no measured figure of its own: results, timings and counts are in docs/.
+    Its one table of figures is the reference build's summary.md, copied verbatim."""
     text = README.read_text()
-    assert not re.findall(r"\d+(?:\.\d+)? ?(?:points|bpc|min|s\b|seeds)", text)
+    block = REFERENCE.search(text)
+    assert block, "the README's reference table (between reference:start/end markers) is missing"
+    assert block[1] == (DOCS / "results" / "summary.md").read_text()
+    rest = REFERENCE.sub("", text)
+    assert not re.findall(r"\d+(?:\.\d+)? ?(?:points|bpc|min|s\b|seeds)", rest)
+
+
+def test_the_reference_pages_are_committed_and_small():
+    """docs/results/: every study's page, verdicts.csv and records; no file over 2 MB, all under
+    10 MB, the figure under 200 KB (issue 15)."""
+    folder = DOCS / "results"
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert all(p.stat().st_size <= 2_000_000 for p in files)
+    assert sum(p.stat().st_size for p in files) <= 10_000_000
+    assert (folder / "forest.png").stat().st_size <= 200_000
+    for study in ("cifar10-cnn", "shakespeare-lstm"):
+        for name in ("index.html", "verdicts.csv", "records.parquet", "study.json"):
+            assert (folder / study / name).is_file(), f"docs/results/{study}/{name}"
 
 
 def test_record_columns_are_the_code():

@@ -89,6 +89,12 @@ def write_files(df: pd.DataFrame, study_dir: Path) -> None:
     atomic_write(study_dir / "records.csv", lambda tmp: _write_csv(df, tmp), "records-write")
 
 
+def write_parquet(df: pd.DataFrame, path) -> None:
+    """``df`` as a records.parquet file at ``path`` (atomically), without its csv twin: for a
+    thinned table (annealbench_report.thin)."""
+    atomic_write(Path(path), lambda tmp: _write_parquet(df, tmp), "records-write")
+
+
 def _check_records(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     """The contract's dtypes, or one line saying which column holds what it must not."""
     for col, allowed in (("status", STATUSES), ("split", SPLITS)):
