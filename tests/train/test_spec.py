@@ -14,9 +14,10 @@ from annealbench.spec import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
-@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "standard", "tuning"])
+@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "standard", "tuning", "reference",
+                                    "reference-tuning"])
 def test_shipped_studies_validate(root, name, budget):
-    if name == "smoke" and budget in ("cpu", "standard"):
+    if name == "smoke" and budget in ("cpu", "standard", "reference", "reference-tuning"):
         pytest.skip("smoke defines quick, tuning and full only")
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
