@@ -10,7 +10,7 @@ import pandas as pd
 
 from annealbench_report import analysis, collect, index_matrix, index_page, render, verdicts
 from annealbench_report.claims import family_rows
-from annealbench_report.page_top import verdict_families
+from annealbench_report.labels import verdict_families
 
 
 def a_records(synth):

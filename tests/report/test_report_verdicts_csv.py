@@ -10,7 +10,7 @@ from conftest import OPTIMIZERS, SCHEDULES
 from html_tables import read_tables
 
 from annealbench_report import collect, render, verdicts_csv
-from annealbench_report.page_top import PROTOCOL_SHORT, family_label
+from annealbench_report.labels import PROTOCOL_SHORT, family_label
 
 CHOSEN = {"sgd": 0.05, "adam": 0.001}
 

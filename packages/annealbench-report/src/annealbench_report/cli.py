@@ -37,11 +37,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
     """Records and page per study, then the index; returns the pages written."""
-    from annealbench_report import collect, files, index_page, records, render  # heavy imports
+    from annealbench_report import collect, files, index_page, records, render, studies  # heavy imports
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
-    dirs = render.study_dirs(out)
+    dirs = studies.study_dirs(out)
     if names:
         for n in names:
             if out / n not in dirs:

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from annealbench_report import verdicts as V
 from annealbench_report.analysis import Analysis
 from annealbench_report.claims import family_rows
-from annealbench_report.page_top import PROTOCOL_SHORT, VERDICT_CLASS, VERDICT_MARK, verdict_families
+from annealbench_report.labels import PROTOCOL_SHORT, VERDICT_CLASS, VERDICT_MARK, verdict_families
 
 CLAIM_SHORT = {"better": "better result", "faster": "faster"}
 

@@ -16,9 +16,9 @@ from annealbench_report.analysis import Analysis, analyse
 from annealbench_report.cells import cell, fmt_date, table
 from annealbench_report.fig_forest import forest_figure
 from annealbench_report.files import write_text_atomic
-from annealbench_report.page_top import family_label
+from annealbench_report.labels import family_label
 from annealbench_report.records import STATUSES
-from annealbench_report.render import env, records_for, runs_for, study_dirs
+from annealbench_report.studies import env, records_for, runs_for, study_dirs
 from annealbench_report.verdicts import CLAIMS, VERDICTS
 
 # verdict words of earlier report versions, still found in history.jsonl

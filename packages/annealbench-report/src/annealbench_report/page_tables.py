@@ -10,7 +10,7 @@ from annealbench_report import inference
 from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, fmt_delta_epochs, fmt_epochs, fmt_p, fmt_seconds, name_cell, table
 from annealbench_report.claims import family_rows
-from annealbench_report.page_top import PROTOCOL_SHORT, VERDICT_CLASS, VERDICT_MARK, family_label
+from annealbench_report.labels import PROTOCOL_SHORT, VERDICT_CLASS, VERDICT_MARK, family_label
 from annealbench_report.targets import TargetResult
 from annealbench_report.verdicts import CLAIMS
 

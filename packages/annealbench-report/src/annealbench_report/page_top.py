@@ -12,19 +12,14 @@ from annealbench_report.analysis import Analysis
 from annealbench_report.cells import cell, swatch, table
 from annealbench_report.claims import family_rows
 from annealbench_report.inference import ALPHA
-from annealbench_report.protocol import ARTICLE, TUNED
+from annealbench_report.labels import (
+    PROTOCOL_SHORT,
+    VERDICT_CLASS,
+    VERDICT_MARK,
+    family_label,
+    verdict_families,
+)
 from annealbench_report.regime import rule as regime_rule
-
-VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
-                 V.REVERSED_SMALL: "v-no", V.NO_DIFFERENCE: "v-eq", V.INCONCLUSIVE: "v-maybe",
-                 V.UNSTABLE: "v-unstable"}
-VERDICT_MARK = {V.REPRODUCED: "✔", V.REPRODUCED_SMALL: "✔", V.REVERSED: "✘", V.REVERSED_SMALL: "✘",
-                V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?", V.UNSTABLE: "!"}
-PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
-
-
-def family_label(opt: str, protocol: str, claim: str) -> str:
-    return f"{opt} · {PROTOCOL_SHORT[protocol]} · {V.CLAIMS[claim]}"
 
 
 def verdict_cell(r, units) -> dict:
@@ -34,16 +29,6 @@ def verdict_cell(r, units) -> dict:
         VERDICT_MARK[v], v, units.effect(r["mean"], True), units.interval(r["lo"], r["hi"], True),
         r["reason"])
     return cell(text, r["mean"], f"vcell {VERDICT_CLASS[v]}")
-
-
-def verdict_families(a: Analysis) -> list[tuple]:
-    out = []
-    for opt, protos in a.claims.protocols.items():
-        for protocol, _ in protos:
-            for claim in V.CLAIMS:
-                if len(family_rows(a.claims, opt, protocol, claim)):
-                    out.append((opt, protocol, claim))
-    return out
 
 
 def verdict_table(a: Analysis, styles: dict) -> dict | None:

@@ -13,29 +13,18 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from annealbench_report import __version__, collect, verdicts_csv
+from annealbench_report import __version__, verdicts_csv
 from annealbench_report.analysis import Analysis, analyse
-from annealbench_report.cells import fmt, fmt_date, fmt_duration, fmt_lr
+from annealbench_report.cells import fmt_date
 from annealbench_report.figstyle import schedule_styles
 from annealbench_report.files import write_text_atomic
-from annealbench_report.frames import direction, runs_from_records
+from annealbench_report.frames import direction
 from annealbench_report.page_detail import optimizer_section
 from annealbench_report.page_status import all_lrs_table, environment_rows, status_section, train_seconds
 from annealbench_report.page_tables import target_text
 from annealbench_report.page_top import top_context
-from annealbench_report.records import read_records
-
-
-def env() -> Environment:
-    e = Environment(loader=PackageLoader("annealbench_report", "templates"),
-                    autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    e.filters["num"] = fmt
-    e.filters["lr"] = fmt_lr
-    e.filters["duration"] = fmt_duration
-    return e
+from annealbench_report.studies import env, records_for, runs_for
 
 
 def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataFrame) -> dict:
@@ -78,16 +67,6 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
     }
 
 
-def records_for(study_dir: Path) -> pd.DataFrame:
-    p = study_dir / "records.parquet"
-    return read_records(p) if p.exists() else collect.collect(study_dir)
-
-
-def runs_for(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
-    """Run statuses from runs/ (also sees runs with no epoch yet), else from the records."""
-    return collect.runs(study_dir) if collect.has_runs(study_dir) else runs_from_records(df)
-
-
 def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict | None = None) -> Path:
     """Write ``<study_dir>/index.html`` and ``verdicts.csv`` beside it (atomically) and return
     the page's path.
@@ -105,11 +84,3 @@ def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict 
     write_text_atomic(out, html, fault="render-write")
     verdicts_csv.write(study_dir, a)  # from the same analysis the page was rendered from
     return out
-
-
-def study_dirs(out_dir) -> list[Path]:
-    """Study output directories under ``out_dir``, sorted by name: those holding ``runs/``, or
-    only ``records.parquet`` (a study kept without its run directories)."""
-    out_dir = Path(out_dir)
-    return sorted(p for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and ((p / "runs").is_dir() or (p / "records.parquet").is_file()))
