@@ -2,7 +2,9 @@
 
 Fault injection (tests only): ``ANNEALBENCH_FAULT`` as in ``annealbench.faults``, with the points
 ``records-write`` (records.parquet, records.csv) and ``render-write`` (each index.html), and the
-actions ``kill`` and ``enospc``; a no-op when the variable is unset.
+actions ``kill`` and ``enospc``; a no-op when the variable is unset. The variable is parsed as
+``annealbench.faults.parse`` parses it (a malformed entry raises ValueError), and
+tests/report/test_report_files_parity.py holds the two copies to the same behaviour.
 
 The temp-file naming and clean-up mirror ``annealbench.store`` on purpose rather than importing it:
 this package installs and runs without annealbench (and so without torch).
@@ -22,25 +24,48 @@ from pathlib import Path
 from annealbench_report.errors import ReportError
 
 FAULT_ENV = "ANNEALBENCH_FAULT"
-_fault_counts: dict[tuple[str, str], int] = {}
+# every action annealbench.faults knows: one variable serves both packages, so an entry meant for
+# the training side (``nan:train-step:2``) must parse here too; only kill and enospc act here
+FAULT_ACTIONS = ("kill", "enospc", "oom", "nan", "cuda")
+
+_fault_plan: tuple[str, dict[str, dict[int, str]]] = ("", {})
+_fault_counts: dict[str, int] = {}
+
+
+def parse_faults(spec: str) -> dict[str, dict[int, str]]:
+    """``"kill:records-write:3,render-write"`` -> ``{point: {occurrence: action}}``, as
+    ``annealbench.faults.parse`` reads it; a malformed entry raises ValueError (one line)."""
+    plan: dict[str, dict[int, str]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        parts = item.split(":")
+        action = parts.pop(0) if parts[0] in FAULT_ACTIONS else "kill"
+        if not parts or len(parts) > 2 or not parts[0] or (len(parts) == 2 and not parts[1].isdigit()):
+            raise ValueError(f"{FAULT_ENV}={spec!r}: {item!r} is not [ACTION:]POINT[:N] "
+                             f"(ACTION one of {', '.join(FAULT_ACTIONS)})")
+        plan.setdefault(parts[0], {})[int(parts[1]) if len(parts) == 2 else 1] = action
+    return plan
 
 
 def fault(point: str, path: Path) -> None:
-    """``[kill|enospc:]POINT[:N]`` entries of $ANNEALBENCH_FAULT (see module docstring)."""
+    """Pass ``point``: at its N-th pass in this process do the action $ANNEALBENCH_FAULT plans for
+    it (see module docstring); returns None, and does nothing when the variable is unset."""
+    global _fault_plan
     spec = os.environ.get(FAULT_ENV)
-    if not spec:
+    if spec is None:
         return
-    for item in spec.split(","):
-        parts = item.strip().split(":")
-        action = parts.pop(0) if parts[0] in ("kill", "enospc", "oom") else "kill"
-        if not parts or parts[0] != point:
-            continue
-        at = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
-        _fault_counts[(spec, point)] = n = _fault_counts.get((spec, point), 0) + 1
-        if n == at and action == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if n == at and action == "enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if spec != _fault_plan[0]:  # re-read when the variable changes (tests set it in-process)
+        _fault_plan = (spec, parse_faults(spec))
+        _fault_counts.clear()
+    planned = _fault_plan[1].get(point)
+    if planned is None:
+        return
+    n = _fault_counts.get(point, 0) + 1
+    _fault_counts[point] = n
+    action = planned.get(n)
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def read_json(path: Path, what: str):
