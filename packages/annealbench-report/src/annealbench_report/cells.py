@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 
 def finite(x) -> bool:
+    """True where ``x`` is a finite number; False for None, NaN, ±inf and what is not a number."""
     try:
         return x is not None and not pd.isna(x) and math.isfinite(float(x))
     except (TypeError, ValueError):
@@ -48,10 +49,12 @@ def fmt_date(value) -> str:
 
 
 def fmt_lr(x) -> str:
+    """A learning rate in the shortest exact form (``%g``); '–' for missing."""
     return "–" if not finite(x) else f"{float(x):g}"
 
 
 def fmt_duration(seconds) -> str:
+    """Seconds as 'H:MM:SS (S.s s)'; '–' for missing."""
     if not finite(seconds):
         return "–"
     s = int(round(float(seconds)))
@@ -67,6 +70,7 @@ def cell(text, value=None, cls: str = "") -> dict:
 
 
 def pm_cell(mean, std, n=None) -> dict:
+    """A number cell 'mean ± std (n=N)', its data-value the mean."""
     text = f"{fmt(mean)} ± {fmt(std)}" if finite(std) else fmt(mean)
     if n is not None:
         text += f" (n={int(n)})"
@@ -74,6 +78,7 @@ def pm_cell(mean, std, n=None) -> dict:
 
 
 def table(columns, rows, caption: str = "", cls: str = "") -> dict:
+    """A table for the templates: column names, row dicts (``cls``, ``cells``), caption, CSS class."""
     return {"columns": list(columns), "rows": rows, "caption": caption, "cls": cls}
 
 
@@ -84,6 +89,7 @@ def swatch(styles: dict, schedule: str) -> Markup:
 
 
 def name_cell(styles: dict, schedule: str, extra="") -> dict:
+    """A schedule-name cell led by the schedule's colour swatch, then ``extra``."""
     return cell(Markup("{}{}{}").format(swatch(styles, schedule), schedule, extra), cls="name")
 
 
@@ -96,6 +102,7 @@ def fmt_p(p) -> str:
 
 
 def fmt_ci(lo, hi, signed: bool = False) -> str:
+    """An interval '[lo, hi]' in :func:`fmt`'s form; '–' where either end is missing."""
     if not (finite(lo) and finite(hi)):
         return "–"
     return f"[{fmt(lo, signed)}, {fmt(hi, signed)}]"
@@ -123,5 +130,6 @@ def fmt_delta_epochs(x) -> str:
 
 
 def fmt_seconds(x) -> str:
+    """A median time to target in seconds ('12.3 s'); 'not reached' for inf, '–' for missing."""
     s = _time_to_target(x, ".1f")
     return s + " s" if s[0].isdigit() else s

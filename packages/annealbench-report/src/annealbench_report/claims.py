@@ -66,17 +66,20 @@ def protocol_label(protocol: str, opt: str, sel: Selection, article: dict) -> st
     return "with the base LR tuned per schedule"
 
 
-def _protocols(opt: str, sel: Selection, article: dict, notes: list) -> list:
+def _protocols(opt: str, sel: Selection, article: dict) -> tuple[list, str | None]:
+    """The protocols to judge ``opt`` under (tuned, and the article's LR where it is not the
+    tuned row too), and the page's note when the article's row is folded into the tuned one."""
     out = [TUNED]
+    note = None
     if opt in article and (sel.judged[(sel.judged["optimizer"] == opt)
                                       & (sel.judged["protocol"] == ARTICLE)]).shape[0]:
         ch = sel.choices[sel.choices["optimizer"] == opt]
         if (ch["n_lrs"] == 1).all() and (ch["lr_min"] == article[opt]).all():
-            notes.append(f"{opt}: the article's base LR {article[opt]:g} is the only one in the "
-                         "grid, so the tuned row is the article's setting; it is shown once.")
+            note = (f"{opt}: the article's base LR {article[opt]:g} is the only one in the "
+                    "grid, so the tuned row is the article's setting; it is shown once.")
         else:
             out.append(ARTICLE)
-    return out
+    return out, note
 
 
 def _lr_text(seeds: pd.DataFrame) -> str:
@@ -95,16 +98,27 @@ def _aware(points: pd.DataFrame, opt: str, s: str, fixed: str, lengths: list, sg
 
 
 def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn: float,
-            min_effect, edges: dict, out: StudyClaims, n_seeds: int,
-            points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
-    """The rows of one family, with Holm, TOST and verdicts, and its MDE line. ``points``: given
-    for in-study selection, whose p, interval and MDE come from the selection-aware test."""
+            min_effect, edges: dict, n_seeds: int,
+            points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict, dict]:
+    """One family's verdict rows (ROW_COLUMNS: Holm, TOST and verdict per schedule), its MDE line
+    (FAMILY_COLUMNS) and each schedule's per-seed table, keyed ``(*key, schedule)``.
+
+    ``j``: the judged runs of one optimizer setting and protocol; ``key``: (optimizer, protocol,
+    claim); ``scheds``: the schedules compared with ``fixed``, the fixed-LR schedule;
+    ``lengths``: the training lengths the claim pairs over (the full length for "better", the
+    shorter ones for "faster"); ``sgn``: +1 where a higher primary metric is better, -1 where
+    lower is; ``min_effect``: the equivalence margin (None: no TOST); ``edges``: schedule ->
+    whether its chosen LR is at the grid's edge; ``n_seeds``: seeds judged, for the warnings;
+    ``points``: given for in-study selection, whose p, interval and MDE come from the
+    selection-aware test."""
     opt, protocol, claim = key
-    rows, crits = [], []
+    rows = []
+    crits = []
+    per_seed_tables = {}
     level = inference.ALPHA / max(len(scheds), 1)
     for s in scheds:
         seeds = per_seed(j, s, fixed, lengths, sgn)
-        out.seeds[(*key, s)] = seeds
+        per_seed_tables[(*key, s)] = seeds
         c = counts(seeds)
         d = seeds.loc[seeds["outcome"] == "pair", "delta"]
         t = inference.paired_test(d)
@@ -137,7 +151,7 @@ def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn:
                "crit": crit if crits else inference.t_critical(n, inference.ALPHA / m),
                "mde": inference.mde(n, sd, m, crit=crit if crits else None),
                "warnings": verdicts.seed_warnings(n, m, n_seeds, bool(crits), crit)}
-    return fam[ROW_COLUMNS], fam_row
+    return fam[ROW_COLUMNS], fam_row, per_seed_tables
 
 
 def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: list,
@@ -153,11 +167,15 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
         out.notes.append(f"The budget curve has no length below the full {full} epochs, so there is "
                          "no verdict on “converges faster” (a study declares the lengths in "
                          "[study] budget_curve).")
-    arm_parts, rows, fams = [], [], []
+    arm_parts = []
+    rows = []
+    fams = []
     for opt in opts:
         ch = sel.choices[(sel.choices["optimizer"] == opt) & (sel.choices["length"] == full)]
         edges = dict(zip(ch["schedule"], ch["edge"].astype(bool)))
-        protos = _protocols(opt, sel, article, out.notes)
+        protos, note = _protocols(opt, sel, article)
+        if note is not None:
+            out.notes.append(note)
         listed = []
         for protocol in protos:
             j = sel.judged[(sel.judged["optimizer"] == opt) & (sel.judged["protocol"] == protocol)]
@@ -176,9 +194,10 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
             aware = protocol == TUNED and sel.in_study
             for claim, lens in (("better", [full]), ("faster", short)):
                 if lens:
-                    r, f = _family(lookup, (opt, protocol, claim), scheds, fixed, lens, sgn,
-                                   min_effect, e, out, int(j["seed"].nunique()),
-                                   sel.points if aware else None)
+                    r, f, seeds = _family(lookup, (opt, protocol, claim), scheds, fixed, lens,
+                                          sgn, min_effect, e, int(j["seed"].nunique()),
+                                          sel.points if aware else None)
+                    out.seeds.update(seeds)
                     rows.append(r)
                     fams.append(f)
             for s in scheds:
@@ -196,11 +215,13 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
 
 
 def family_rows(c: StudyClaims, opt: str, protocol: str, claim: str) -> pd.DataFrame:
+    """The verdict rows (ROW_COLUMNS) of one family; empty where the study has none."""
     r = c.rows
     return r[(r["optimizer"] == opt) & (r["protocol"] == protocol) & (r["claim"] == claim)]
 
 
 def family(c: StudyClaims, opt: str, protocol: str, claim: str) -> dict | None:
+    """The MDE line (FAMILY_COLUMNS) of one family as a dict; None where the study has none."""
     f = c.families
     m = f[(f["optimizer"] == opt) & (f["protocol"] == protocol) & (f["claim"] == claim)]
     return m.iloc[0].to_dict() if len(m) else None

@@ -50,7 +50,8 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
                                   f"records.parquet); known: {known}")
         dirs = [out / n for n in names]
     files.remove_temps(out)  # temp files of a build that was killed before its os.replace
-    pages, analysed = [], {}
+    pages = []
+    analysed = {}
     for d in dirs:
         files.remove_temps(d)
         if collect.has_runs(d):

@@ -158,7 +158,8 @@ def _scan(study_dir: Path):
 
 def collect(study_dir) -> pd.DataFrame:
     """The tidy long table of every run in ``study_dir`` (columns: :data:`COLUMNS`)."""
-    parts, run_rows = [], []
+    parts = []
+    run_rows = []
     for run_dir, cfg, st in _scan(Path(study_dir)):
         files = _epoch_files(run_dir)
         if not files:

@@ -33,6 +33,8 @@ def budget_numbers(arm_curves: pd.DataFrame, curves: dict, optimizer: str, proto
 
 def budget_figure(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_effect,
                   styles: dict, title: str, prefix: str = "budget"):
+    """The budget figure as an inline ``<svg>`` string: per schedule, the test metric against
+    the training length (left) and its paired Δ against the fixed LR at the same length (right)."""
     lengths = sorted(numbers["length"].unique())
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.2, 3.4), layout="constrained")

@@ -51,6 +51,7 @@ SPLIT_LABELS = {"train": "training", "val": "validation", "test": "test"}
 
 
 def metric_label(metric: str, split: str | None = None) -> str:
+    """The axis label of a metric ('validation accuracy'); the split is left out when None."""
     label = METRIC_LABELS.get(metric, metric)
     return f"{SPLIT_LABELS.get(split, split)} {label}" if split else label
 
@@ -64,7 +65,8 @@ def mpl_text(s) -> str:
 def schedule_styles(schedules, constant=None) -> dict:
     """A fixed style per schedule name, in the given order; ``constant`` (or names in it) black."""
     constants = {constant} if isinstance(constant, str) else set(constant or ())
-    out, i = {}, 0
+    out = {}
+    i = 0
     for name in schedules:
         name = str(name)
         if name in out:
@@ -80,6 +82,7 @@ def schedule_styles(schedules, constant=None) -> dict:
 
 
 def style_of(styles: dict, schedule: str) -> dict:
+    """The colour, line style and marker of ``schedule``; a grey default for one not styled."""
     return styles.get(str(schedule)) or {"color": "#777777", "linestyle": "-", "marker": "o"}
 
 

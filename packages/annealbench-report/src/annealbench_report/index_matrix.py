@@ -16,6 +16,7 @@ CLAIM_SHORT = {"better": "better result", "faster": "faster"}
 
 
 def legend() -> list[dict]:
+    """The matrix legend: one dict (CSS class, mark, word) per verdict word, in verdict order."""
     return [{"cls": VERDICT_CLASS[v], "mark": VERDICT_MARK[v], "word": v} for v in V.VERDICTS]
 
 

@@ -83,6 +83,8 @@ def _column(key: tuple) -> str:
 
 
 def history_table(entries: list[dict], current: tuple) -> dict:
+    """The table of every build of one study, newest first, the current build highlighted;
+    one column per family seen in any build, counting its verdict words."""
     keys = []
     for e in entries:
         keys += [k for k in _claim_counts(e) if k not in keys]

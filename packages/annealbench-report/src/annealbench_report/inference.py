@@ -211,7 +211,8 @@ def t_critical(n: int, alpha: float) -> float:
 def power_paired_t(effect: float, n: int, sd: float, alpha: float, crit: float | None = None) -> float:
     """Power of the two-sided paired t-test at level alpha for a true mean difference ``effect``;
     ``crit``: a critical value of |t| to use instead of Student's (a permutation test's)."""
-    df, tc = n - 1, t_critical(n, alpha) if crit is None else crit
+    df = n - 1
+    tc = t_critical(n, alpha) if crit is None else crit
     nc = effect * math.sqrt(n) / sd
     # the lower tail as sf at −nc: scipy's nct.cdf far in the left tail returns NaN, not ~0
     return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))

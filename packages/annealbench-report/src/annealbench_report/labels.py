@@ -17,10 +17,13 @@ PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 
 
 def family_label(opt: str, protocol: str, claim: str) -> str:
+    """A family's column label: 'optimizer · protocol · claim'."""
     return f"{opt} · {PROTOCOL_SHORT[protocol]} · {V.CLAIMS[claim]}"
 
 
 def verdict_families(a: Analysis) -> list[tuple]:
+    """The (optimizer, protocol, claim) keys of the families that have verdict rows, in page
+    order: the columns of the verdict table and of the index's matrix."""
     out = []
     for opt, protos in a.claims.protocols.items():
         for protocol, _ in protos:

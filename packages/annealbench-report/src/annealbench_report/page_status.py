@@ -40,6 +40,8 @@ def all_lrs_table(sel: Selection, opts: list, scheds: list, primary: str, units:
 
 
 def status_section(runs: pd.DataFrame, df: pd.DataFrame) -> dict:
+    """The run-status part of the page: counts per status, a table per arm and status, and
+    the lists of diverged, failed and unfinished runs (only those with rows)."""
     counts = {s: int((runs["status"].astype(str) == s).sum()) for s in STATUS_ORDER}
     per_arm = status_counts(runs.assign(model=runs["model"].astype(str)),
                                   ["optimizer", "base_lr", "schedule", "epochs"]) if len(runs) else None
@@ -85,6 +87,7 @@ def status_section(runs: pd.DataFrame, df: pd.DataFrame) -> dict:
 
 
 def environment_rows(meta: dict) -> list[tuple[str, str]]:
+    """(label, value) rows of the environment a study ran in (torch, device, commit, packages)."""
     keys = [("torch", "torch"), ("cuda", "CUDA"), ("device", "device"),
             ("device_name", "device name"), ("git_commit", "git commit"), ("python", "python"),
             ("platform", "platform")]
@@ -95,6 +98,8 @@ def environment_rows(meta: dict) -> list[tuple[str, str]]:
 
 
 def train_seconds(df: pd.DataFrame) -> float:
+    """The summed training time of every run in seconds (each run's last wall time); NaN
+    without records."""
     if df.empty:
         return float("nan")
     return float(df.groupby("run_key", observed=True)["wall_time_s"].max().sum())

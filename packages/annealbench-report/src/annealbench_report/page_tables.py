@@ -90,6 +90,8 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
 
 
 def ttt_table(a: Analysis, r: TargetResult, styles: dict) -> dict:
+    """One optimizer setting's time-to-target table: per schedule, runs at target, median
+    epochs with its distribution-free interval, median seconds, and Δ epochs against the fixed LR."""
     arms = r.arms.set_index("schedule") if len(r.arms) else r.arms
     comps = r.comparisons.set_index("schedule")
     rows = []
@@ -118,6 +120,7 @@ def ttt_table(a: Analysis, r: TargetResult, styles: dict) -> dict:
 
 
 def target_text(a: Analysis) -> str:
+    """The sentence naming the study's time-to-target target, or saying none was declared."""
     t = a.target
     if t is None:
         return ("no target declared in study.json: time to target is not computed (a default "
@@ -127,6 +130,7 @@ def target_text(a: Analysis) -> str:
 
 
 def per_seed_table(numbers: pd.DataFrame, a: Analysis) -> dict:
+    """The table behind a per-seed figure: every judged seed's outcome, both LRs and values, Δ."""
     u = a.units
     rows = []
     for _, x in numbers.iterrows():

@@ -23,6 +23,7 @@ from annealbench_report.regime import rule as regime_rule
 
 
 def verdict_cell(r, units) -> dict:
+    """A verdict-table cell: the verdict's mark and word, Δ with its interval, and the reason."""
     v = r["verdict"]
     text = Markup('<span class="verdict">{} {}</span><small>Δ {} {}</small>'
                   '<small class="reason">{}</small>').format(
@@ -32,12 +33,14 @@ def verdict_cell(r, units) -> dict:
 
 
 def verdict_table(a: Analysis, styles: dict) -> dict | None:
+    """The verdict table (one row per schedule, one column per family); None without verdicts."""
     fams = verdict_families(a)
     if not fams:
         return None
     rows = []
     for s in [s for s in a.scheds if s != a.fixed]:
-        cells, any_row = [cell(Markup("{}{}").format(swatch(styles, s), s), cls="name")], False
+        cells = [cell(Markup("{}{}").format(swatch(styles, s), s), cls="name")]
+        any_row = False
         for key in fams:
             m = family_rows(a.claims, *key)
             m = m[m["schedule"] == s]
@@ -54,6 +57,8 @@ def verdict_table(a: Analysis, styles: dict) -> dict | None:
 
 
 def families_table(a: Analysis) -> dict | None:
+    """The table of Holm families with their thresholds, seeds, pooled SD and MDE; None
+    without families."""
     f = a.claims.families
     if f.empty:
         return None
@@ -73,6 +78,8 @@ def families_table(a: Analysis) -> dict | None:
 
 
 def forest(a: Analysis) -> dict | None:
+    """The forest plot's figure block (id, inline SVG, numbers table, title, caption); None
+    without verdict rows."""
     if a.claims.rows.empty:
         return None
     svg, num = fig_forest.forest_figure(a.claims, a.scheds, a.opts, a.units, "forest")
@@ -94,6 +101,8 @@ def forest(a: Analysis) -> dict | None:
 
 
 def budget_curves(a: Analysis, styles: dict) -> list[dict]:
+    """One figure block per optimizer setting and protocol with budget curves; empty with
+    fewer than two lengths."""
     c = a.claims
     if c.arm_curves is None or len(a.lengths) < 2:
         return []
@@ -148,6 +157,8 @@ def _budget_table(num: pd.DataFrame, a: Analysis) -> dict:
 
 
 def selection_lines(a: Analysis) -> list[str]:
+    """The lines under “Selection”: how base LRs were chosen, choices at the grid's edge, and
+    the claims' notes; empty where nothing was selected."""
     if a.selection is None:
         return []
     out = page_tuning.lines(a)
@@ -166,6 +177,8 @@ def selection_lines(a: Analysis) -> list[str]:
 
 
 def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
+    """The template variables of the page's top: answer, figures, verdict and family tables,
+    rules and notes."""
     sentences = answer.sentences(a.claims, a.units, a.regime)
     return {
         "answer": sentences,

@@ -66,7 +66,8 @@ def per_seed(judged, schedule: str, fixed: str, lengths: list[int], sgn: float,
     seeds = sorted(set().union(*[set(own[b]) | set(ref[b]) for b in lengths]))
     rows = []
     for s in seeds:
-        outs, ds = [], []
+        outs = []
+        ds = []
         for b in lengths:
             so, vo, _ = own[b].get(s, MISSING)
             sr, vr, _ = ref[b].get(s, MISSING)

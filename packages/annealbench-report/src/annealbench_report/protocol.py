@@ -123,7 +123,8 @@ def _edge(lr: float, grid: np.ndarray) -> bool:
 
 def _tuned(p: pd.DataFrame, maximize: bool) -> tuple[list, dict]:
     """Leave-one-seed-out rows of one (optimizer, schedule, length) and its all-seeds choice."""
-    lrs, sel = p["base_lr"].to_numpy(float), p["sel"].to_numpy(float)
+    lrs = p["base_lr"].to_numpy(float)
+    sel = p["sel"].to_numpy(float)
     div = (p["status"] == "diverged").to_numpy()
     seeds = p["seed"].to_numpy()
     grid = np.unique(lrs)
@@ -157,7 +158,9 @@ def select(pts: pd.DataFrame, study: dict, primary: str, directions: dict | None
     (optimizer, schedule, length) for display: the tuning file's, else the all-seeds one."""
     maximize = direction(primary, directions) == "max"
     tuned = tuning_file.read(study, where)
-    judged, choices, notes = [], [], []
+    judged = []
+    choices = []
+    notes = []
     article = article_lrs(study)
     tseeds = set(tuned["seeds"]) if tuned else set()
     if tuned and pts["seed"].isin(tseeds).any():

@@ -68,7 +68,8 @@ def ls_slope(epochs, values) -> float:
 
 def declared(study: dict, where: str) -> tuple[float | None, dict | None]:
     """(plateau, reference) of study.json, checked (a hand-edited file gets one clear line)."""
-    plateau, ref = study.get("plateau"), study.get("reference")
+    plateau = study.get("plateau")
+    ref = study.get("reference")
     if plateau is not None and (isinstance(plateau, bool) or not isinstance(plateau, (int, float))
                                 or not math.isfinite(plateau) or plateau <= 0):
         raise ReportError(f"{where}: plateau must be a positive number (gain per epoch, in "
@@ -135,7 +136,10 @@ def analyse(df: pd.DataFrame, sel: protocol.Selection, fixed: str | None, opts: 
 def sentence(r: dict, u: Units) -> str:
     """The regime clause of one optimizer setting: "at a plateau (fixed LR gaining X per epoch
     ...)" or "still improving by X per epoch ...: a short-budget comparison"."""
-    mean, lo, hi, plateau = r["slope"], r["slope_lo"], r["slope_hi"], r["plateau"]
+    mean = r["slope"]
+    lo = r["slope_lo"]
+    hi = r["slope_hi"]
+    plateau = r["plateau"]
     if not math.isfinite(mean):
         return ("Regime not measured: the fixed LR has no completed full-length run with 2 "
                 "validation points in its last quarter")

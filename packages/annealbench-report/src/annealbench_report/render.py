@@ -28,7 +28,9 @@ from annealbench_report.studies import env, records_for, runs_for
 
 
 def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataFrame) -> dict:
-    study, meta = a.study, a.meta
+    """Every template variable of ``study.html.j2`` for one study."""
+    study = a.study
+    meta = a.meta
     styles = schedule_styles(a.scheds, a.fixed)
     has = bool(len(df)) and a.selection is not None
     secs = [optimizer_section(i, df, a, opt, styles) for i, opt in enumerate(a.opts)
@@ -76,7 +78,8 @@ def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict 
     so that the index in the same build does not recompute every statistic."""
     study_dir = Path(study_dir)
     df = records_for(study_dir) if records is None else records
-    a, runs = analyse(study_dir, df), runs_for(study_dir, df)
+    a = analyse(study_dir, df)
+    runs = runs_for(study_dir, df)
     if analysed is not None:
         analysed[study_dir.name] = (a, runs)
     html = env().get_template("study.html.j2").render(**study_context(study_dir, df, a, runs))

@@ -15,6 +15,8 @@ from annealbench_report.records import read_records
 
 
 def env() -> Environment:
+    """The Jinja environment both pages render with: templates from the package's templates/,
+    autoescaping on, undefined names an error, and the number filters."""
     e = Environment(loader=PackageLoader("annealbench_report", "templates"),
                     autoescape=select_autoescape(["html", "j2"], default_for_string=True),
                     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -33,6 +35,7 @@ def study_dirs(out_dir) -> list[Path]:
 
 
 def records_for(study_dir: Path) -> pd.DataFrame:
+    """A study's tidy records: ``records.parquet`` when present, else collected from runs/."""
     p = study_dir / "records.parquet"
     return read_records(p) if p.exists() else collect.collect(study_dir)
 

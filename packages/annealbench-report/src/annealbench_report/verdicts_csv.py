@@ -34,7 +34,8 @@ def _lrs(j: pd.DataFrame, schedule: str, lengths: list) -> str:
 def frame(a) -> pd.DataFrame:
     """The verdict rows of one study's :class:`analysis.Analysis` (empty with the columns when
     nothing was compared)."""
-    c, sel = a.claims, a.selection
+    c = a.claims
+    sel = a.selection
     if sel is None or c.rows.empty:
         return pd.DataFrame(columns=COLUMNS)
     fams = c.families.set_index(["optimizer", "protocol", "claim"])
