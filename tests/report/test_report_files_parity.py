@@ -1,4 +1,4 @@
-"""The report's copy of the store's file rules (annealbench_report.files) against the original
+"""The report's copy of the store's file rules (annealbench_report.records.files) against the original
 (annealbench.faults, annealbench.store): the same reading of ANNEALBENCH_FAULT, the same temp-file
 names, the same clean-up. The report keeps a copy so that it installs without torch; this test is
 what keeps the copy from drifting. annealbench is imported here only, never by the report package.
@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from annealbench_report import files
 from annealbench_report.errors import ReportError
+from annealbench_report.records import files
 
 # (ANNEALBENCH_FAULT value, what annealbench.faults.parse returns, or ValueError)
 SPECS = [

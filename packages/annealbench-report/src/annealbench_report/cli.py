@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
     """Records and page per study, then the index; returns the pages written."""
-    from annealbench_report import collect, files, index_page, records, render, studies  # heavy imports
+    from annealbench_report.pages import index_page, studies  # heavy imports
+    from annealbench_report.pages import study_page as render
+    from annealbench_report.records import collect, files
+    from annealbench_report.records import contract as records
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
