@@ -37,8 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
     """Records and page per study, then the index; returns the pages written."""
-    from annealbench_report.pages import index_page, studies  # heavy imports
-    from annealbench_report.pages import study_page as render
+    from annealbench_report.pages import index_page, studies, study_page  # heavy imports
     from annealbench_report.records import collect, files
     from annealbench_report.records import contract as records
 
@@ -66,7 +65,7 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
             df = records.read_records(d / "records.parquet")
-        pages.append(render.render_study(d, records=df, analysed=analysed))
+        pages.append(study_page.render_study(d, records=df, analysed=analysed))
     pages.append(index_page.render_index(out, analysed))
     return pages
 

@@ -132,7 +132,7 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
 def render_index(out_dir, analysed: dict | None = None) -> Path:
     """Write ``<out_dir>/index.html`` listing every study directory with relative links and the
     history of each, after adding this build's line per study to ``<out_dir>/history.jsonl``.
-    ``analysed``: what ``render.render_study`` left for the studies it rendered in this build."""
+    ``analysed``: what ``study_page.render_study`` left for the studies it rendered in this build."""
     out_dir = Path(out_dir)
     analysed = analysed or {}
     pairs = [index_entry(i, d, analysed.get(d.name)) for i, d in enumerate(study_dirs(out_dir))]
