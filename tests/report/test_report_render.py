@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from html_tables import num, read_tables
 
-from annealbench_report import analysis, answer, collect, index_page, render, verdicts
+from annealbench_report.analysis import study as analysis
+from annealbench_report.analysis import verdicts
+from annealbench_report.pages import answer, index_page
+from annealbench_report.pages import study_page as render
+from annealbench_report.records import collect
 
 
 @pytest.fixture(scope="module")
