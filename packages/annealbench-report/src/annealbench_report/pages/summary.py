@@ -28,6 +28,7 @@ CLAIM_LABEL = {"better": "better final result", "faster": "faster (shorter budge
 HEAD = ["study, protocol", "regime (fixed LR, last quarter)", "claim", "schedule",
         "Δ [95% interval]", "Holm p", "verdict", "MDE"]
 DPI = 90
+WIDTH = 12.0  # inches: two panels' titles side by side without overlapping
 
 
 def _p(x) -> str:
@@ -97,6 +98,8 @@ def figure_png(analysed: dict) -> bytes | None:
         if a.claims.rows.empty:
             continue
         fig, _ = fig_forest.forest_mpl(a.claims, a.scheds, a.opts, a.units)
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(max(width, WIDTH), height)  # the page's panel titles need the room
         regimes = "; ".join(f"{o}: {t}" if len(a.opts) > 1 else t
                             for o in a.opts if (t := regime_text(a, o)))
         fig.suptitle(f"{a.name}" + (f" ({regimes})" if regimes else ""), fontsize=9,
@@ -112,7 +115,7 @@ def figure_png(analysed: dict) -> bytes | None:
         out.paste(p, (0, y))
         y += p.height
     buf = io.BytesIO()
-    out.convert("P", palette=Image.Palette.ADAPTIVE, colors=64).save(buf, format="PNG", optimize=True)
+    out.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(buf, format="PNG", optimize=True)
     return buf.getvalue()
 
 
