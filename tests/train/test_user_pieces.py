@@ -20,7 +20,7 @@ from annealbench.cli import main
 from annealbench.errors import SpecError
 from annealbench.grid import expand
 from annealbench.models import build_model
-from annealbench.runner import _epoch_seed
+from annealbench.runner import epoch_seed
 from annealbench.spec import load_study
 
 KIT = Path(__file__).parent / "user-kit" / "abkit.py"
@@ -239,9 +239,9 @@ def test_ray_workers_import_the_users_pieces(tmp_path):
 def test_seed_bound_is_what_torch_accepts_after_the_runner_reseeds():
     for epochs in (1, 30, 10_000):
         top = preflight.max_seed(epochs)
-        torch.manual_seed(_epoch_seed(top, epochs))  # the last epoch of the largest seed: accepted
+        torch.manual_seed(epoch_seed(top, epochs))  # the last epoch of the largest seed: accepted
         with pytest.raises((RuntimeError, ValueError, OverflowError)):
-            torch.manual_seed(_epoch_seed(top + 1, epochs))
+            torch.manual_seed(epoch_seed(top + 1, epochs))
     torch.manual_seed(0)
 
 

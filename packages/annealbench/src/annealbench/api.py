@@ -138,7 +138,7 @@ def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", d
     from annealbench.engine import choose
     from annealbench.grid import expand
     from annealbench.runner import resolve_device
-    from annealbench.study import _git_commit, run_study
+    from annealbench.study import git_commit, run_study
 
     dev = resolve_device(device)
     data_dir = default_data_dir(data_dir)
@@ -160,7 +160,7 @@ def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", d
     if dry_run or any(o.status not in ("completed", "diverged", "skipped") for o in outcomes):
         return result
     choices = tuning.choose(tuner, expand(tuner, dev.type), folder)
-    result.tuning = tuning.write(judged, tuner, choices, _git_commit(Path(judged.file).resolve().parent))
+    result.tuning = tuning.write(judged, tuner, choices, git_commit(Path(judged.file).resolve().parent))
     result.file = tuning.path(judged)
     result.study = replace(judged, tuning={**result.tuning, "file": result.file.name})
     return result

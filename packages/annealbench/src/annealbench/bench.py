@@ -75,7 +75,8 @@ def bare_loop(task, device, epoch: int = 1, max_steps: int | None = None) -> flo
     model = task.build_model("airbench-cnn", _model_kwargs(device))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
-    items, t0 = 0, time.perf_counter()
+    items = 0
+    t0 = time.perf_counter()
     for i, batch in enumerate(task.train_batches(epoch, 0)):
         if max_steps is not None and i >= max_steps:
             break
@@ -129,7 +130,8 @@ def augment_rates(task, device, steps: int) -> tuple[float, float]:
         n += len(xb)
     _sync(device)
     per_sample = n / (time.perf_counter() - t0)
-    t0, n = time.perf_counter(), 0
+    t0 = time.perf_counter()
+    n = 0
     for i, (xb, _) in enumerate(task.train_batches(1, 0)):
         if i >= steps:
             break
@@ -212,7 +214,8 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
     dataset, task = _task(device, data_dir, dry_run)
     steps = 2 if dry_run else None
     bare_loop(task, device, max_steps=2)  # warm-up: allocator, kernels, caches
-    bare, runner = [], []
+    bare = []
+    runner = []
     for _ in range(1 if dry_run else repeats):  # interleaved so drift hits both alike
         bare.append(bare_loop(task, device, max_steps=steps))
         runner.append(runner_epoch(task, device, dataset, max_steps=steps))

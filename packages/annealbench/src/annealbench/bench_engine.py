@@ -150,7 +150,8 @@ def rate(procs: int, threads: int, precision_: str, activation: str, device,
 def engine_throughput(device, data_dir, dry_run: bool, repeats: int) -> tuple[float, float, dict]:
     d = default_setting(device)
     cpus = engine.usable_cpus()
-    base, cand = [], []
+    base = []
+    cand = []
     for _ in range(repeats):  # interleaved, so a change in the machine's load hits both alike
         base.append(rate(1, cpus, TODAY["precision"], TODAY["activation"], device, data_dir,
                          dry_run))
@@ -191,7 +192,8 @@ def measures(device, data_dir: Path | None, dry_run: bool, repeats: int,
                                       **extra)
     # a study takes minutes: at most 3 interleaved repeats
     st = study_measures(device, data_dir, dry_run, 1 if dry_run else min(repeats, 3))
-    today, now = statistics.median(st["today_s"]), statistics.median(st["engine_s"])
+    today = statistics.median(st["today_s"])
+    now = statistics.median(st["engine_s"])
     out["study_speedup"] = _entry(today, now, "s", today / now, "study_speedup", device,
                                   dataset=st["dataset"], runs=st["runs"], today_s=st["today_s"],
                                   engine_s=st["engine_s"],

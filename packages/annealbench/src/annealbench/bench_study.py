@@ -121,7 +121,8 @@ def t_quantile(p: float, df: int) -> float:
         area = h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
         return 0.5 + math.copysign(area, x)
 
-    lo, hi = -1e3, 1e3
+    lo = -1e3
+    hi = 1e3
     for _ in range(100):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
@@ -140,14 +141,16 @@ def paired_interval(diffs_by_seed: dict[int, list[float]]) -> dict:
 def study_measures(device, data_dir: Path | None, dry_run: bool, repeats: int) -> dict:
     """study_speedup (wall seconds, medians of interleaved repeats) and bf16_accuracy."""
     cifar = data_dir is not None and (data_dir / CIFAR_FOLDER).is_dir() and not dry_run
-    base, cand = [], []
+    base = []
+    cand = []
     with tempfile.TemporaryDirectory(prefix="annealbench-bench-study-") as tmp:
         spec = Path(tmp) / f"{STUDY}.toml"
         spec.write_text(study_toml(cifar))
         for i in range(repeats):
             base.append(_run(spec, Path(tmp) / f"today-{i}", device.type, data_dir, today=True))
             cand.append(_run(spec, Path(tmp) / f"engine-{i}", device.type, data_dir, today=False))
-        today, now = final_accuracy(Path(tmp) / "today-0"), final_accuracy(Path(tmp) / "engine-0")
+        today = final_accuracy(Path(tmp) / "today-0")
+        now = final_accuracy(Path(tmp) / "engine-0")
     if today.keys() != now.keys():
         raise RuntimeError("the bench study trained different grids with the two engines")
     by_seed: dict[int, list[float]] = {}

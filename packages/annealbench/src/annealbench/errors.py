@@ -21,7 +21,10 @@ class SpecError(AnnealbenchError):
     """A study spec field has a value that is not allowed: ``file: field = value: allowed``."""
 
     def __init__(self, file, field, value, allowed):
-        self.file, self.field, self.value, self.allowed = file, field, value, allowed
+        self.file = file
+        self.field = field
+        self.value = value
+        self.allowed = allowed
         shown = "" if value is MISSING else f" = {value!r}"
         super().__init__(f"{file}: {field}{shown}: {' '.join(str(allowed).split())}")
 

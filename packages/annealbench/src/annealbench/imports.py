@@ -76,7 +76,9 @@ class Signature:
         try:
             params = list(inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):  # a builtin without a signature: take it on trust
-            params, self.var_keyword, self.takes_first = [], True, True
+            params = []
+            self.var_keyword = True
+            self.takes_first = True
         else:
             self.var_keyword = any(p.kind is p.VAR_KEYWORD for p in params)
             self.takes_first = bool(params) and params[0].kind in (

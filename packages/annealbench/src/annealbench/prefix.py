@@ -66,7 +66,10 @@ class _Run:
     """One run of the grid with its trajectory, computed lazily as far as comparisons need."""
 
     def __init__(self, cfg: dict, index: int, steps_per_epoch: int, cache: dict):
-        self.cfg, self.index, self.key, self.length = cfg, index, cfg["run_key"], cfg["epochs"]
+        self.cfg = cfg
+        self.index = index
+        self.key = cfg["run_key"]
+        self.length = cfg["epochs"]
         sched = json.dumps([cfg[k] for k in ("optimizer_type", "optimizer_kwargs", "base_lr",
                                               "schedule_type", "schedule_kwargs",
                                               "schedule_interval", "epochs")], default=str)
@@ -128,9 +131,12 @@ class Plan:
 
     def order(self, grid: list[dict]) -> list[dict]:
         """The grid in its own order (seeds outermost), each donor moved just before its first fork."""
-        by_key, seen, out = {c["run_key"]: c for c in grid}, set(), []
+        by_key = {c["run_key"]: c for c in grid}
+        seen = set()
+        out = []
         for cfg in grid:
-            chain, key = [], cfg["run_key"]
+            chain = []
+            key = cfg["run_key"]
             while key is not None and key not in seen and key in by_key:
                 chain.append(key)
                 key = self.after(key)
@@ -179,7 +185,8 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
     placed: list[_Run] = []
     trained_from: dict[str, int] = {}  # first epoch a placed run trains itself, minus one
     for f in sorted(runs, key=lambda r: (-r.length, r.metric, -share[r.key], r.index)):
-        best, best_rank = None, None
+        best = None
+        best_rank = None
         for pos, d in enumerate(placed):
             k = agree[(f.key, d.key)]
             whole = k == f.length
@@ -188,7 +195,8 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
             certain = not (f.metric or d.metric) or f.construction == d.construction
             rank = (k, certain, -trained_from[d.key], -pos)
             if best_rank is None or rank > best_rank:
-                best, best_rank = (d, k, certain), rank
+                best = (d, k, certain)
+                best_rank = rank
         trained_from[f.key] = 0
         if best is not None:
             d, k, certain = best

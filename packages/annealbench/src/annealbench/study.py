@@ -21,9 +21,9 @@ from annealbench.fork import prune, totals
 from annealbench.grid import expand
 from annealbench.pool import run_pool
 from annealbench.progress import Progress
-from annealbench.runner import FINAL_STATUSES, RunOutcome, _now
+from annealbench.runner import FINAL_STATUSES, RunOutcome
 from annealbench.spec import Study
-from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
+from annealbench.store import RunDir, atomic_write_json, now, read_json, remove_temps
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -36,7 +36,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _git_commit(where: Path) -> str | None:
+def git_commit(where: Path) -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                              text=True, timeout=10)
@@ -126,7 +126,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     # With Ray or a pool the workers load their own copies; the driver's (checksums, a run taken
     # over from a dead process) stays off the GPU the workers share until it is needed there.
     pool = executor == "local" and workers > 1 and not dry_run
-    started, t0 = _now(), time.perf_counter()
+    started = now()
+    t0 = time.perf_counter()
     here: dict = {}
     shown = Progress(study.name, grid, root, mode=display, verbose=verbose, out=log)
     log = shown.log
@@ -165,7 +166,9 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             plan = prepare()
             outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
                                  on_outcome=on_outcome, plan=plan, **limits)
-        task, plan, meta = here["task"], here["plan"], here["meta"]
+        task = here["task"]
+        plan = here["plan"]
+        meta = here["meta"]
         if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
             if any(o.status == "busy" for o in outcomes) and task.device != device:
                 task = load(device)
@@ -176,7 +179,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     at = {c["run_key"]: i for i, c in enumerate(grid)}
     outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
     counts = Counter(o.status for o in outcomes)
-    meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
+    meta.update(finished_at=now(), wall_time_s=round(time.perf_counter() - t0, 2),
                 outcomes=dict(counts))
     if not dry_run:
         prune(root, plan)
@@ -206,7 +209,7 @@ def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started,
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
-            "git_commit": _git_commit(Path(study.file).resolve().parent),
+            "git_commit": git_commit(Path(study.file).resolve().parent),
             # a dry run writes no meta.json: no reason to hash the whole data set for it
             "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
             "runs_planned": len(grid), **environment(device), "prefix": totals(root, grid, plan),

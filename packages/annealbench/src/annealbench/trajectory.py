@@ -74,7 +74,8 @@ def epochs(cfg: dict, steps_per_epoch: int, val_losses: list[float] | None = Non
     fed to a metric-driven schedule (without them: an always-improving sequence). Stops at the
     run's length, or where the given losses end for a metric-driven schedule."""
     optimizer, built = _build(cfg, steps_per_epoch)
-    sched, keys = built.scheduler, sorted(optimizer.defaults)
+    sched = built.scheduler
+    keys = sorted(optimizer.defaults)
     for epoch in range(1, cfg["epochs"] + 1):
         last = False
         with warnings.catch_warnings():

@@ -78,7 +78,8 @@ def stale(study, content) -> str | None:
         except (KeyError, TypeError):
             return f"a choice is not of the form {{optimizer, schedule, length, base_lr, by_lr}}: {c!r}"
     if set(got) != want:
-        extra, lacking = sorted(set(got) - want), sorted(want - set(got))
+        extra = sorted(set(got) - want)
+        lacking = sorted(want - set(got))
         return ("its choices are for another grid: " + "; ".join(
             f"{what} {', '.join(f'{o}/{s} at {b} epochs' for o, s, b in keys[:3])}"
             for what, keys in (("no choice for", lacking), ("a choice for", extra)) if keys))
@@ -137,7 +138,8 @@ def choose(study, grid: list[dict], root: Path) -> list[dict]:
             for b in study.curve_epochs:
                 by_lr = []
                 for lr in sorted(opt.lrs):
-                    vals, diverged = [], 0
+                    vals = []
+                    diverged = 0
                     for seed in study.seeds:
                         cfg = runs[(o, s, lr, seed, study.epochs if arm.type == FIXED_TYPE else b)]
                         v, div = _point(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), b, metric)

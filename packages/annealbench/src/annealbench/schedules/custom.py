@@ -40,7 +40,9 @@ def load(path: str) -> type:
 
 def signature(cls: type) -> tuple[list[str], list[str], bool]:
     """(kwargs the spec may set, those without a default, whether it takes **kwargs)."""
-    names, required, takes_any = [], [], False
+    names = []
+    required = []
+    takes_any = False
     for p in inspect.signature(cls).parameters.values():
         if p.kind is p.VAR_KEYWORD:
             takes_any = True

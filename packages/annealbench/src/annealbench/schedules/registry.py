@@ -68,7 +68,9 @@ def _warmup_cosine_settle(kw: dict[str, Any], run: Run) -> None:
 
 
 def _trapezoid_relate(kw: dict[str, Any]) -> str | None:
-    w, d, t = _frac(kw["warmup"]), _frac(kw["decay"]), _frac(kw["total_iters"])
+    w = _frac(kw["warmup"])
+    d = _frac(kw["decay"])
+    t = _frac(kw["total_iters"])
     if w is not None and d is not None and t is not None and w + d > t + 1e-12:
         return f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}"
     return None
@@ -85,7 +87,8 @@ def _trapezoid_settle(kw: dict[str, Any], run: Run) -> None:
 def _onecycle_settle(kw: dict[str, Any], run: Run) -> None:
     # OneCycleLR divides by each phase's length; a phase of length 0 is a ZeroDivisionError
     # mid-run, so refuse it here with the reason instead.
-    total, pct = kw["total_steps"], kw["pct_start"]
+    total = kw["total_steps"]
+    pct = kw["pct_start"]
     if kw["three_phase"]:
         ends = [pct * total - 1, 2 * pct * total - 2, total - 1]
         need = "pct_start * total > 1 and pct_start < (total + 1) / (2 * total)"
@@ -102,7 +105,8 @@ def _onecycle_settle(kw: dict[str, Any], run: Run) -> None:
 
 
 def _warmup_cosine(opt: Optimizer, kw: dict[str, Any]) -> Any:
-    w, total = kw["warmup"], kw["total_iters"]
+    w = kw["warmup"]
+    total = kw["total_iters"]
     # LinearLR reaches factor 1 at t = W; SequentialLR hands over at that same t and restarts the
     # cosine at its top (closed form at 0 = base LR), so the joint is continuous.
     warm = sched.LinearLR(opt, start_factor=kw["start_factor"], end_factor=1.0, total_iters=w)

@@ -156,13 +156,16 @@ def _count(path: str, value, what: str, lo: int) -> int:
 
 
 def _images(path: str, raw) -> UserData:
-    splits, layout, kinds = {}, None, set()
+    splits = {}
+    layout = None
+    kinds = set()
     for s in SPLITS:
         pair = raw[s]
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise PieceError(f"'{path}' returned {s!r} as a {type(pair).__name__}; expected an (x, y) "
                              "pair like 'train'")
-        x, y = _tensor(path, pair[0], f"{s} x"), _tensor(path, pair[1], f"{s} y")
+        x = _tensor(path, pair[0], f"{s} x")
+        y = _tensor(path, pair[1], f"{s} y")
         if x.dim() != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise PieceError(f"'{path}' returned {s} x of shape {tuple(x.shape)} and dtype "
                              f"{x.dtype}; expected uint8 or float images of shape N x C x H x W")
@@ -183,7 +186,8 @@ def _images(path: str, raw) -> UserData:
         raise PieceError(f"'{path}' returned uint8 images in some splits and float in others; "
                          "expected one dtype")
     labels = torch.cat([splits[s].y for s in SPLITS])
-    lo, hi = int(labels.min()), int(labels.max())
+    lo = int(labels.min())
+    hi = int(labels.max())
     declared = raw.get("num_classes")
     n = hi + 1 if declared is None else _count(path, declared, "num_classes", 2)
     if lo < 0 or hi >= n or n < 2:
