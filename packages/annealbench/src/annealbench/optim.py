@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from annealbench import imports
-from annealbench.imports import Signature
+from annealbench import user_code
+from annealbench.user_code import Signature
 
 BUILTIN = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 NOT_SPEC_KWARGS = ("params", "lr")  # set by annealbench: the model's parameters, the base LR
@@ -19,7 +19,7 @@ NOT_SPEC_KWARGS = ("params", "lr")  # set by annealbench: the model's parameters
 def optimizer_class(type_: str) -> type:
     if type_ in BUILTIN:
         return BUILTIN[type_]
-    cls = imports.load(type_)
+    cls = user_code.load(type_)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(f"'{type_}' is not a torch.optim.Optimizer subclass")
     return cls
@@ -72,5 +72,5 @@ def _one_step(cls: type, lr: float, kwargs: dict) -> str | None:
         param.grad = torch.full_like(param, 0.5)
         opt.step()
     except Exception as e:  # the user's class: report whatever it raised, in one line
-        return f"raised {type(e).__name__}: {imports.one_line(e)}"
+        return f"raised {type(e).__name__}: {user_code.one_line(e)}"
     return None

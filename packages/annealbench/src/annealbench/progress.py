@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-# the line annealbench.runner.train_run logs after each epoch: "[run_key] label epoch 3/10 loss …"
+# the line annealbench.training.runner.train_run logs after each epoch: "[run_key] label epoch 3/10 loss …"
 EPOCH_LINE = re.compile(r"^\[(?P<key>[^\]]+)\] .* epoch (?P<epoch>\d+)/(?P<of>\d+) ")
 QUIET_EVERY_S = 30.0  # without a terminal: at most one progress line this often
 

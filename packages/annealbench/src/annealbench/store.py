@@ -120,7 +120,7 @@ class RunDir:
         self.epochs = self.root / "epochs"
         self.lock_file = self.root / ".lock"
         self.prefix = self.root / "prefix"  # states kept at the epochs other runs fork from
-        self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.fork)
+        self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.sharing.fork)
 
     def epoch_file(self, epoch: int) -> Path:
         return self.epochs / f"{epoch:05d}.csv"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from torch import nn
 
 from annealbench.errors import AnnealbenchError
-from annealbench.imports import is_path
 from annealbench.models import user
 from annealbench.models.cnn import ACTIVATIONS, AirbenchCNN, ArticleCNN
 from annealbench.models.kwargs import (
@@ -26,6 +25,7 @@ from annealbench.models.kwargs import (
     resolve_kwargs,
 )
 from annealbench.models.lstm import LSTMLanguageModel
+from annealbench.user_code import is_path
 
 
 @dataclass(frozen=True)

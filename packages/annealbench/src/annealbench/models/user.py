@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from annealbench import imports
-from annealbench.imports import Signature
+from annealbench import user_code
+from annealbench.user_code import Signature
 
 SHAPES = {"image": ("num_classes", "in_channels", "image_size"), "sequence": ("vocab_size",)}
 ALL_SHAPES = tuple(s for names in SHAPES.values() for s in names)
@@ -20,7 +20,7 @@ ALL_SHAPES = tuple(s for names in SHAPES.values() for s in names)
 
 def load(path: str):
     """The callable at ``path``; ValueError with the phrase a spec error shows."""
-    obj = imports.load(path)
+    obj = user_code.load(path)
     if not callable(obj):
         raise ValueError(f"'{path}' is a {type(obj).__name__}, not a callable returning an nn.Module")
     return obj

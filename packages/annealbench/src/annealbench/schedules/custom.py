@@ -15,7 +15,7 @@ from typing import Any
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from annealbench import imports
+from annealbench import user_code
 
 from .values import Run, relative_problem, resolve_relative, takes_phrase
 
@@ -31,7 +31,7 @@ def load(path: str) -> type:
     module_name, _, qualname = path.partition(":")
     if not module_name or not qualname or ":" in qualname:
         raise ValueError(f"'{path}' is not of the form 'package.module:Class'")
-    obj = imports.load(path)
+    obj = user_code.load(path)
     # ReduceLROnPlateau is not an LRScheduler subclass in every torch release; accept both.
     if not (isinstance(obj, type) and issubclass(obj, (LRScheduler, ReduceLROnPlateau))):
         raise ValueError(f"'{path}' is not an LRScheduler or ReduceLROnPlateau subclass")

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from annealbench.errors import AnnealbenchError, DataError
-from annealbench.imports import is_path
 from annealbench.models import MODELS, build_model, models_of
 from annealbench.models.kwargs import Kwarg, bool_kw, check_kwargs, float_kw, int_kw, resolve_kwargs
+from annealbench.user_code import is_path
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

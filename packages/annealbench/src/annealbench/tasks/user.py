@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from annealbench import imports
+from annealbench import user_code
 from annealbench.data.images import ImageSet
 from annealbench.data.text import TokenSplits
-from annealbench.imports import PieceError, Signature
 from annealbench.models.kwargs import Kwarg, bool_kw, int_kw
+from annealbench.user_code import PieceError, Signature
 
 SPLITS = ("train", "val", "test")
 RESERVED: dict[str, Kwarg] = {"augment": bool_kw(False), "bptt": int_kw(128, lo=1)}
@@ -56,7 +56,7 @@ def load_source(path: str):
     """The callable or Task subclass at ``path`` (ValueError phrase if neither)."""
     from annealbench.tasks import Task
 
-    obj = imports.load(path)
+    obj = user_code.load(path)
     if isinstance(obj, type) and not issubclass(obj, Task):
         raise ValueError(f"'{path}' is a class but not an annealbench.tasks.Task subclass; expected "
                          "that or a callable returning " + CONTRACT)
@@ -118,7 +118,7 @@ def load_data(path: str, kwargs: dict, data_dir: pathlib.Path) -> UserData:
     try:
         raw = fn(data_dir, **own)
     except Exception as e:  # the user's code: any failure is reported, in one line
-        raise PieceError(f"'{path}' raised {type(e).__name__}: {imports.one_line(e)}") from None
+        raise PieceError(f"'{path}' raised {type(e).__name__}: {user_code.one_line(e)}") from None
     data = validate_mapping(path, raw)
     _LAST[:] = [(key, data)]
     return data
@@ -241,7 +241,7 @@ def build_task(path: str, kwargs: dict, *, data_dir: pathlib.Path, device: torch
         try:
             return obj(data_dir=data_dir, device=device, batch_size=batch_size, **kwargs)
         except Exception as e:
-            raise PieceError(f"'{path}' raised {type(e).__name__}: {imports.one_line(e)}") from None
+            raise PieceError(f"'{path}' raised {type(e).__name__}: {user_code.one_line(e)}") from None
     data = load_data(path, kwargs, data_dir)
     check_reserved(path, kwargs, data.kind)
     _, reserved = split_kwargs(kwargs)

@@ -15,7 +15,7 @@ import json
 import torch
 
 from annealbench.devices import transient
-from annealbench.fork import state_bytes
+from annealbench.sharing.fork import state_bytes
 from annealbench.store import RunDir, atomic_write_bytes, read_json
 
 

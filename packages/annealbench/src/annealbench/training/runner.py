@@ -3,7 +3,7 @@
 Order of writes per epoch: the epoch's records, then (at an epoch other runs fork from) a kept copy
 of the state, then the checkpoint that covers them, so a kill at any point leaves either a
 consistent (records, checkpoint) pair or records (and kept state) the resume drops. A run with no
-progress may start from a donor's identical first epochs (annealbench.fork).
+progress may start from a donor's identical first epochs (annealbench.sharing.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
 resumable, instead of marking runs failed. After an OOM the memory is released once the handler
@@ -31,16 +31,16 @@ from annealbench.devices import (
 from annealbench.devices import configure as configure_device
 from annealbench.devices import sync as _sync
 from annealbench.errors import DeviceLost, StoreError
-from annealbench.fork import keep as keep_state
-from annealbench.fork import materialise
 from annealbench.optim import build_optimizer
 from annealbench.precision import autocast
-from annealbench.prefix import Fork
-from annealbench.resume import load_checkpoint as _load_checkpoint
-from annealbench.resume import same_config as _same_config
-from annealbench.resume import save_checkpoint as _save_checkpoint
+from annealbench.sharing.fork import keep as keep_state
+from annealbench.sharing.fork import materialise
+from annealbench.sharing.plan import Fork
+from annealbench.sharing.trajectory import tests_at as _tests_at
 from annealbench.store import RunDir, RunLock, atomic_write_json
-from annealbench.trajectory import tests_at as _tests_at
+from annealbench.training.resume import load_checkpoint as _load_checkpoint
+from annealbench.training.resume import same_config as _same_config
+from annealbench.training.resume import save_checkpoint as _save_checkpoint
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -86,7 +86,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
     schedule, which is still resolved for the full run length (and share no prefixes).
     ``keep_epochs``: keep the state after these epochs for runs that fork from this one;
-    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.fork).
+    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.sharing.fork).
     """
     key = cfg["run_key"]
     configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why

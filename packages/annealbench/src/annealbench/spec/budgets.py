@@ -3,7 +3,7 @@ and the length-dependent checks of the schedules at each of them."""
 
 from __future__ import annotations
 
-from annealbench.checker import Checker
+from annealbench.spec.checker import Checker
 
 
 def check_lengths(c: Checker, arms: dict, epochs: int) -> None:

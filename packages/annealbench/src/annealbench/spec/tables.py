@@ -6,9 +6,9 @@ object's own signature says which keys the table may hold.
 
 from __future__ import annotations
 
-from annealbench.checker import Checker
 from annealbench.errors import MISSING
-from annealbench.imports import is_path
+from annealbench.spec.checker import Checker
+from annealbench.user_code import is_path
 
 
 def blame(problem: str, kwargs: dict) -> str | None:

@@ -128,7 +128,7 @@ def _pick(by_lr: list[dict], maximize: bool) -> float:
 
 def choose(study, grid: list[dict], root: Path) -> list[dict]:
     """One choice per (optimizer setting, schedule, curve length) from the finished runs of the
-    tuning budget's ``grid`` under ``root`` (annealbench.study.run_study's folder)."""
+    tuning budget's ``grid`` under ``root`` (annealbench.execution.study.run_study's folder)."""
     metric = study.primary_metric
     maximize = study.metric_directions.get(metric, "max") == "max"
     runs = {(c["optimizer"], c["schedule"], c["base_lr"], c["seed"], c["epochs"]): c for c in grid}

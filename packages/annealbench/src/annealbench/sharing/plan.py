@@ -1,5 +1,5 @@
 """Shared prefixes: which runs can start from another run's epoch-k state instead of training
-epochs 1..k again, derived from the schedules' own trajectories (annealbench.trajectory).
+epochs 1..k again, derived from the schedules' own trajectories (annealbench.sharing.trajectory).
 
 Runs are grouped by every config field except the schedule's, the length and ``test_epochs``
 (same model, data, seed, base LR, optimizer, batch size, device, eval policy...). In a group, a
@@ -11,7 +11,7 @@ records and evaluations only; a partial fork also loads the donor's kept epoch-k
 
 ReduceLROnPlateau (any metric-driven schedule) is planned as if validation always improved, an
 upper bound: at run time the fork steps a fresh scheduler on the donor's recorded validation
-losses, and shares only the epochs that bound survives (annealbench.fork). Two such runs built the
+losses, and shares only the epochs that bound survives (annealbench.sharing.fork). Two such runs built the
 same way differ only in length, so the shorter is certain to be the longer one's prefix.
 
 Policy: on by default on CPU (deterministic); on CUDA only whole-length forks by default, partial
@@ -25,8 +25,8 @@ import json
 import os
 from dataclasses import dataclass
 
-from annealbench import trajectory
 from annealbench.errors import AnnealbenchError
+from annealbench.sharing import trajectory
 
 ENV = "ANNEALBENCH_SHARE_PREFIX"
 MODES = ("off", "whole", "all")
@@ -212,7 +212,7 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
 def saved_share(study, device, steps_per_epoch: int, share: bool | None = None) -> float:
     """Share of the study's training epochs the plan skips on ``device`` (a torch.device or its
     type), under the same policy as ``annealbench run`` (0 when sharing is off)."""
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
 
     device_type = getattr(device, "type", device)
     p = plan(expand(study, device_type), steps_per_epoch, mode(device_type, share))

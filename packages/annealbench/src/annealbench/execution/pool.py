@@ -33,9 +33,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
-from annealbench.executors import TaskSpec, make_task
-from annealbench.runner import FINAL_STATUSES, RunOutcome
+from annealbench.execution.local import TaskSpec, make_task
 from annealbench.store import RunDir
+from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 _ERRORS = {"StoreError": StoreError, "DataError": DataError}
 _PR_SET_PDEATHSIG = 1
@@ -47,7 +47,7 @@ _PR_SET_PDEATHSIG = 1
 _BOOT = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
          "from multiprocessing.connection import Connection\n"
          "conn = Connection(int(sys.argv[1]))\nsys.path[:] = conn.recv()\n"
-         "from annealbench.pool import serve\nserve(conn)\n")
+         "from annealbench.execution.pool import serve\nserve(conn)\n")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -78,7 +78,7 @@ def serve(conn: Connection) -> None:
         _die_with_parent(parent)
         import torch
 
-        from annealbench.runner import run_one
+        from annealbench.training.runner import run_one
 
         torch.set_num_threads(threads)
         device = torch.device(device_name)

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from annealbench import imports
-from annealbench.checker import Checker
+from annealbench import user_code
 from annealbench.errors import MISSING, AnnealbenchError
-from annealbench.imports import PieceError, is_path
+from annealbench.spec.checker import Checker
 from annealbench.tasks import (
     CHAR_LM_METRICS,
     CLASSIFICATION_METRICS,
@@ -28,6 +27,7 @@ from annealbench.tasks import (
     make_task,
 )
 from annealbench.tasks import user as user_data
+from annealbench.user_code import PieceError, is_path
 
 EPOCH_SEED_STRIDE = 1_000_003  # runner.epoch_seed: seed * stride + epoch goes to torch.manual_seed
 TORCH_SEED_MAX = 2**64 - 1  # the largest seed torch.manual_seed accepts
@@ -235,13 +235,13 @@ def _probe_model(c: Checker, study, task, facts: Facts, fields: Fields, own_task
         try:
             model = build_model(name, kwargs, **shapes)
         except Exception as e:  # the user's factory: whatever it raises, one line
-            c.fail(where, name, f"raised {type(e).__name__}: {imports.one_line(e)}")
+            c.fail(where, name, f"raised {type(e).__name__}: {user_code.one_line(e)}")
         if not any(p.requires_grad for p in model.parameters()):
             c.fail(where, name, "returned a module without trainable parameters")
         try:
             problem = _one_step(model, task, facts, study, own_task)
         except Exception as e:
-            problem = f"failed one training step on a tiny batch: {type(e).__name__}: {imports.one_line(e)}"
+            problem = f"failed one training step on a tiny batch: {type(e).__name__}: {user_code.one_line(e)}"
     if problem:
         c.fail(where, name, problem)
 

@@ -47,9 +47,9 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
               on_outcome, plan=None):
     """One run after another, each donor before its forks (``plan``: a prefix.Plan); a fork whose
     donor another process holds is left "busy" too, for finish_busy to take up after it."""
-    from annealbench.prefix import Plan
-    from annealbench.runner import RunOutcome, run_one
+    from annealbench.sharing.plan import Plan
     from annealbench.store import RunDir
+    from annealbench.training.runner import RunOutcome, run_one
 
     plan = plan or Plan()
     outcomes = []
@@ -76,8 +76,8 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
              options: dict):
     import torch
 
-    from annealbench.runner import run_one
     from annealbench.store import RunDir
+    from annealbench.training.runner import run_one
 
     device = torch.device(device_type)
     key = json.dumps([asdict(spec), device_type], sort_keys=True)
@@ -91,13 +91,13 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
 
 
 def _lost(cfg: dict, msg: str):
-    from annealbench.runner import RunOutcome
+    from annealbench.training.runner import RunOutcome
     return RunOutcome(cfg["run_key"], "failed", 0, msg.splitlines()[0])
 
 
 def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptions, *, log,
             max_steps, max_epochs, on_outcome, plan=None):
-    from annealbench.prefix import Plan
+    from annealbench.sharing.plan import Plan
 
     plan = plan or Plan()
     try:
@@ -157,8 +157,8 @@ def finish_busy(outcomes: list, grid: list[dict], root: Path, task, device, *, l
     returns 0 leaves every run of its grid finished, however many processes share the folder.
     ``options(run_key)``: run_one's sharing options (a prefix.Plan's). Returns the outcomes, each
     busy one replaced by what became of it."""
-    from annealbench.runner import run_one
     from annealbench.store import RunDir
+    from annealbench.training.runner import run_one
 
     by_key = {c["run_key"]: c for c in grid}
     done = []

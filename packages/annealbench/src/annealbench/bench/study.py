@@ -1,4 +1,4 @@
-"""Whole-study measures for ``annealbench bench`` (see annealbench.bench_engine for what each means):
+"""Whole-study measures for ``annealbench bench`` (see annealbench.bench.engine for what each means):
 ``study_speedup`` and ``bf16_accuracy`` from one smoke-sized study run both ways, and
 ``prefix_saved`` from the prefix planner."""
 
@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from annealbench import engine, prefix
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
+from annealbench.execution import workers as engine
+from annealbench.sharing import plan as prefix
 
 SHARE_ENV = prefix.ENV
 STUDY = "bench-study"
@@ -168,7 +169,7 @@ def study_measures(device, data_dir: Path | None, dry_run: bool, repeats: int) -
 def prefix_saved(device, experiments: Path) -> dict:
     """Share of the default CIFAR-10 study's training epochs that shared prefixes skip on this
     device, as ``annealbench run`` plans them."""
-    from annealbench.spec import load_study
+    from annealbench.spec.load import load_study
 
     study = load_study(experiments / "cifar10-cnn.toml", "auto", device_type=device.type)
     kw = study.dataset_kwargs

@@ -12,7 +12,7 @@ Measures (each: baseline, candidate, ratio, target):
   counted; CPU: peak RSS of a child process during the epoch, set-up excluded).
   Target <= 1.10.
 
-And the engine's (annealbench.bench_engine says how each is measured): ``engine_throughput``
+And the engine's (annealbench.bench.engine says how each is measured): ``engine_throughput``
 (target >= 1.7 on CPU), ``study_speedup`` (>= 2.0 where the engine differs from one run at
 a time: always on CPU, on CUDA with several processes per GPU), ``bf16_accuracy`` (the paired difference's 95%
 t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported).
@@ -37,14 +37,14 @@ from pathlib import Path
 
 import torch
 
-from annealbench import bench_engine
-from annealbench.bench_output import HISTORY, append_history, history_rows  # noqa: F401
-from annealbench.bench_output import line as _line
+from annealbench.bench import engine as bench_engine
+from annealbench.bench.output import HISTORY, append_history, history_rows  # noqa: F401
+from annealbench.bench.output import line as _line
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.devices import resolve_device
 from annealbench.devices import sync as _sync
-from annealbench.runner import train_run
 from annealbench.store import RunDir, atomic_write_json
+from annealbench.training.runner import train_run
 
 TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
            "runner_peak_memory": ("<=", 1.10)}
@@ -209,7 +209,7 @@ def _git_commit() -> str | None:
 
 def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool,
               experiments: Path = Path("experiments")) -> dict:
-    from annealbench.study import environment
+    from annealbench.execution.study import environment
 
     dataset, task = _task(device, data_dir, dry_run)
     steps = 2 if dry_run else None

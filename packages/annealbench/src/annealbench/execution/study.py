@@ -15,15 +15,16 @@ from pathlib import Path
 
 import torch
 
-from annealbench import devices, prefix
-from annealbench.executors import RayOptions, TaskSpec, finish_busy, run_local, run_ray
-from annealbench.fork import prune, totals
-from annealbench.grid import expand
-from annealbench.pool import run_pool
+from annealbench import devices
+from annealbench.execution.local import RayOptions, TaskSpec, finish_busy, run_local, run_ray
+from annealbench.execution.pool import run_pool
 from annealbench.progress import Progress
-from annealbench.runner import FINAL_STATUSES, RunOutcome
-from annealbench.spec import Study
+from annealbench.sharing import plan as prefix
+from annealbench.sharing.fork import prune, totals
+from annealbench.spec.grid import expand
+from annealbench.spec.load import Study
 from annealbench.store import RunDir, atomic_write_json, now, read_json, remove_temps
+from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -91,12 +92,12 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
               threads: int | None = None, root: Path | None = None, display: str = "off",
               verbose: bool = False) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
-    processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
+    processes of ``threads`` threads each (annealbench.execution.pool), or on a Ray cluster.
 
     ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
     directory, in this process: a check that data, models and schedules fit together, writing
     nothing under ``out``.
-    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
+    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.sharing.plan.mode).
     ``root``: the study's folder (default ``out/<name>``; a tuning budget's runs go elsewhere, so
     that they never mix into the judged study's records).
     ``display``/``verbose``: how progress is shown (annealbench.progress; "off": every line).

@@ -1,4 +1,4 @@
-"""Shared prefixes at run time (the plan is annealbench.prefix).
+"""Shared prefixes at run time (the plan is annealbench.sharing.plan).
 
 A donor keeps an atomic copy of its checkpoint at each epoch a fork starts from
 (``prefix/NNNNN.pt``, the donor's run key inside). A fork with no progress of its own, holding
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from annealbench import trajectory
 from annealbench.devices import transient
 from annealbench.errors import StoreError
-from annealbench.prefix import SCHEDULE_FIELDS, Fork, Plan
+from annealbench.sharing import trajectory
+from annealbench.sharing.plan import SCHEDULE_FIELDS, Fork, Plan
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
 
 

@@ -14,13 +14,13 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from annealbench import spec_tables
-from annealbench.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
-from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
-from annealbench.spec_regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
-from annealbench.spec_tables import blame as _blame
+from annealbench.spec import tables as spec_tables
+from annealbench.spec.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
+from annealbench.spec.checker import Checker
+from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
+from annealbench.spec.tables import blame as _blame
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -83,7 +83,7 @@ class Study:
     reference: dict | None = None  # spec_regime: {level, text, source} of a converged model
     precision: str = "auto"  # asked for; each run's config holds what it resolved to
     tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
-    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.tuning)
+    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.spec.tuning)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,7 +137,7 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
                device_type: str = "cpu", with_tuning: bool = True) -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
-    "auto": see ``annealbench.budgets.auto_budget``, for ``device_type``).
+    "auto": see ``annealbench.spec.budgets.auto_budget``, for ``device_type``).
 
     A budget with ``tuned_by`` also gets its tuning file's choices (``with_tuning``; a missing or
     stale file raises TuningError), so that its grid holds the chosen base LRs only.
@@ -145,8 +145,9 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
     """
-    from annealbench import imports, preflight
+    from annealbench import user_code
     from annealbench.models import MODELS, check_model_kwargs
+    from annealbench.spec import preflight
     from annealbench.tasks import DATASETS, check_dataset_kwargs
 
     path = Path(path)
@@ -156,7 +157,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         sha = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
     c = Checker(path)
     if isinstance(doc, dict) and preflight.uses_user_code(doc):
-        imports.add_search_folder(path.parent)  # user code next to the study is found (imports.py)
+        user_code.add_search_folder(path.parent)  # user code next to the study is found (user_code.py)
     c.keys(doc, "", TOP_KEYS, required=("spec_version", "study", "model", "dataset",
                                          "optimizers", "schedules"))
     if doc["spec_version"] != SPEC_VERSION:
@@ -276,7 +277,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     same_runs(c, study, load_study(path, tuner, data_dir, doc=doc, device_type=device_type))
     study = replace(study, tuned_by=tuner)
     if with_tuning:
-        from annealbench import tuning
+        from annealbench.spec import tuning
 
         study = replace(study, tuning=tuning.read(study))
     return study
