@@ -14,6 +14,8 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim import lr_scheduler as sched
 
+from annealbench.errors import Problem
+
 from .factors import ConstantFactor, LinearFactor
 from .stepped_decay import SteppedDecayLR
 from .trapezoid import TrapezoidLR
@@ -34,7 +36,7 @@ class ScheduleDef:
     # kwargs set to the run length at resolve time (never user-settable; listed in `reserved`).
     run_kwargs: tuple[str, ...] = ()
     # Cross-kwarg check on raw kwargs (defaults merged, each kwarg already valid): a phrase or None.
-    relate: Callable[[dict[str, Any]], str | None] | None = None
+    relate: Callable[[dict[str, Any]], Problem | None] | None = None
     # Cross-kwarg check on resolved values, where lengths are known: raises ValueError.
     settle: Callable[[dict[str, Any], Run], None] | None = None
 
@@ -54,9 +56,9 @@ def _frac(v: Any) -> float | None:
     return v["frac"] if isinstance(v, dict) and is_frac(v.get("frac")) else None
 
 
-def _warmup_cosine_relate(kw: dict[str, Any]) -> str | None:
+def _warmup_cosine_relate(kw: dict[str, Any]) -> Problem | None:
     if _frac(kw["warmup"]) == 1:
-        return "warmup must leave room for the cosine: {frac = x} needs x < 1"
+        return Problem("warmup", "warmup must leave room for the cosine: {frac = x} needs x < 1")
     return None
 
 
@@ -67,12 +69,12 @@ def _warmup_cosine_settle(kw: dict[str, Any], run: Run) -> None:
         )
 
 
-def _trapezoid_relate(kw: dict[str, Any]) -> str | None:
+def _trapezoid_relate(kw: dict[str, Any]) -> Problem | None:
     w = _frac(kw["warmup"])
     d = _frac(kw["decay"])
     t = _frac(kw["total_iters"])
     if w is not None and d is not None and t is not None and w + d > t + 1e-12:
-        return f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}"
+        return Problem("warmup", f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}")
     return None
 
 

@@ -14,13 +14,12 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from annealbench.errors import MISSING, SpecError
+from annealbench.errors import MISSING, WHOLE, Problem, SpecError
 from annealbench.precision import PRECISIONS
 from annealbench.spec import tables as spec_tables
 from annealbench.spec.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
 from annealbench.spec.checker import Checker
 from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
-from annealbench.spec.tables import blame as _blame
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -113,18 +112,9 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     c.str_(type_, f"{where}.type")
     interval = table.get("interval", None)
     kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
-    problem = schedules.check(type_, kwargs)
-    if problem and (problem.startswith(("unknown schedule", "cannot import"))
-                    or problem.startswith(f"'{type_}'")):
-        c.fail(f"{where}.type", type_, problem)
-    if problem and problem.startswith("requires "):
-        missing = problem.removeprefix("requires ").split(",")[0].strip()
-        c.fail(f"{where}.{missing}", MISSING, f"{type_} {problem}")
-    if problem:
-        key = _blame(problem, kwargs)
-        if key is None:
-            c.fail(where, kwargs, problem)
-        c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem}")
+    problem = schedules.find_problem(type_, kwargs)
+    if problem is not None:
+        _fail_schedule(c, where, type_, kwargs, problem)
     if interval is None:
         interval = schedules.default_interval(type_)
     c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
@@ -132,6 +122,18 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     if problem:
         c.fail(f"{where}.interval", interval, problem)
     return ScheduleArm(type_, kwargs, interval)
+
+
+def _fail_schedule(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
+    """Raise the SpecError of a schedule arm at the field the problem names."""
+    key = problem.field
+    if key is None:
+        c.fail(f"{where}.type", type_, problem.phrase)
+    if key == WHOLE:
+        c.fail(where, kwargs, problem.phrase)
+    if key not in kwargs:  # a required kwarg the arm lacks
+        c.fail(f"{where}.{key}", MISSING, f"{type_} {problem.phrase}")
+    c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem.phrase}")
 
 
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
