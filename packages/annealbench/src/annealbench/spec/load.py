@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from annealbench.errors import MISSING, WHOLE, Problem, SpecError
+from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
 from annealbench.spec import tables as spec_tables
 from annealbench.spec.budgets import auto_budget, budget_curve, check_lengths, same_runs, tuned_by
@@ -114,7 +114,7 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
     problem = schedules.find_problem(type_, kwargs)
     if problem is not None:
-        _fail_schedule(c, where, type_, kwargs, problem)
+        spec_tables.schedule_problem(c, where, type_, kwargs, problem)
     if interval is None:
         interval = schedules.default_interval(type_)
     c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
@@ -122,18 +122,6 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     if problem:
         c.fail(f"{where}.interval", interval, problem)
     return ScheduleArm(type_, kwargs, interval)
-
-
-def _fail_schedule(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
-    """Raise the SpecError of a schedule arm at the field the problem names."""
-    key = problem.field
-    if key is None:
-        c.fail(f"{where}.type", type_, problem.phrase)
-    if key == WHOLE:
-        c.fail(where, kwargs, problem.phrase)
-    if key not in kwargs:  # a required kwarg the arm lacks
-        c.fail(f"{where}.{key}", MISSING, f"{type_} {problem.phrase}")
-    c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem.phrase}")
 
 
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
@@ -149,8 +137,10 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     """
     from annealbench import user_code
     from annealbench.models import MODELS, check_model_kwargs
+    from annealbench.models import user as user_models
     from annealbench.spec import preflight
     from annealbench.tasks import DATASETS, check_dataset_kwargs
+    from annealbench.tasks import user as user_data
 
     path = Path(path)
     if doc is None:
@@ -192,15 +182,16 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
     dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
                    if isinstance(doc["dataset"], dict) else doc["dataset"])
-    dataset, dataset_kwargs = spec_tables.component(c, dataset_doc, "dataset", DATASETS,
-                                                    check_dataset_kwargs, over.get("dataset", {}),
-                                                    f"budgets.{budget}.dataset")
+    dataset, dataset_kwargs = spec_tables.component(
+        c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs, user_data.find_problem,
+        over.get("dataset", {}), f"budgets.{budget}.dataset")
     info = DATASETS.get(dataset)  # None for a data set by import path: preflight reads it
     if info is not None and isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
             model_doc["name"] not in info.models:
         c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
-    model, model_kwargs = spec_tables.component(c, model_doc, "model", MODELS, check_model_kwargs,
-                                                over.get("model", {}), f"budgets.{budget}.model")
+    model, model_kwargs = spec_tables.component(
+        c, model_doc, "model", MODELS, check_model_kwargs, user_models.find_problem,
+        over.get("model", {}), f"budgets.{budget}.model")
 
     directions = dict(info.metrics) if info is not None else {}
     primary = c.str_(st["primary_metric"], "study.primary_metric",

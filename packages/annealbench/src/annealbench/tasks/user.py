@@ -32,6 +32,7 @@ import torch
 from annealbench import user_code
 from annealbench.data.images import ImageSet
 from annealbench.data.text import TokenSplits
+from annealbench.errors import Problem
 from annealbench.models.kwargs import Kwarg, bool_kw, int_kw
 from annealbench.user_code import PieceError, Signature
 
@@ -77,30 +78,36 @@ def split_kwargs(kwargs: dict) -> tuple[dict, dict]:
 
 def check_kwargs(path: str, kwargs: dict) -> str | None:
     """None if ``path`` imports and takes ``kwargs``, else a short phrase saying what is allowed."""
+    problem = find_problem(path, kwargs)
+    return None if problem is None else problem.phrase
+
+
+def find_problem(path: str, kwargs: dict) -> Problem | None:
+    """As ``check_kwargs``, with the field to blame (errors.Problem; None: the path itself)."""
     try:
         obj = load_source(path)
     except ValueError as e:
-        return str(e)
+        return Problem(None, str(e))
     if is_task_class(obj):
         sig = Signature(obj, skip=TASK_ARGS)
         own = kwargs
     else:
         sig = Signature(obj, first=True)
         if not sig.takes_first:
-            return "must take the data directory as its first positional argument"
+            return Problem(None, "must take the data directory as its first positional argument")
         own, reserved = split_kwargs(kwargs)
         for key, value in reserved.items():
             if not RESERVED[key].accepts(value):
-                return f"{key} must be {RESERVED[key].constraint}, got {value!r}"
+                return Problem(key, f"{key} must be {RESERVED[key].constraint}, got {value!r}")
             if sig.takes(key):
-                return (f"{key} is annealbench's key (not passed to the callable); rename the "
-                        "callable's argument")
+                return Problem(key, f"{key} is annealbench's key (not passed to the callable); "
+                                    "rename the callable's argument")
     unknown = sig.unknown(own)
     if unknown:
-        return f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}"
+        return Problem(unknown[0], f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}")
     missing = [k for k in sig.required if k not in own]
     if missing:
-        return f"requires {', '.join(missing)}"
+        return Problem(missing[0], f"requires {', '.join(missing)}")
     return None
 
 
