@@ -18,9 +18,9 @@ MAX_LINES = 300
 
 # Bottom to top: a unit may import the units of the rows below its own, never its own row or above.
 LAYERS = (
-    ("errors", "faults", "progress", "user_code"),  # no annealbench imports
-    ("store", "devices", "precision", "optim"),     # files, devices, dtypes, optimizers
-    ("schedules", "models", "data"),                # the pieces a study names
+    ("errors", "faults", "progress"),               # no annealbench imports
+    ("user_code", "store", "devices", "precision"), # import paths, files, devices, dtypes
+    ("optim", "schedules", "models", "data"),       # the pieces a study names
     ("tasks",),                                     # a data set and its model trained together
     ("spec",),                                      # the study file, checked; the grid
     ("sharing",),                                   # shared prefixes: plan, trajectories, fork

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from annealbench.errors import WHOLE, Problem
+from annealbench.user_code import Registry
 
 from . import custom
 from .registry import REGISTRY, ScheduleDef
@@ -72,18 +73,16 @@ def find_problem(type_: str, kwargs: dict, *, interval: str | None = None) -> Pr
         return Problem(WHOLE, f"schedule kwargs must be a table, got {kwargs!r}")
     if interval is not None and interval not in INTERVALS:
         return Problem("interval", f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
-    if custom.is_path(type_):
-        problem = custom.find_problem(type_, kwargs)
-        if problem is None and interval == "step" and custom.needs_metric(custom.load(type_)):
-            problem = Problem("interval", _PER_EPOCH_ONLY)
-        return problem
-    d = REGISTRY.get(type_)
-    if d is None:
-        return Problem(None, _unknown(type_))
-    problem = _check_registered(d, kwargs)
-    if problem is None and interval == "step" and d.needs_metric:
+    problem = SCHEDULES.find_problem(type_, kwargs)
+    if problem is None and interval == "step" and _needs_metric(type_):
         problem = Problem("interval", _PER_EPOCH_ONLY)
     return problem
+
+
+def _needs_metric(type_: str) -> bool:
+    if custom.is_path(type_):
+        return custom.needs_metric(custom.load(type_))
+    return REGISTRY[type_].needs_metric
 
 
 def resolve(type_: str, kwargs: dict, *, epochs: int, steps_per_epoch: int, interval: str) -> dict:
@@ -182,3 +181,7 @@ def _check_registered(d: ScheduleDef, kwargs: dict[str, Any]) -> Problem | None:
 
 def _positive_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+# Built-in schedules by name, the user's LRScheduler subclasses by import path.
+SCHEDULES = Registry(REGISTRY, _check_registered, custom.find_problem, _unknown)

@@ -135,12 +135,11 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
     """
-    from annealbench import user_code
-    from annealbench.models import MODELS, check_model_kwargs
-    from annealbench.models import user as user_models
+    from annealbench import models, user_code
+    from annealbench import tasks as datasets
+    from annealbench.models import MODELS
     from annealbench.spec import preflight
-    from annealbench.tasks import DATASETS, check_dataset_kwargs
-    from annealbench.tasks import user as user_data
+    from annealbench.tasks import DATASETS
 
     path = Path(path)
     if doc is None:
@@ -182,16 +181,14 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
     dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
                    if isinstance(doc["dataset"], dict) else doc["dataset"])
-    dataset, dataset_kwargs = spec_tables.component(
-        c, dataset_doc, "dataset", DATASETS, check_dataset_kwargs, user_data.find_problem,
-        over.get("dataset", {}), f"budgets.{budget}.dataset")
+    dataset, dataset_kwargs = spec_tables.component(c, dataset_doc, "dataset", datasets.REGISTRY,
+                                                    over.get("dataset", {}), f"budgets.{budget}.dataset")
     info = DATASETS.get(dataset)  # None for a data set by import path: preflight reads it
     if info is not None and isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
             model_doc["name"] not in info.models:
         c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
-    model, model_kwargs = spec_tables.component(
-        c, model_doc, "model", MODELS, check_model_kwargs, user_models.find_problem,
-        over.get("model", {}), f"budgets.{budget}.model")
+    model, model_kwargs = spec_tables.component(c, model_doc, "model", models.REGISTRY,
+                                                over.get("model", {}), f"budgets.{budget}.model")
 
     directions = dict(info.metrics) if info is not None else {}
     primary = c.str_(st["primary_metric"], "study.primary_metric",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from annealbench.errors import MISSING, WHOLE, Problem
 from annealbench.spec.checker import Checker
-from annealbench.user_code import is_path
+from annealbench.user_code import Registry, is_path
 
 
 def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
@@ -82,9 +82,9 @@ def _builtin_optimizer(c: Checker, table, where, keys, builtin) -> tuple[str, di
     return type_, kwargs
 
 
-def component(c: Checker, table, where, known, check, find, override=(), override_where=""):
-    """A [model] or [dataset] table: a registered ``name`` (``check``: its kwargs, a phrase) or a
-    "package.module:callable" import path (``find``: an errors.Problem), plus its kwargs.
+def component(c: Checker, table, where, registry: Registry, override=(), override_where=""):
+    """A [model] or [dataset] table: a registered ``name`` or a "package.module:callable" import
+    path (both looked up and checked by ``registry``), plus that component's kwargs.
 
     ``override``: keys the budget set (``override_where``), so a message names the field written.
     """
@@ -96,20 +96,20 @@ def component(c: Checker, table, where, known, check, find, override=(), overrid
     name = c.str_(table["name"], field_("name"))
     kwargs = {k: v for k, v in table.items() if k != "name"}
     if is_path(name):  # the user's callable: its signature says what it takes
-        problem = find(name, kwargs)
+        problem = registry.find_problem(name, kwargs)
         if problem is not None and problem.field is None:
             c.fail(field_("name"), name, problem.phrase)
         if problem is not None:  # a kwarg the table lacks is a required one
             c.fail(field_(problem.field), kwargs.get(problem.field, MISSING), f"{name} {problem.phrase}")
         return name, kwargs
-    if name not in known:
-        c.fail(field_("name"), name, f"allowed: {', '.join(sorted(known))}, or a "
+    if name not in registry.entries:
+        c.fail(field_("name"), name, f"allowed: {', '.join(sorted(registry.entries))}, or a "
                                      "'package.module:callable' import path")
     for k, v in kwargs.items():  # one key at a time, so the message names the field
-        problem = check(name, {k: v})
+        problem = registry.check(name, {k: v})
         if problem:
             c.fail(field_(k), v, f"{name} {problem}")
-    problem = check(name, kwargs)
+    problem = registry.check(name, kwargs)
     if problem:
         c.fail(where, kwargs, f"{name} {problem}")
     return name, kwargs
