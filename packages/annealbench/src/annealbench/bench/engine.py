@@ -116,7 +116,7 @@ def child_devices(device, procs: int, spread: bool) -> list[str]:
 
 def rate(procs: int, threads: int, precision_: str, activation: str, device,
          data_dir: Path | None, dry_run: bool, spread: bool = True) -> float:
-    """Images/s of ``procs`` processes training at once (``annealbench.bench.main --_child loop``):
+    """Images/s of ``procs`` processes training at once (``python -m annealbench.bench --_child loop``):
     each loads and warms up, says "ready", and starts when all have (a line on its stdin)."""
     rest = ["--threads", str(threads), "--precision", precision_, "--activation", activation]
     if data_dir:
