@@ -25,10 +25,10 @@ from harness import (
     temp_files,
 )
 
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.execution.study import run_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir, atomic_write_json
-from annealbench.study import run_study
 
 
 def test_two_writers_finish_every_run_exactly_once(baseline, fresh):

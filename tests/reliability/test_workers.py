@@ -36,8 +36,8 @@ from harness import (
 )
 from testkit import child_pids
 
-from annealbench.spec import load_study
-from annealbench.study import run_study
+from annealbench.execution.study import run_study
+from annealbench.spec.load import load_study
 
 TWO = ("--workers", "2")
 

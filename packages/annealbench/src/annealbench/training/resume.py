@@ -15,7 +15,7 @@ import json
 import torch
 
 from annealbench.devices import transient
-from annealbench.fork import state_bytes
+from annealbench.sharing.fork import state_bytes
 from annealbench.store import RunDir, atomic_write_bytes, read_json
 
 
@@ -40,7 +40,9 @@ def load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
-        epoch, step, wall = int(ck["epoch"]), int(ck["step"]), float(ck["wall_time_s"])
+        epoch = int(ck["epoch"])
+        step = int(ck["step"])
+        wall = float(ck["wall_time_s"])
         if not 1 <= epoch <= last_epoch or step < 0 or not all(
                 run.epoch_file(e).exists() for e in range(epoch + 1)):
             raise ValueError(f"checkpoint of epoch {epoch} does not fit this run's epoch files")

@@ -1,4 +1,4 @@
-"""The engine's measures for ``annealbench bench`` (annealbench.bench runs and records them).
+"""The engine's measures for ``annealbench bench`` (annealbench.bench.main runs and records them).
 
 - ``engine_throughput``: training images/s of the default engine (``engine.choose``: worker
   processes x threads, precision "auto", the CNN's default activation) over today's loop (one
@@ -13,7 +13,7 @@
   default engine minus its fp32 twin, averaged per seed, with a 95% t-interval over the seeds.
   Met when the interval holds 0: bf16 does not move accuracy beyond seed noise.
 - ``prefix_saved``: the share of the default CIFAR-10 study's training epochs that shared prefixes
-  skip (reported; no target), from the prefix planner (annealbench.prefix).
+  skip (reported; no target), from the prefix planner (annealbench.sharing.plan).
 - ``gpu_runs`` (CUDA only): summed images/s of N training processes sharing one GPU, N = 1, 2, 4,
   best over one (reported; no target): what ``--workers N`` on one GPU would gain.
 """
@@ -29,8 +29,9 @@ from pathlib import Path
 
 import torch
 
-from annealbench import engine, precision
-from annealbench.bench_study import prefix_saved, study_measures
+from annealbench import precision
+from annealbench.bench.study import prefix_saved, study_measures
+from annealbench.execution import workers as engine
 from annealbench.models import MODELS
 
 # name -> (op, target); None: reported, no target. The throughput target is for CPUs; the study
@@ -115,7 +116,7 @@ def child_devices(device, procs: int, spread: bool) -> list[str]:
 
 def rate(procs: int, threads: int, precision_: str, activation: str, device,
          data_dir: Path | None, dry_run: bool, spread: bool = True) -> float:
-    """Images/s of ``procs`` processes training at once (``annealbench.bench --_child loop``):
+    """Images/s of ``procs`` processes training at once (``python -m annealbench.bench --_child loop``):
     each loads and warms up, says "ready", and starts when all have (a line on its stdin)."""
     rest = ["--threads", str(threads), "--precision", precision_, "--activation", activation]
     if data_dir:
@@ -150,7 +151,8 @@ def rate(procs: int, threads: int, precision_: str, activation: str, device,
 def engine_throughput(device, data_dir, dry_run: bool, repeats: int) -> tuple[float, float, dict]:
     d = default_setting(device)
     cpus = engine.usable_cpus()
-    base, cand = [], []
+    base = []
+    cand = []
     for _ in range(repeats):  # interleaved, so a change in the machine's load hits both alike
         base.append(rate(1, cpus, TODAY["precision"], TODAY["activation"], device, data_dir,
                          dry_run))
@@ -183,7 +185,7 @@ def _entry(base, cand, unit: str, ratio: float, name: str, device, **extra) -> d
 
 def measures(device, data_dir: Path | None, dry_run: bool, repeats: int,
              experiments: Path) -> dict[str, dict]:
-    """The engine's measures, each as annealbench.bench records it."""
+    """The engine's measures, each as annealbench.bench.main records it."""
     out = {}
     saved = prefix_saved(device, experiments)
     base, cand, extra = engine_throughput(device, data_dir, dry_run, 1 if dry_run else repeats)
@@ -191,7 +193,8 @@ def measures(device, data_dir: Path | None, dry_run: bool, repeats: int,
                                       **extra)
     # a study takes minutes: at most 3 interleaved repeats
     st = study_measures(device, data_dir, dry_run, 1 if dry_run else min(repeats, 3))
-    today, now = statistics.median(st["today_s"]), statistics.median(st["engine_s"])
+    today = statistics.median(st["today_s"])
+    now = statistics.median(st["engine_s"])
     out["study_speedup"] = _entry(today, now, "s", today / now, "study_speedup", device,
                                   dataset=st["dataset"], runs=st["runs"], today_s=st["today_s"],
                                   engine_s=st["engine_s"],

@@ -3,7 +3,7 @@
 Order of writes per epoch: the epoch's records, then (at an epoch other runs fork from) a kept copy
 of the state, then the checkpoint that covers them, so a kill at any point leaves either a
 consistent (records, checkpoint) pair or records (and kept state) the resume drops. A run with no
-progress may start from a donor's identical first epochs (annealbench.fork).
+progress may start from a donor's identical first epochs (annealbench.sharing.fork).
 A checkpoint or config.json that cannot be read, or that belongs to another config, restarts the
 run from scratch (with a log line); a full disk (StoreError) stops the study, leaving every run
 resumable, instead of marking runs failed. After an OOM the memory is released once the handler
@@ -19,7 +19,6 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC
 
 import torch
 
@@ -32,16 +31,16 @@ from annealbench.devices import (
 from annealbench.devices import configure as configure_device
 from annealbench.devices import sync as _sync
 from annealbench.errors import DeviceLost, StoreError
-from annealbench.fork import keep as keep_state
-from annealbench.fork import materialise
 from annealbench.optim import build_optimizer
 from annealbench.precision import autocast
-from annealbench.prefix import Fork
-from annealbench.resume import load_checkpoint as _load_checkpoint
-from annealbench.resume import same_config as _same_config
-from annealbench.resume import save_checkpoint as _save_checkpoint
+from annealbench.sharing.fork import keep as keep_state
+from annealbench.sharing.fork import materialise
+from annealbench.sharing.plan import Fork
+from annealbench.sharing.trajectory import tests_at as _tests_at
 from annealbench.store import RunDir, RunLock, atomic_write_json
-from annealbench.trajectory import tests_at as _tests_at
+from annealbench.training.resume import load_checkpoint as _load_checkpoint
+from annealbench.training.resume import same_config as _same_config
+from annealbench.training.resume import save_checkpoint as _save_checkpoint
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -57,14 +56,15 @@ class RunOutcome:
     message: str = ""
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     # Re-seeding per epoch makes dropout noise a function of (seed, epoch): a resumed run
     # replays exactly what an uninterrupted one would, with no RNG state to checkpoint.
     return seed * 1_000_003 + epoch
 
 
 def _eval_rows(task, model, epoch, step, lr, wall, splits, amp) -> tuple[list[tuple], dict]:
-    rows, val = [], {}
+    rows = []
+    val = {}
     for split in splits:
         with autocast(*amp):
             metrics = task.evaluate(model, split)
@@ -86,15 +86,17 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
     ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
     schedule, which is still resolved for the full run length (and share no prefixes).
     ``keep_epochs``: keep the state after these epochs for runs that fork from this one;
-    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.fork).
+    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.sharing.fork).
     """
     key = cfg["run_key"]
     configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why
     if max_steps or max_epochs:
-        keep_epochs, fork = (), None
+        keep_epochs = ()
+        fork = None
     amp = (cfg.get("precision", "fp32"), device.type)
     steps_per_epoch = task.steps_per_epoch()
-    epochs, interval = cfg["epochs"], cfg["schedule_interval"]
+    epochs = cfg["epochs"]
+    interval = cfg["schedule_interval"]
     last_epoch = min(epochs, max_epochs or epochs)
     resolved = schedules.resolve(cfg["schedule_type"], cfg["schedule_kwargs"], epochs=epochs,
                                  steps_per_epoch=steps_per_epoch, interval=interval)
@@ -137,16 +139,20 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits,
                              amp)
         run.write_epoch(0, rows)
-        epoch0, step, wall = 0, 0, 0.0
+        epoch0 = 0
+        step = 0
+        wall = 0.0
     else:
         epoch0, step, wall = state
         run.drop_epochs_after(epoch0)
     trained = 0
     unit = task.item_unit
     for epoch in range(epoch0 + 1, last_epoch + 1):
-        torch.manual_seed(_epoch_seed(cfg["seed"], epoch))
+        torch.manual_seed(epoch_seed(cfg["seed"], epoch))
         model.train()
-        losses, lrs, items = [], [], 0
+        losses = []
+        lrs = []
+        items = 0
         bad = None
         bar = None
         if progress:
@@ -178,7 +184,8 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
                     torch.stack(losses[-FINITE_CHECK_EVERY:])).all():
                 break
         _sync(device)
-        elapsed, stamps = time.perf_counter() - t0, clock.stamps()
+        elapsed = time.perf_counter() - t0
+        stamps = clock.stamps()
         if bar is not None:
             bar.close()
         values = torch.stack(losses).float().cpu().tolist()
@@ -221,17 +228,13 @@ def _diverged(run: RunDir, cfg: dict, epoch: int, rows: list[tuple], at_step: in
     """The epoch's records up to and including the first non-finite value (``rows`` end with it),
     then the status: diverged at ``at_step``, in ``epoch``, which does not count as done."""
     run.write_epoch(epoch, rows)
-    atomic_write_json(run.status, {"status": "diverged", "epochs_done": epoch - 1,
-                                   "diverged_step": at_step, "error": None, "finished_at": _now()},
-                      fault="status-write")
+    run.write_status("diverged", epochs_done=epoch - 1, diverged_step=at_step)
     log(f"[{cfg['run_key']}] {_label(cfg)} diverged at step {at_step} ({what})")
     return RunOutcome(cfg["run_key"], "diverged", trained)
 
 
 def _completed(run: RunDir, key: str, last_epoch: int, trained: int) -> RunOutcome:
-    atomic_write_json(run.status, {"status": "completed", "epochs_done": last_epoch,
-                                   "diverged_step": None, "error": None, "finished_at": _now()},
-                      fault="status-write")
+    run.write_status("completed", epochs_done=last_epoch)
     return RunOutcome(key, "completed", trained)
 
 
@@ -276,8 +279,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         if oom and device.type == "cuda":  # the traceback is gone: its tensors can be freed now
             gc.collect()
             torch.cuda.empty_cache()
-        atomic_write_json(run.status, {"status": "failed", "epochs_done": None, "diverged_step": None,
-                                       "error": msg, "finished_at": _now()}, fault="status-write")
+        run.write_status("failed", error=msg)
         log(f"[{key}] {_label(cfg)} failed: {msg}")
         if lost:
             raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
@@ -287,8 +289,4 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
 def _final(status: dict | None) -> bool:
     return (status or {}).get("status") in FINAL_STATUSES
 
-
-def _now() -> str:
-    from datetime import datetime
-    return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -10,7 +10,7 @@ has the best mean over the tuning seeds, ties to the smaller LR, LRs where a run
 over while another LR had none (as annealbench-report's in-study selection). The file is checked
 against the study each time the judged budget is loaded: a file written for other tuning runs
 (``tuning_runs_sha256``: the tuning budget's model, data, optimizers, schedules, lengths, batch,
-precision and seeds, annealbench.budgets.runs_sha256) or another grid is stale and stops the run;
+precision and seeds, annealbench.spec.budgets.runs_sha256) or another grid is stale and stops the run;
 an edit that leaves those runs as they were (a comment, a target, the judged seeds) does not.
 ``spec_sha256`` records the study file as it was when tuned. See docs/tuning.md.
 """
@@ -81,7 +81,8 @@ def stale(study, content) -> str | None:
         except (KeyError, TypeError):
             return f"a choice is not of the form {{optimizer, schedule, length, base_lr, by_lr}}: {c!r}"
     if set(got) != want:
-        extra, lacking = sorted(set(got) - want), sorted(want - set(got))
+        extra = sorted(set(got) - want)
+        lacking = sorted(want - set(got))
         return ("its choices are for another grid: " + "; ".join(
             f"{what} {', '.join(f'{o}/{s} at {b} epochs' for o, s, b in keys[:3])}"
             for what, keys in (("no choice for", lacking), ("a choice for", extra)) if keys))
@@ -131,7 +132,7 @@ def _pick(by_lr: list[dict], maximize: bool) -> float:
 
 def choose(study, grid: list[dict], root: Path) -> list[dict]:
     """One choice per (optimizer setting, schedule, curve length) from the finished runs of the
-    tuning budget's ``grid`` under ``root`` (annealbench.study.run_study's folder)."""
+    tuning budget's ``grid`` under ``root`` (annealbench.execution.study.run_study's folder)."""
     metric = study.primary_metric
     maximize = study.metric_directions.get(metric, "max") == "max"
     runs = {(c["optimizer"], c["schedule"], c["base_lr"], c["seed"], c["epochs"]): c for c in grid}
@@ -141,7 +142,8 @@ def choose(study, grid: list[dict], root: Path) -> list[dict]:
             for b in study.curve_epochs:
                 by_lr = []
                 for lr in sorted(opt.lrs):
-                    vals, diverged = [], 0
+                    vals = []
+                    diverged = 0
                     for seed in study.seeds:
                         cfg = runs[(o, s, lr, seed, study.epochs if arm.type == FIXED_TYPE else b)]
                         v, div = _point(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), b, metric)

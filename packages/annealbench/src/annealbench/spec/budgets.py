@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import replace
 
-from annealbench.checker import Checker
+from annealbench.spec.checker import Checker
 
 
 def check_lengths(c: Checker, arms: dict, epochs: int) -> None:
@@ -103,7 +103,8 @@ def same_runs(c: Checker, judged, tuning) -> None:
     rule = (f"a tuning budget trains budget {judged.budget}'s runs on other seeds, so everything "
             "but its seeds must be the same")
     for f, key in RUN_FIELDS.items():
-        a, b = getattr(judged, f), getattr(tuning, f)
+        a = getattr(judged, f)
+        b = getattr(tuning, f)
         if not isinstance(a, dict):
             if a != b:
                 c.fail(f"{where}.{key}", _plain(b), f"budget {judged.budget} has {_plain(a)!r}; {rule}")

@@ -1,5 +1,5 @@
 """Shared prefixes: which runs can start from another run's epoch-k state instead of training
-epochs 1..k again, derived from the schedules' own trajectories (annealbench.trajectory).
+epochs 1..k again, derived from the schedules' own trajectories (annealbench.sharing.trajectory).
 
 Runs are grouped by every config field except the schedule's, the length and ``test_epochs``
 (same model, data, seed, base LR, optimizer, batch size, device, eval policy...). In a group, a
@@ -11,7 +11,7 @@ records and evaluations only; a partial fork also loads the donor's kept epoch-k
 
 ReduceLROnPlateau (any metric-driven schedule) is planned as if validation always improved, an
 upper bound: at run time the fork steps a fresh scheduler on the donor's recorded validation
-losses, and shares only the epochs that bound survives (annealbench.fork). Two such runs built the
+losses, and shares only the epochs that bound survives (annealbench.sharing.fork). Two such runs built the
 same way differ only in length, so the shorter is certain to be the longer one's prefix.
 
 Policy: on by default on CPU (deterministic); on CUDA only whole-length forks by default, partial
@@ -25,8 +25,8 @@ import json
 import os
 from dataclasses import dataclass
 
-from annealbench import trajectory
 from annealbench.errors import AnnealbenchError
+from annealbench.sharing import trajectory
 
 ENV = "ANNEALBENCH_SHARE_PREFIX"
 MODES = ("off", "whole", "all")
@@ -66,7 +66,10 @@ class _Run:
     """One run of the grid with its trajectory, computed lazily as far as comparisons need."""
 
     def __init__(self, cfg: dict, index: int, steps_per_epoch: int, cache: dict):
-        self.cfg, self.index, self.key, self.length = cfg, index, cfg["run_key"], cfg["epochs"]
+        self.cfg = cfg
+        self.index = index
+        self.key = cfg["run_key"]
+        self.length = cfg["epochs"]
         sched = json.dumps([cfg[k] for k in ("optimizer_type", "optimizer_kwargs", "base_lr",
                                               "schedule_type", "schedule_kwargs",
                                               "schedule_interval", "epochs")], default=str)
@@ -128,9 +131,12 @@ class Plan:
 
     def order(self, grid: list[dict]) -> list[dict]:
         """The grid in its own order (seeds outermost), each donor moved just before its first fork."""
-        by_key, seen, out = {c["run_key"]: c for c in grid}, set(), []
+        by_key = {c["run_key"]: c for c in grid}
+        seen = set()
+        out = []
         for cfg in grid:
-            chain, key = [], cfg["run_key"]
+            chain = []
+            key = cfg["run_key"]
             while key is not None and key not in seen and key in by_key:
                 chain.append(key)
                 key = self.after(key)
@@ -179,7 +185,8 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
     placed: list[_Run] = []
     trained_from: dict[str, int] = {}  # first epoch a placed run trains itself, minus one
     for f in sorted(runs, key=lambda r: (-r.length, r.metric, -share[r.key], r.index)):
-        best, best_rank = None, None
+        best = None
+        best_rank = None
         for pos, d in enumerate(placed):
             k = agree[(f.key, d.key)]
             whole = k == f.length
@@ -188,7 +195,8 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
             certain = not (f.metric or d.metric) or f.construction == d.construction
             rank = (k, certain, -trained_from[d.key], -pos)
             if best_rank is None or rank > best_rank:
-                best, best_rank = (d, k, certain), rank
+                best = (d, k, certain)
+                best_rank = rank
         trained_from[f.key] = 0
         if best is not None:
             d, k, certain = best
@@ -204,7 +212,7 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
 def saved_share(study, device, steps_per_epoch: int, share: bool | None = None) -> float:
     """Share of the study's training epochs the plan skips on ``device`` (a torch.device or its
     type), under the same policy as ``annealbench run`` (0 when sharing is off)."""
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
 
     device_type = getattr(device, "type", device)
     p = plan(expand(study, device_type), steps_per_epoch, mode(device_type, share))

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from annealbench.checker import Checker
 from annealbench.errors import MISSING
+from annealbench.spec.checker import Checker
 
 REGIME_STUDY_KEYS = {"plateau", "reference"}
 REGIME_BUDGET_KEYS = {"plateau"}

@@ -33,9 +33,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
-from annealbench.executors import TaskSpec, _make_task
-from annealbench.runner import FINAL_STATUSES, RunOutcome
+from annealbench.execution.local import TaskSpec, make_task
 from annealbench.store import RunDir
+from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 _ERRORS = {"StoreError": StoreError, "DataError": DataError}
 _PR_SET_PDEATHSIG = 1
@@ -47,7 +47,7 @@ _PR_SET_PDEATHSIG = 1
 _BOOT = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
          "from multiprocessing.connection import Connection\n"
          "conn = Connection(int(sys.argv[1]))\nsys.path[:] = conn.recv()\n"
-         "from annealbench.pool import serve\nserve(conn)\n")
+         "from annealbench.execution.pool import serve\nserve(conn)\n")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -78,13 +78,13 @@ def serve(conn: Connection) -> None:
         _die_with_parent(parent)
         import torch
 
-        from annealbench.runner import run_one
+        from annealbench.training.runner import run_one
 
         torch.set_num_threads(threads)
         device = torch.device(device_name)
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        task = _make_task(spec, device)
+        task = make_task(spec, device)
 
         def log(msg):  # a parent gone mid-run must not fail the run: SIGTERM is on its way
             try:
@@ -122,7 +122,9 @@ class _Queue:
         donors = set(self.after.values())
         order = {c["run_key"]: i for i, c in enumerate(todo)}
         self.pending = sorted(todo, key=lambda c: (c["run_key"] not in donors, order[c["run_key"]]))
-        self.known, self.status, self.plan = known, {}, plan
+        self.known = known
+        self.status = {}
+        self.plan = plan
 
     def done(self, key: str, status: str) -> None:
         self.status[key] = status
@@ -153,7 +155,10 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(child.fileno())],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
-        self.ready, self.job, self.dead, self.retired = False, None, False, False
+        self.ready = False
+        self.job = None
+        self.dead = False
+        self.retired = False
         try:
             self.conn.send(list(sys.path))
             self.conn.send((spec, device_name, threads, str(root), os.getpid()))
@@ -253,7 +258,8 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
                     elif msg[0] == "log":
                         log(msg[1])
                     elif msg[0] in ("done", "retire"):
-                        cfg, w.job = w.job, None
+                        cfg = w.job
+                        w.job = None
                         w.retired = msg[0] == "retire"
                         record(cfg, msg[1])
                     elif msg[0] == "error":

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from annealbench import imports
-from annealbench.checker import Checker
+from annealbench import user_code
 from annealbench.errors import MISSING, AnnealbenchError
-from annealbench.imports import PieceError, is_path
+from annealbench.spec.checker import Checker
 from annealbench.tasks import (
     CHAR_LM_METRICS,
     CLASSIFICATION_METRICS,
@@ -28,8 +27,9 @@ from annealbench.tasks import (
     make_task,
 )
 from annealbench.tasks import user as user_data
+from annealbench.user_code import PieceError, is_path
 
-EPOCH_SEED_STRIDE = 1_000_003  # runner._epoch_seed: seed * stride + epoch goes to torch.manual_seed
+EPOCH_SEED_STRIDE = 1_000_003  # runner.epoch_seed: seed * stride + epoch goes to torch.manual_seed
 TORCH_SEED_MAX = 2**64 - 1  # the largest seed torch.manual_seed accepts
 PROBE_BATCH = 2
 PROBE_TOKENS = 8
@@ -120,7 +120,8 @@ def _fail_piece(c: Checker, fields: Fields, part: str, name: str, kwargs: dict, 
 
 def _data(c: Checker, study, data_dir, fields: Fields):
     """(the user's Task built on the CPU or None, Facts, metrics) of the study's data set."""
-    name, kwargs = study.dataset, study.dataset_kwargs
+    name = study.dataset
+    kwargs = study.dataset_kwargs
     if not is_path(name):
         info = DATASETS[name]
         return None, info.facts(_resolved(study)), info.metrics
@@ -215,7 +216,8 @@ def _probe_model(c: Checker, study, task, facts: Facts, fields: Fields, own_task
     from annealbench.models import MODELS, build_model, models_of
     from annealbench.models import user as user_models
 
-    name, kwargs = study.model, study.model_kwargs
+    name = study.model
+    kwargs = study.model_kwargs
     where = fields.of("model", "name")
     info = MODELS.get(name)
     if info is not None and facts.model_kind not in (None, info.kind):
@@ -233,13 +235,13 @@ def _probe_model(c: Checker, study, task, facts: Facts, fields: Fields, own_task
         try:
             model = build_model(name, kwargs, **shapes)
         except Exception as e:  # the user's factory: whatever it raises, one line
-            c.fail(where, name, f"raised {type(e).__name__}: {imports.one_line(e)}")
+            c.fail(where, name, f"raised {type(e).__name__}: {user_code.one_line(e)}")
         if not any(p.requires_grad for p in model.parameters()):
             c.fail(where, name, "returned a module without trainable parameters")
         try:
             problem = _one_step(model, task, facts, study, own_task)
         except Exception as e:
-            problem = f"failed one training step on a tiny batch: {type(e).__name__}: {imports.one_line(e)}"
+            problem = f"failed one training step on a tiny batch: {type(e).__name__}: {user_code.one_line(e)}"
     if problem:
         c.fail(where, name, problem)
 
@@ -274,7 +276,8 @@ def _one_step(model, task, facts: Facts, study, own_task: bool) -> str | None:
         with torch.no_grad():
             model(x[:1])
         return None
-    vocab, t = facts.shapes["vocab_size"], PROBE_TOKENS
+    vocab = facts.shapes["vocab_size"]
+    t = PROBE_TOKENS
     x = torch.randint(0, vocab, (b, t))
     logits, state = forward(model, x, None)
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (b, t, vocab):

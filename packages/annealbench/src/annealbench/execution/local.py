@@ -36,7 +36,7 @@ class RayOptions:
     gpus_per_run: float = 1.0        # used only when the study runs on CUDA
 
 
-def _make_task(spec: TaskSpec, device):
+def make_task(spec: TaskSpec, device):
     from annealbench.tasks import make_task
     return make_task(spec.dataset, spec.dataset_kwargs,
                      data_dir=Path(spec.data_dir) if spec.data_dir else None,
@@ -47,13 +47,16 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
               on_outcome, plan=None):
     """One run after another, each donor before its forks (``plan``: a prefix.Plan); a fork whose
     donor another process holds is left "busy" too, for finish_busy to take up after it."""
-    from annealbench.prefix import Plan
-    from annealbench.runner import RunOutcome, run_one
+    from annealbench.sharing.plan import Plan
     from annealbench.store import RunDir
+    from annealbench.training.runner import RunOutcome, run_one
 
-    plan, outcomes, status = plan or Plan(), [], {}
+    plan = plan or Plan()
+    outcomes = []
+    status = {}
     for cfg in plan.order(grid):
-        key, donor = cfg["run_key"], plan.after(cfg["run_key"])
+        key = cfg["run_key"]
+        donor = plan.after(cfg["run_key"])
         if status.get(donor) == "busy":
             o = RunOutcome(key, "busy", 0, f"its donor {donor} is running in another process")
         else:
@@ -73,14 +76,14 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
              options: dict):
     import torch
 
-    from annealbench.runner import run_one
     from annealbench.store import RunDir
+    from annealbench.training.runner import run_one
 
     device = torch.device(device_type)
     key = json.dumps([asdict(spec), device_type], sort_keys=True)
     if key not in _WORKER_TASKS:
         _WORKER_TASKS.clear()  # one data set resident per worker, not one per study seen
-        _WORKER_TASKS[key] = _make_task(spec, device)
+        _WORKER_TASKS[key] = make_task(spec, device)
     # Worker stdout is forwarded to the driver by Ray, so the per-epoch log lines still appear.
     return run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), _WORKER_TASKS[key], device,
                    log=lambda m: print(m, flush=True), progress=False,
@@ -88,13 +91,13 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
 
 
 def _lost(cfg: dict, msg: str):
-    from annealbench.runner import RunOutcome
+    from annealbench.training.runner import RunOutcome
     return RunOutcome(cfg["run_key"], "failed", 0, msg.splitlines()[0])
 
 
 def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptions, *, log,
             max_steps, max_epochs, on_outcome, plan=None):
-    from annealbench.prefix import Plan
+    from annealbench.sharing.plan import Plan
 
     plan = plan or Plan()
     try:
@@ -112,7 +115,8 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
         resources = {"num_cpus": opts.cpus_per_run,
                      "num_gpus": opts.gpus_per_run if device.type == "cuda" else 0}
         remote = ray.remote(max_retries=0, **resources)(_ray_run)
-        pending, forks = {}, {}
+        pending = {}
+        forks = {}
 
         def submit(cfg):
             pending[remote.remote(cfg, str(root), spec, device.type, max_steps, max_epochs,
@@ -153,8 +157,8 @@ def finish_busy(outcomes: list, grid: list[dict], root: Path, task, device, *, l
     returns 0 leaves every run of its grid finished, however many processes share the folder.
     ``options(run_key)``: run_one's sharing options (a prefix.Plan's). Returns the outcomes, each
     busy one replaced by what became of it."""
-    from annealbench.runner import run_one
     from annealbench.store import RunDir
+    from annealbench.training.runner import run_one
 
     by_key = {c["run_key"]: c for c in grid}
     done = []

@@ -14,10 +14,41 @@ import importlib
 import inspect
 import os
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from annealbench.errors import Problem
+
 FORM = "package.module:attribute"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One kind of piece a study names (a model, data set, schedule): a built-in by name, or the
+    user's own by import path, whose signature says which kwargs it takes. Each kind gives its
+    built-ins, the check of a built-in's kwargs, the check of a piece by path, and the phrase for
+    a name that is neither."""
+
+    entries: Mapping[str, Any]
+    check_entry: Callable[[Any, dict], Problem | None]
+    check_path: Callable[[str, dict], Problem | None]
+    unknown: Callable[[str], str]
+
+    def find_problem(self, name: str, kwargs: dict) -> Problem | None:
+        """None if ``name`` is known and takes ``kwargs``; else what is wrong (None: the name)."""
+        if is_path(name):
+            return self.check_path(name, kwargs)
+        entry = self.entries.get(name)
+        if entry is None:
+            return Problem(None, self.unknown(name))
+        return self.check_entry(entry, kwargs)
+
+    def check(self, name: str, kwargs: dict) -> str | None:
+        """The phrase of ``find_problem`` (None if there is none)."""
+        problem = self.find_problem(name, kwargs)
+        return None if problem is None else problem.phrase
 
 
 def is_path(name: object) -> bool:
@@ -76,7 +107,9 @@ class Signature:
         try:
             params = list(inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):  # a builtin without a signature: take it on trust
-            params, self.var_keyword, self.takes_first = [], True, True
+            params = []
+            self.var_keyword = True
+            self.takes_first = True
         else:
             self.var_keyword = any(p.kind is p.VAR_KEYWORD for p in params)
             self.takes_first = bool(params) and params[0].kind in (

@@ -1,4 +1,4 @@
-"""Whole-study measures for ``annealbench bench`` (see annealbench.bench_engine for what each means):
+"""Whole-study measures for ``annealbench bench`` (see annealbench.bench.engine for what each means):
 ``study_speedup`` and ``bf16_accuracy`` from one smoke-sized study run both ways, and
 ``prefix_saved`` from the prefix planner."""
 
@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from annealbench import engine, prefix
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
+from annealbench.execution import workers as engine
+from annealbench.sharing import plan as prefix
 
 SHARE_ENV = prefix.ENV
 STUDY = "bench-study"
@@ -121,7 +122,8 @@ def t_quantile(p: float, df: int) -> float:
         area = h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
         return 0.5 + math.copysign(area, x)
 
-    lo, hi = -1e3, 1e3
+    lo = -1e3
+    hi = 1e3
     for _ in range(100):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
@@ -140,14 +142,16 @@ def paired_interval(diffs_by_seed: dict[int, list[float]]) -> dict:
 def study_measures(device, data_dir: Path | None, dry_run: bool, repeats: int) -> dict:
     """study_speedup (wall seconds, medians of interleaved repeats) and bf16_accuracy."""
     cifar = data_dir is not None and (data_dir / CIFAR_FOLDER).is_dir() and not dry_run
-    base, cand = [], []
+    base = []
+    cand = []
     with tempfile.TemporaryDirectory(prefix="annealbench-bench-study-") as tmp:
         spec = Path(tmp) / f"{STUDY}.toml"
         spec.write_text(study_toml(cifar))
         for i in range(repeats):
             base.append(_run(spec, Path(tmp) / f"today-{i}", device.type, data_dir, today=True))
             cand.append(_run(spec, Path(tmp) / f"engine-{i}", device.type, data_dir, today=False))
-        today, now = final_accuracy(Path(tmp) / "today-0"), final_accuracy(Path(tmp) / "engine-0")
+        today = final_accuracy(Path(tmp) / "today-0")
+        now = final_accuracy(Path(tmp) / "engine-0")
     if today.keys() != now.keys():
         raise RuntimeError("the bench study trained different grids with the two engines")
     by_seed: dict[int, list[float]] = {}
@@ -165,7 +169,7 @@ def study_measures(device, data_dir: Path | None, dry_run: bool, repeats: int) -
 def prefix_saved(device, experiments: Path) -> dict:
     """Share of the default CIFAR-10 study's training epochs that shared prefixes skip on this
     device, as ``annealbench run`` plans them."""
-    from annealbench.spec import load_study
+    from annealbench.spec.load import load_study
 
     study = load_study(experiments / "cifar10-cnn.toml", "auto", device_type=device.type)
     kw = study.dataset_kwargs

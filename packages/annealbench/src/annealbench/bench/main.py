@@ -12,7 +12,7 @@ Measures (each: baseline, candidate, ratio, target):
   counted; CPU: peak RSS of a child process during the epoch, set-up excluded).
   Target <= 1.10.
 
-And the engine's (annealbench.bench_engine says how each is measured): ``engine_throughput``
+And the engine's (annealbench.bench.engine says how each is measured): ``engine_throughput``
 (target >= 1.7 on CPU), ``study_speedup`` (>= 2.0 where the engine differs from one run at
 a time: always on CPU, on CUDA with several processes per GPU), ``bf16_accuracy`` (the paired difference's 95%
 t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported).
@@ -37,14 +37,14 @@ from pathlib import Path
 
 import torch
 
-from annealbench import bench_engine
-from annealbench.bench_output import HISTORY, append_history, history_rows  # noqa: F401
-from annealbench.bench_output import line as _line
+from annealbench.bench import engine as bench_engine
+from annealbench.bench.output import HISTORY, append_history, history_rows  # noqa: F401
+from annealbench.bench.output import line as _line
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.devices import resolve_device
 from annealbench.devices import sync as _sync
-from annealbench.runner import train_run
 from annealbench.store import RunDir, atomic_write_json
+from annealbench.training.runner import train_run
 
 TARGETS = {"runner_throughput": (">=", 0.95), "augment_throughput": (">=", 1.0),
            "runner_peak_memory": ("<=", 1.10)}
@@ -75,7 +75,8 @@ def bare_loop(task, device, epoch: int = 1, max_steps: int | None = None) -> flo
     model = task.build_model("airbench-cnn", _model_kwargs(device))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
-    items, t0 = 0, time.perf_counter()
+    items = 0
+    t0 = time.perf_counter()
     for i, batch in enumerate(task.train_batches(epoch, 0)):
         if max_steps is not None and i >= max_steps:
             break
@@ -129,7 +130,8 @@ def augment_rates(task, device, steps: int) -> tuple[float, float]:
         n += len(xb)
     _sync(device)
     per_sample = n / (time.perf_counter() - t0)
-    t0, n = time.perf_counter(), 0
+    t0 = time.perf_counter()
+    n = 0
     for i, (xb, _) in enumerate(task.train_batches(1, 0)):
         if i >= steps:
             break
@@ -207,12 +209,13 @@ def _git_commit() -> str | None:
 
 def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool,
               experiments: Path = Path("experiments")) -> dict:
-    from annealbench.study import environment
+    from annealbench.execution.study import environment
 
     dataset, task = _task(device, data_dir, dry_run)
     steps = 2 if dry_run else None
     bare_loop(task, device, max_steps=2)  # warm-up: allocator, kernels, caches
-    bare, runner = [], []
+    bare = []
+    runner = []
     for _ in range(1 if dry_run else repeats):  # interleaved so drift hits both alike
         bare.append(bare_loop(task, device, max_steps=steps))
         runner.append(runner_epoch(task, device, dataset, max_steps=steps))

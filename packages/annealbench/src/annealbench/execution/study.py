@@ -15,15 +15,16 @@ from pathlib import Path
 
 import torch
 
-from annealbench import devices, prefix
-from annealbench.executors import RayOptions, TaskSpec, finish_busy, run_local, run_ray
-from annealbench.fork import prune, totals
-from annealbench.grid import expand
-from annealbench.pool import run_pool
+from annealbench import devices
+from annealbench.execution.local import RayOptions, TaskSpec, finish_busy, run_local, run_ray
+from annealbench.execution.pool import run_pool
 from annealbench.progress import Progress
-from annealbench.runner import FINAL_STATUSES, RunOutcome, _now
-from annealbench.spec import Study
-from annealbench.store import RunDir, atomic_write_json, read_json, remove_temps
+from annealbench.sharing import plan as prefix
+from annealbench.sharing.fork import prune, totals
+from annealbench.spec.grid import expand
+from annealbench.spec.load import Study
+from annealbench.store import RunDir, atomic_write_json, now, read_json, remove_temps
+from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 PACKAGES = ("annealbench", "torch", "torchvision", "numpy", "tqdm")
 
@@ -36,7 +37,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _git_commit(where: Path) -> str | None:
+def git_commit(where: Path) -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                              text=True, timeout=10)
@@ -91,12 +92,12 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
               threads: int | None = None, root: Path | None = None, display: str = "off",
               verbose: bool = False) -> list[RunOutcome]:
     """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
-    processes of ``threads`` threads each (annealbench.pool), or on a Ray cluster.
+    processes of ``threads`` threads each (annealbench.execution.pool), or on a Ray cluster.
 
     ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
     directory, in this process: a check that data, models and schedules fit together, writing
     nothing under ``out``.
-    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.prefix.mode).
+    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.sharing.plan.mode).
     ``root``: the study's folder (default ``out/<name>``; a tuning budget's runs go elsewhere, so
     that they never mix into the judged study's records).
     ``display``/``verbose``: how progress is shown (annealbench.progress; "off": every line).
@@ -126,7 +127,8 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     # With Ray or a pool the workers load their own copies; the driver's (checksums, a run taken
     # over from a dead process) stays off the GPU the workers share until it is needed there.
     pool = executor == "local" and workers > 1 and not dry_run
-    started, t0 = _now(), time.perf_counter()
+    started = now()
+    t0 = time.perf_counter()
     here: dict = {}
     shown = Progress(study.name, grid, root, mode=display, verbose=verbose, out=log)
     log = shown.log
@@ -165,7 +167,9 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
             plan = prepare()
             outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
                                  on_outcome=on_outcome, plan=plan, **limits)
-        task, plan, meta = here["task"], here["plan"], here["meta"]
+        task = here["task"]
+        plan = here["plan"]
+        meta = here["meta"]
         if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
             if any(o.status == "busy" for o in outcomes) and task.device != device:
                 task = load(device)
@@ -176,7 +180,7 @@ def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | No
     at = {c["run_key"]: i for i, c in enumerate(grid)}
     outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
     counts = Counter(o.status for o in outcomes)
-    meta.update(finished_at=_now(), wall_time_s=round(time.perf_counter() - t0, 2),
+    meta.update(finished_at=now(), wall_time_s=round(time.perf_counter() - t0, 2),
                 outcomes=dict(counts))
     if not dry_run:
         prune(root, plan)
@@ -206,7 +210,7 @@ def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started,
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
-            "git_commit": _git_commit(Path(study.file).resolve().parent),
+            "git_commit": git_commit(Path(study.file).resolve().parent),
             # a dry run writes no meta.json: no reason to hash the whole data set for it
             "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
             "runs_planned": len(grid), **environment(device), "prefix": totals(root, grid, plan),

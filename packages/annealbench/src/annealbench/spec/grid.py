@@ -16,7 +16,7 @@ import hashlib
 import json
 
 from annealbench import precision
-from annealbench.spec import SPEC_VERSION, Study
+from annealbench.spec.load import SPEC_VERSION, Study
 
 
 def run_key(config: dict) -> str:
@@ -28,7 +28,7 @@ def run_key(config: dict) -> str:
 
 def expand(study: Study, device_type: str) -> list[dict]:
     """Every run of the study's grid. A budget tuned on other seeds (``study.tuning``, see
-    annealbench.tuning) keeps, per (optimizer, schedule, length), only the chosen base LR and
+    annealbench.spec.tuning) keeps, per (optimizer, schedule, length), only the chosen base LR and
     the optimizer's ``article_lr``: nothing is chosen from the judged seeds' own runs."""
     keep = _tuned(study)
     runs = []

@@ -112,7 +112,8 @@ def choose(device_type: str, workers: str | int | None = None,
         why = "as asked" if w else f"{RUNS_PER_GPU} runs per GPU x {gpus} GPU{'s' if gpus > 1 else ''}"
         w = w or RUNS_PER_GPU * gpus
         return Engine(w, t or max(1, cpus // w), why)
-    t_auto, t = t is None, t or 1
+    t_auto = t is None
+    t = t or 1
     if w is not None:
         return Engine(w, t, "as asked" if not t_auto else "as asked, one thread per run")
     w = max(1, cpus // t)

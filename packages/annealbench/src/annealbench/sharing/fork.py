@@ -1,4 +1,4 @@
-"""Shared prefixes at run time (the plan is annealbench.prefix).
+"""Shared prefixes at run time (the plan is annealbench.sharing.plan).
 
 A donor keeps an atomic copy of its checkpoint at each epoch a fork starts from
 (``prefix/NNNNN.pt``, the donor's run key inside). A fork with no progress of its own, holding
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from annealbench import trajectory
 from annealbench.devices import transient
 from annealbench.errors import StoreError
-from annealbench.prefix import SCHEDULE_FIELDS, Fork, Plan
+from annealbench.sharing import trajectory
+from annealbench.sharing.plan import SCHEDULE_FIELDS, Fork, Plan
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
 
 
@@ -95,7 +95,8 @@ def _share_lock(lock: RunLock, tries: int = 20) -> bool:
 
 
 def _materialise(fork, record, run, donor, model, optimizer, built, device, log) -> Shared:
-    spe, length = record["steps_per_epoch"], record["epochs"]
+    spe = record["steps_per_epoch"]
+    length = record["epochs"]
     theirs = read_json(donor.config)
     mine = json.loads(json.dumps(record, default=str))
     if not isinstance(theirs, dict) or _common(theirs) != _common(mine):
@@ -177,9 +178,13 @@ def totals(root: Path, grid: list[dict], plan: Plan) -> dict:
     for cfg in grid:
         try:
             got = read_json(Path(root) / "runs" / cfg["run_key"] / "prefix.json")
-            forks, whole, shared = forks + 1, whole + bool(got["whole"]), shared + int(got["epochs"])
+            got_whole = bool(got["whole"])
+            got_epochs = int(got["epochs"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        forks += 1  # only a prefix.json that reads in full counts
+        whole += got_whole
+        shared += got_epochs
     total = plan.epochs_total()
     return {"mode": plan.mode, "epochs_total": total, "epochs_planned": plan.epochs_shared(),
             "epochs_shared": shared, "forks": forks, "whole_forks": whole,

@@ -1,4 +1,4 @@
-"""Checks of a study's [model], [dataset] and [optimizers.NAME] tables, for spec.load_study.
+"""Checks of a study's [model], [dataset], [optimizers.NAME] and [schedules.NAME] tables, for load_study.
 
 Each takes a registered name or a user's "package.module:attribute" import path; for a path, the
 object's own signature says which keys the table may hold.
@@ -6,17 +6,21 @@ object's own signature says which keys the table may hold.
 
 from __future__ import annotations
 
-from annealbench.checker import Checker
-from annealbench.errors import MISSING
-from annealbench.imports import is_path
+from annealbench.errors import MISSING, WHOLE, Problem
+from annealbench.spec.checker import Checker
+from annealbench.user_code import Registry, is_path
 
 
-def blame(problem: str, kwargs: dict) -> str | None:
-    """The kwarg a phrase is about ("gamma must be ...", "...; got 'foo'")."""
-    for k in kwargs:
-        if problem.startswith(f"{k} ") or f"got {k!r}" in problem:
-            return k
-    return None
+def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
+    """Raise the SpecError of a [schedules.NAME] arm at the field its problem names."""
+    key = problem.field
+    if key is None:
+        c.fail(f"{where}.type", type_, problem.phrase)
+    if key == WHOLE:
+        c.fail(where, kwargs, problem.phrase)
+    if key not in kwargs:  # a required kwarg the arm lacks
+        c.fail(f"{where}.{key}", MISSING, f"{type_} {problem.phrase}")
+    c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem.phrase}")
 
 
 def optimizer(c: Checker, table, where, keys: set, builtin: dict) -> tuple:
@@ -44,11 +48,10 @@ def _user_optimizer(c: Checker, table, where, keys) -> tuple[str, dict]:
     type_ = table["type"]
     kwargs = {k: v for k, v in table.items() if k not in keys}
     problem = check_user_optimizer(type_, kwargs, c.lrs(table["lrs"], f"{where}.lrs"))
-    if problem:
-        key, phrase = problem
-        if key is None:
-            c.fail(f"{where}.type", type_, phrase)
-        c.fail(f"{where}.{key}", kwargs.get(key, MISSING), phrase)
+    if problem is not None and problem.field is None:
+        c.fail(f"{where}.type", type_, problem.phrase)
+    if problem is not None:
+        c.fail(f"{where}.{problem.field}", kwargs.get(problem.field, MISSING), problem.phrase)
     return type_, kwargs
 
 
@@ -79,9 +82,9 @@ def _builtin_optimizer(c: Checker, table, where, keys, builtin) -> tuple[str, di
     return type_, kwargs
 
 
-def component(c: Checker, table, where, known, check, override=(), override_where=""):
+def component(c: Checker, table, where, registry: Registry, override=(), override_where=""):
     """A [model] or [dataset] table: a registered ``name`` or a "package.module:callable" import
-    path, plus that component's kwargs.
+    path (both looked up and checked by ``registry``), plus that component's kwargs.
 
     ``override``: keys the budget set (``override_where``), so a message names the field written.
     """
@@ -93,23 +96,20 @@ def component(c: Checker, table, where, known, check, override=(), override_wher
     name = c.str_(table["name"], field_("name"))
     kwargs = {k: v for k, v in table.items() if k != "name"}
     if is_path(name):  # the user's callable: its signature says what it takes
-        problem = check(name, kwargs)
-        if problem and problem.startswith("requires "):
-            missing = problem.removeprefix("requires ").split(",")[0].strip()
-            c.fail(field_(missing), MISSING, f"{name} {problem}")
-        key = blame(problem, kwargs) if problem else None
-        if problem:
-            c.fail(field_(key) if key else field_("name"), kwargs[key] if key else name,
-                   problem if key is None else f"{name} {problem}")
+        problem = registry.find_problem(name, kwargs)
+        if problem is not None and problem.field is None:
+            c.fail(field_("name"), name, problem.phrase)
+        if problem is not None:  # a kwarg the table lacks is a required one
+            c.fail(field_(problem.field), kwargs.get(problem.field, MISSING), f"{name} {problem.phrase}")
         return name, kwargs
-    if name not in known:
-        c.fail(field_("name"), name, f"allowed: {', '.join(sorted(known))}, or a "
+    if name not in registry.entries:
+        c.fail(field_("name"), name, f"allowed: {', '.join(sorted(registry.entries))}, or a "
                                      "'package.module:callable' import path")
     for k, v in kwargs.items():  # one key at a time, so the message names the field
-        problem = check(name, {k: v})
+        problem = registry.check(name, {k: v})
         if problem:
             c.fail(field_(k), v, f"{name} {problem}")
-    problem = check(name, kwargs)
+    problem = registry.check(name, kwargs)
     if problem:
         c.fail(where, kwargs, f"{name} {problem}")
     return name, kwargs

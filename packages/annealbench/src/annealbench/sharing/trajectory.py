@@ -5,7 +5,7 @@ steps_per_epoch and driven exactly as the runner drives it (see annealbench.sche
 before every step the hyperparameters the update reads (the optimizer's ``defaults`` keys of each
 param group: lr, and momentum or betas, which OneCycleLR cycles). Two runs of one model, data and
 seed whose epochs 1..k agree here, and that evaluate the test split after the same epochs, write
-identical records for those epochs on a deterministic device (annealbench.prefix plans on this).
+identical records for those epochs on a deterministic device (annealbench.sharing.plan plans on this).
 
 A metric-driven schedule (ReduceLROnPlateau) depends on validation losses: given them (a donor's
 recorded ones) its trajectory is exact; without them it is computed as if validation always
@@ -74,7 +74,8 @@ def epochs(cfg: dict, steps_per_epoch: int, val_losses: list[float] | None = Non
     fed to a metric-driven schedule (without them: an always-improving sequence). Stops at the
     run's length, or where the given losses end for a metric-driven schedule."""
     optimizer, built = _build(cfg, steps_per_epoch)
-    sched, keys = built.scheduler, sorted(optimizer.defaults)
+    sched = built.scheduler
+    keys = sorted(optimizer.defaults)
     for epoch in range(1, cfg["epochs"] + 1):
         last = False
         with warnings.catch_warnings():

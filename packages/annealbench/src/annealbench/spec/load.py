@@ -14,13 +14,13 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from annealbench import spec_tables
-from annealbench.budgets import auto_budget, budget_curve, check_lengths, runs_sha256, same_runs, tuned_by
-from annealbench.checker import Checker
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
-from annealbench.spec_regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
-from annealbench.spec_tables import blame as _blame
+from annealbench.spec import tables as spec_tables
+from annealbench.spec.budgets import (auto_budget, budget_curve, check_lengths, runs_sha256, same_runs,
+                                      tuned_by)
+from annealbench.spec.checker import Checker
+from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
 
 SPEC_VERSION = 1
 OPTIMIZER_KWARGS = {
@@ -83,7 +83,7 @@ class Study:
     reference: dict | None = None  # spec_regime: {level, text, source} of a converged model
     precision: str = "auto"  # asked for; each run's config holds what it resolved to
     tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
-    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.tuning)
+    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.spec.tuning)
     tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
 
     def to_dict(self) -> dict:
@@ -114,18 +114,9 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
     c.str_(type_, f"{where}.type")
     interval = table.get("interval", None)
     kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
-    problem = schedules.check(type_, kwargs)
-    if problem and (problem.startswith(("unknown schedule", "cannot import"))
-                    or problem.startswith(f"'{type_}'")):
-        c.fail(f"{where}.type", type_, problem)
-    if problem and problem.startswith("requires "):
-        missing = problem.removeprefix("requires ").split(",")[0].strip()
-        c.fail(f"{where}.{missing}", MISSING, f"{type_} {problem}")
-    if problem:
-        key = _blame(problem, kwargs)
-        if key is None:
-            c.fail(where, kwargs, problem)
-        c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem}")
+    problem = schedules.find_problem(type_, kwargs)
+    if problem is not None:
+        spec_tables.schedule_problem(c, where, type_, kwargs, problem)
     if interval is None:
         interval = schedules.default_interval(type_)
     c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
@@ -138,7 +129,7 @@ def _schedule(c: Checker, name, table, where) -> ScheduleArm:
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
                device_type: str = "cpu", with_tuning: bool = True) -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
-    "auto": see ``annealbench.budgets.auto_budget``, for ``device_type``).
+    "auto": see ``annealbench.spec.budgets.auto_budget``, for ``device_type``).
 
     A budget with ``tuned_by`` also gets its tuning file's choices (``with_tuning``; a missing or
     stale file raises TuningError), so that its grid holds the chosen base LRs only.
@@ -146,9 +137,11 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
     """
-    from annealbench import imports, preflight
-    from annealbench.models import MODELS, check_model_kwargs
-    from annealbench.tasks import DATASETS, check_dataset_kwargs
+    from annealbench import models, user_code
+    from annealbench import tasks as datasets
+    from annealbench.models import MODELS
+    from annealbench.spec import preflight
+    from annealbench.tasks import DATASETS
 
     path = Path(path)
     if doc is None:
@@ -157,7 +150,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         sha = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
     c = Checker(path)
     if isinstance(doc, dict) and preflight.uses_user_code(doc):
-        imports.add_search_folder(path.parent)  # user code next to the study is found (imports.py)
+        user_code.add_search_folder(path.parent)  # user code next to the study is found (user_code.py)
     c.keys(doc, "", TOP_KEYS, required=("spec_version", "study", "model", "dataset",
                                          "optimizers", "schedules"))
     if doc["spec_version"] != SPEC_VERSION:
@@ -190,14 +183,13 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     model_doc = {**doc["model"], **over.get("model", {})} if isinstance(doc["model"], dict) else doc["model"]
     dataset_doc = ({**doc["dataset"], **over.get("dataset", {})}
                    if isinstance(doc["dataset"], dict) else doc["dataset"])
-    dataset, dataset_kwargs = spec_tables.component(c, dataset_doc, "dataset", DATASETS,
-                                                    check_dataset_kwargs, over.get("dataset", {}),
-                                                    f"budgets.{budget}.dataset")
+    dataset, dataset_kwargs = spec_tables.component(c, dataset_doc, "dataset", datasets.REGISTRY,
+                                                    over.get("dataset", {}), f"budgets.{budget}.dataset")
     info = DATASETS.get(dataset)  # None for a data set by import path: preflight reads it
     if info is not None and isinstance(model_doc, dict) and model_doc.get("name") in MODELS and \
             model_doc["name"] not in info.models:
         c.fail("model.name", model_doc["name"], f"{dataset} works with {', '.join(sorted(info.models))}")
-    model, model_kwargs = spec_tables.component(c, model_doc, "model", MODELS, check_model_kwargs,
+    model, model_kwargs = spec_tables.component(c, model_doc, "model", models.REGISTRY,
                                                 over.get("model", {}), f"budgets.{budget}.model")
 
     directions = dict(info.metrics) if info is not None else {}
@@ -278,7 +270,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     same_runs(c, study, tuning_runs)
     study = replace(study, tuned_by=tuner, tuning_runs_sha256=runs_sha256(tuning_runs))
     if with_tuning:
-        from annealbench import tuning
+        from annealbench.spec import tuning
 
         study = replace(study, tuning=tuning.read(study))
     return study
