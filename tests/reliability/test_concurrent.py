@@ -12,11 +12,11 @@ from collections import Counter
 import pytest
 import torch
 from harness import (
-    assert_records_equal,
     EPOCHS,
     N_RUNS,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     comparable,
     read_records,
     report_cli,

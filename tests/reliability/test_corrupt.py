@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from harness import (
-    assert_records_equal,
     STUDY,
+    assert_records_equal,
     comparable,
     copy_out,
     make_cifar,

@@ -7,9 +7,9 @@ import json
 import resource
 
 from harness import (
-    assert_records_equal,
     STUDY,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     checkpoint_epoch,
     comparable,

@@ -9,12 +9,12 @@ import sys
 import time
 
 from harness import (
-    assert_records_equal,
     EPOCHS,
     N_RUNS,
     STUDY,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     comparable,
     finished_epoch_files,

@@ -11,11 +11,11 @@ import sys
 from collections import Counter
 
 from harness import (
-    assert_records_equal,
     N_RUNS,
     STUDY,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     comparable,
     finished_epoch_files,

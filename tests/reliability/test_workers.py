@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 from harness import (
-    assert_records_equal,
     EPOCHS,
     N_RUNS,
     STUDY,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     comparable,
     finished_epoch_files,
