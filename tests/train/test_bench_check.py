@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from annealbench import bench, bench_engine
+from annealbench.bench import engine as bench_engine
+from annealbench.bench import main as bench
 
 CPU = torch.device("cpu")
 

@@ -17,8 +17,14 @@ from pathlib import Path
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
 from annealbench.spec import tables as spec_tables
-from annealbench.spec.budgets import (auto_budget, budget_curve, check_lengths, runs_sha256, same_runs,
-                                      tuned_by)
+from annealbench.spec.budgets import (
+    auto_budget,
+    budget_curve,
+    check_lengths,
+    runs_sha256,
+    same_runs,
+    tuned_by,
+)
 from annealbench.spec.checker import Checker
 from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
 
