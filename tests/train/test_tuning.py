@@ -15,7 +15,7 @@ import pytest
 
 from annealbench import api
 from annealbench.cli import main
-from annealbench.errors import SpecError
+from annealbench.errors import SpecError, TuningError
 from annealbench.spec import tuning
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
@@ -250,14 +250,27 @@ def test_choice_known_answer_ties_divergence_and_the_fixed_lrs_full_run(tmp_path
     assert got[("onecycle", 1)]["edge"] is False and got[("constant", 1)]["edge"] is True
 
 
+# Budgets shipped before their tuning run has finished (the study file says so): `run` must stop
+# with the one-line "missing" error until `annealbench tune` writes the file; then drop them here.
+PENDING = {("shakespeare-lstm", "reference")}
+
+
 def test_shipped_tuning_files_are_current(root):
     """Every shipped budget with tuned_by has a tuning file that matches its study file."""
     for name in ("smoke", "cifar10-cnn", "shakespeare-lstm"):
         doc_budgets = tomllib.loads((root / "experiments" / f"{name}.toml").read_text())["budgets"]
         for budget, b in doc_budgets.items():
-            if "tuned_by" in b:
-                study = load_study(root / "experiments" / f"{name}.toml", budget)
-                assert study.tuning["file"] == f"{name}.{budget}.tuning.json"
+            if "tuned_by" not in b:
+                continue
+            path = root / "experiments" / f"{name}.toml"
+            if (name, budget) in PENDING:
+                assert not (root / "experiments" / f"{name}.{budget}.tuning.json").exists(), \
+                    f"{name}.{budget}.tuning.json is shipped now: remove it from PENDING"
+                with pytest.raises(TuningError, match="missing.*annealbench tune"):
+                    load_study(path, budget)
+                continue
+            study = load_study(path, budget)
+            assert study.tuning["file"] == f"{name}.{budget}.tuning.json"
 
 
 def test_a_budget_without_the_article_row_trains_the_chosen_lrs_only(tuned, tmp_path):
