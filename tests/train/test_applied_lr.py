@@ -90,6 +90,11 @@ def test_recorded_lr_is_the_applied_lr(write_study, tmp_path, schedule, interval
         if cfg["schedule"] != schedule:
             continue
         assert cfg["schedule_interval"] == interval and len(set(recorded)) > 1
+        # float32 updates read back by least squares: relative 1e-3, and at the smallest LRs of a
+        # schedule (onecycle ends near 1e-7 of a 0.05 peak) a float32 floor of 1e-5 of the peak.
+        # A scheduler stepped one update early misses by far more (0.002 against 0.0175).
+        floor = 1e-5 * max(recorded)
         for step, (want, got) in enumerate(zip(recorded, mine), 1):
-            assert got == pytest.approx(want, rel=1e-3), f"step {step}: recorded {want}, applied {got}"
+            assert got == pytest.approx(want, rel=1e-3, abs=floor), \
+                f"step {step}: recorded {want}, applied {got}"
     assert seen == len(applied)
