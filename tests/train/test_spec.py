@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from annealbench.errors import SpecError
+from annealbench.errors import SpecError, TuningError
 from annealbench.spec.grid import expand, run_key
 from annealbench.spec.load import find_study, load_study
 
@@ -19,6 +19,10 @@ from annealbench.spec.load import find_study, load_study
 def test_shipped_studies_validate(root, name, budget):
     if name == "smoke" and budget in ("cpu", "standard", "reference", "reference-tuning"):
         pytest.skip("smoke defines quick, tuning and full only")
+    if (name, budget) == ("shakespeare-lstm", "reference"):  # test_tuning.PENDING: not tuned yet
+        with pytest.raises(TuningError, match="missing"):
+            load_study(root / "experiments" / f"{name}.toml", budget)
+        return
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
