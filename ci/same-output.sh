@@ -9,7 +9,7 @@
 #   - records.csv of the smoke study without its time columns (wall_time_s, finished_at, any
 #     column named *time* or *_at) and without the throughput rows (machine measurements);
 #   - every *.html page and verdicts.csv under OUT, with these masked:
-#       ISO dates/times (2026-12-04, 2026-12-04T20:01:02Z, 20:01:02) -> DATE / TIME,
+#       ISO dates/times (2026-12-04, 2026-12-04T20:01:02Z, 20:01:02) and H:MM:SS durations -> DATE / TIME,
 #       40- and 7-to-12-hex-digit commit hashes -> COMMIT,
 #       the worktree and OUT paths -> PATH,
 #       durations printed as "<number> s" / "<number> min" / "<number>s" -> DURATION,
@@ -52,7 +52,7 @@ rec = rec[rec["metric"].astype(str) != "throughput"]
 rec = rec.drop(columns=[c for c in rec.columns if "time" in c or c.endswith("_at")])
 rec.to_csv(dest / "records.csv", index=False)
 masks = [(re.escape(str(out)), "PATH"), (re.escape(tree), "PATH"),
-         (r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?", "DATE"), (r"\b\d{2}:\d{2}:\d{2}\b", "TIME"),
+         (r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?", "DATE"), (r"\b\d{1,2}:\d{2}:\d{2}\b", "TIME"),
          (r"\b[0-9a-f]{40}\b", "COMMIT"), (r"\b(?=[0-9a-f]*[a-f])[0-9a-f]{7,12}\b", "COMMIT"),
          (r"\b\d[\d,.]*\s?(s|min|h)\b", "DURATION"), (r"\b\d[\d,.]*\s?\w+/s\b", "RATE")]
 for f in sorted(out.rglob("*")):
