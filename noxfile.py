@@ -83,7 +83,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench;
+    """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench.main;
     e.g. ``nox -s bench -- --data-dir D --check``)."""
     _install(session, *_compiled(session), "-e", TRAIN)
     session.run("python", "-m", "annealbench.bench", *session.posargs)

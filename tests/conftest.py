@@ -68,3 +68,16 @@ def write_study(tmp_path):
         return path
 
     return _write
+
+
+# PyTorch only warns when a scheduler is stepped before optimizer.step(), which shifts every applied
+# LR by one step while the records still look plausible: in tests/train, where the real runner
+# trains, that warning is an error.
+SCHEDULER_ORDER = "error:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`:UserWarning"
+
+
+def pytest_collection_modifyitems(config, items):
+    train = ROOT / "tests" / "train"
+    for item in items:
+        if train in item.path.parents:
+            item.add_marker(pytest.mark.filterwarnings(SCHEDULER_ORDER))

@@ -181,6 +181,11 @@ def comparable(df: pd.DataFrame) -> pd.DataFrame:
     return keep.sort_values(cols, kind="mergesort").reset_index(drop=True)
 
 
+def assert_records_equal(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Value for value, as the README promises: exact floats (NaN equals NaN), not rtol 1e-5."""
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def read_records(out: Path, study: str = STUDY) -> pd.DataFrame:
     return pd.read_parquet(Path(out) / study / "records.parquet")
 

@@ -9,7 +9,6 @@ import sys
 import threading
 from collections import Counter
 
-import pandas as pd
 import pytest
 import torch
 from harness import (
@@ -17,6 +16,7 @@ from harness import (
     N_RUNS,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     comparable,
     read_records,
     report_cli,
@@ -25,10 +25,10 @@ from harness import (
     temp_files,
 )
 
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.execution.study import run_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir, atomic_write_json
-from annealbench.study import run_study
 
 
 def test_two_writers_finish_every_run_exactly_once(baseline, fresh):
@@ -60,7 +60,7 @@ def test_two_writers_finish_every_run_exactly_once(baseline, fresh):
     df = read_records(out)
     # no duplicated or torn rows: exactly the uninterrupted run's table
     assert not df.duplicated(["run_key", "epoch", "step", "split", "metric"]).any()
-    pd.testing.assert_frame_equal(comparable(df), comparable(baseline.records))
+    assert_records_equal(comparable(df), comparable(baseline.records))
     assert temp_files(out) == []
     assert_no_lock_holders(out)
 

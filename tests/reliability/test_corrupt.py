@@ -8,11 +8,11 @@ import pickle
 import shutil
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from harness import (
     STUDY,
+    assert_records_equal,
     comparable,
     copy_out,
     make_cifar,
@@ -57,7 +57,7 @@ def test_truncated_checkpoint_redoes_that_run_cleanly(baseline, tmp_path, capsys
     assert f"[{rd.name}] unreadable checkpoint {ck}" in log and "restarting this run" in log
     assert {f: f.stat().st_mtime_ns for f in others} == others  # only that run was redone
     assert _report(out, capsys)[0] == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
 
 
 def test_checkpoint_copied_from_another_run_is_not_trusted(baseline, tmp_path, capsys):
@@ -73,7 +73,7 @@ def test_checkpoint_copied_from_another_run_is_not_trusted(baseline, tmp_path, c
     assert rc == 0, err
     assert f"[{b.name}] unreadable checkpoint" in log and f"checkpoint of run {a.name}" in log
     assert _report(out, capsys)[0] == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
 
 
 def torch_load(path):
@@ -98,7 +98,7 @@ def test_run_config_from_another_spec_version_is_redone_by_training(baseline, tm
     assert log.count("epoch 1/2") == 1  # that run, from scratch; no other
     assert json.loads((rd / "config.json").read_text())["spec_version"] == 1
     assert _report(out, capsys)[0] == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
 
 
 def test_report_refuses_a_run_of_another_spec_version(baseline, tmp_path, capsys):
@@ -133,7 +133,7 @@ def test_truncated_records_with_runs_are_regenerated(baseline, tmp_path, capsys)
     records = out / STUDY / "records.parquet"
     records.write_bytes(records.read_bytes()[:100])
     assert _report(out, capsys)[0] == 0
-    pd.testing.assert_frame_equal(read_records(out), read_records(baseline.out))
+    assert_records_equal(read_records(out), read_records(baseline.out))
 
 
 @pytest.mark.parametrize("change", ["version", "status", "types"])

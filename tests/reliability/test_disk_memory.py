@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import resource
 
-import pandas as pd
 from harness import (
     STUDY,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     checkpoint_epoch,
     comparable,
@@ -74,7 +74,7 @@ def test_full_disk_keeps_the_last_good_state_and_a_rerun_finishes(baseline, tmp_
     assert_untouched(kept)
     assert log.count("epoch 1/2") == 3  # runs 2-4; run 1 resumed at epoch 2
     assert report_main(["build", "--out", str(out)]) == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
     assert temp_files(out) == []
 
 
@@ -107,4 +107,4 @@ def test_oom_fails_that_run_with_advice_and_the_study_goes_on(baseline, tmp_path
     assert rc == 0, err
     assert log.count(" epoch ") == 1 and "epoch 2/2" in log
     assert report_main(["build", "--out", str(out)]) == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))

@@ -12,8 +12,8 @@ from harness import assert_no_lock_holders, copy_out, report_cli, run_cli, temp_
 from testkit import child_pids
 
 from annealbench.errors import StoreError
-from annealbench.spec import load_study
-from annealbench.study import run_study
+from annealbench.execution.study import run_study
+from annealbench.spec.load import load_study
 
 
 def _fds() -> dict[int, str]:

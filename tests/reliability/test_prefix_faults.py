@@ -10,12 +10,12 @@ import subprocess
 import sys
 from collections import Counter
 
-import pandas as pd
 from harness import (
     N_RUNS,
     STUDY,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     comparable,
     finished_epoch_files,
@@ -64,7 +64,7 @@ def test_sigkill_at_every_sharing_write_then_rerun_equals_the_plain_baseline(bas
     assert not (runs["constant"] / "prefix").exists()  # every fork finished: kept state dropped
     rr = report_cli(out)
     assert rr.returncode == 0, rr.stderr
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
     assert temp_files(out) == []
     assert_no_lock_holders(out)
 
@@ -88,6 +88,6 @@ def test_two_writers_sharing_prefixes_train_no_epoch_twice(baseline, fresh):
     assert shared and len(trained) + sum(shared.values()) == N_RUNS * 2
     rr = report_cli(out)
     assert rr.returncode == 0, rr.stderr
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
     assert temp_files(out) == []
     assert_no_lock_holders(out)

@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import torch
 from harness import (
     EPOCHS,
@@ -22,6 +21,7 @@ from harness import (
     STUDY,
     _env,
     assert_no_lock_holders,
+    assert_records_equal,
     assert_untouched,
     comparable,
     finished_epoch_files,
@@ -36,8 +36,8 @@ from harness import (
 )
 from testkit import child_pids
 
-from annealbench.spec import load_study
-from annealbench.study import run_study
+from annealbench.execution.study import run_study
+from annealbench.spec.load import load_study
 
 TWO = ("--workers", "2")
 
@@ -71,7 +71,7 @@ def _session_gone(sid: int, within: float = 20) -> None:
 def _same_as_baseline(out: Path, baseline) -> None:
     rr = report_cli(out)
     assert rr.returncode == 0, rr.stderr
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(baseline.records))
+    assert_records_equal(comparable(read_records(out)), comparable(baseline.records))
 
 
 def test_two_workers_equal_one_at_a_time_and_a_rerun_starts_none(baseline, fresh, monkeypatch):
@@ -128,7 +128,7 @@ def test_interrupted_or_killed_parent_leaves_nothing_and_a_rerun_equals_uninterr
     assert run_cli(study, reference, data, *TWO).returncode == 0
     for o in (out, reference):
         assert report_cli(o).returncode == 0
-    pd.testing.assert_frame_equal(comparable(read_records(out)), comparable(read_records(reference)))
+    assert_records_equal(comparable(read_records(out)), comparable(read_records(reference)))
 
 
 def test_a_killed_worker_fails_its_run_and_the_next_invocation_resumes_it(baseline, fresh):

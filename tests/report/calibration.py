@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from annealbench_report import claims, inference, protocol, selection_test, verdicts
+from annealbench_report.analysis import claims, inference, protocol, selection_test, verdicts
 
 LRS = (0.01, 0.03, 0.1)
 E = 4

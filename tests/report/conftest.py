@@ -219,7 +219,9 @@ def synth(tmp_path) -> SynthStudy:
 @pytest.fixture(scope="session")
 def rendered(synth_session):
     """The session study with records written and its page and the index rendered (read-only)."""
-    from annealbench_report import collect, index_page, render
+    from annealbench_report.pages import index_page
+    from annealbench_report.pages import study_page as render
+    from annealbench_report.records import collect
 
     df = collect.write_records(synth_session.dir)
     page = render.render_study(synth_session.dir, records=df)

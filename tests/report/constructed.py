@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from annealbench_report import claims, frames, protocol
-from annealbench_report.records import COLUMNS, apply_dtypes
+from annealbench_report.analysis import claims, protocol
+from annealbench_report.records import frames
+from annealbench_report.records.contract import COLUMNS, apply_dtypes
 
 FIXED = [0.60, 0.62, 0.58, 0.61]
 DIRS = {"accuracy": "max", "loss": "min"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from constructed import full_length_study, row
 
-from annealbench_report import answer
-from annealbench_report.units import Units, units_for
+from annealbench_report.analysis.units import Units, units_for
+from annealbench_report.pages import answer
 
 POINTS = units_for("accuracy", [0.5, 0.7])
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from html_tables import num, read_tables
 
-from annealbench_report.verdicts import VERDICTS
+from annealbench_report.analysis.verdicts import VERDICTS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -29,8 +29,8 @@ import calibration as C
 import numpy as np
 import pytest
 
-from annealbench_report import inference, selection_test
-from annealbench_report.verdicts import SIGNIFICANT_DOWN, SIGNIFICANT_UP
+from annealbench_report.analysis import inference, selection_test
+from annealbench_report.analysis.verdicts import SIGNIFICANT_DOWN, SIGNIFICANT_UP
 
 RHO = {"flat": 0.8, "curved": 0.5}
 CONFIGS = [(shape, n, tuned) for tuned in (True, False) for n in (5, 10) for shape in RHO]

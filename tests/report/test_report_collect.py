@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from annealbench_report import ReportError
-from annealbench_report.collect import COLUMNS, collect, runs, write_records
-from annealbench_report.records import SORT_KEYS, read_records
+from annealbench_report.records.collect import COLUMNS, collect, runs, write_records
+from annealbench_report.records.contract import SORT_KEYS, read_records
 
 EXPECTED_COLUMNS = ["study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
                     "epochs",

@@ -11,9 +11,9 @@ import pytest
 from constructed import full_length_study, records, row, run, study_claims
 from scipy import stats as sps
 
-from annealbench_report import answer, inference
-from annealbench_report.units import units_for
-from annealbench_report.verdicts import (
+from annealbench_report.analysis import inference
+from annealbench_report.analysis.units import units_for
+from annealbench_report.analysis.verdicts import (
     INCONCLUSIVE,
     NO_DIFFERENCE,
     REPRODUCED,
@@ -21,6 +21,7 @@ from annealbench_report.verdicts import (
     REVERSED_SMALL,
     UNSTABLE,
 )
+from annealbench_report.pages import answer
 
 POINTS = units_for("accuracy", [0.5, 0.7])
 WIN = [0.05, 0.03, 0.06, 0.04, 0.05]

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 
-from annealbench_report import analysis, fig_budget, fig_detail, fig_forest, fig_training
-from annealbench_report.figstyle import VERDICT_STYLE, schedule_styles
-from annealbench_report.records import read_records
+from annealbench_report.analysis import study as analysis
+from annealbench_report.figures import budget as fig_budget
+from annealbench_report.figures import detail as fig_detail
+from annealbench_report.figures import forest as fig_forest
+from annealbench_report.figures import training as fig_training
+from annealbench_report.figures.style import VERDICT_STYLE, schedule_styles
+from annealbench_report.records.contract import read_records
 
 
 def test_figures_escape_labels_and_return_numbers(rendered):

@@ -8,7 +8,9 @@ import re
 import pytest
 from html_tables import read_tables
 
-from annealbench_report import ReportError, collect, history, index_page
+from annealbench_report import ReportError
+from annealbench_report.pages import index_page
+from annealbench_report.records import collect, history
 
 
 def _entry(started, commit="abc", **kw):

@@ -8,9 +8,13 @@ import re
 
 import pandas as pd
 
-from annealbench_report import analysis, collect, index_matrix, index_page, render, verdicts
-from annealbench_report.claims import family_rows
-from annealbench_report.page_top import verdict_families
+from annealbench_report.analysis import study as analysis
+from annealbench_report.analysis import verdicts
+from annealbench_report.analysis.claims import family_rows
+from annealbench_report.pages import index_matrix, index_page
+from annealbench_report.pages import study_page as render
+from annealbench_report.pages.labels import verdict_families
+from annealbench_report.records import collect
 
 
 def a_records(synth):
@@ -35,7 +39,7 @@ def test_cells_are_the_verdict_rows(synth):
             assert a.units.interval(r["lo"], r["hi"], True) in c["title"]
     assert [r["schedule"] for r in m["rows"]] == [s for s in a.scheds if s != a.fixed]
     assert len(m["mdes"]) == len(a.claims.families)
-    # the regime the analysis states (annealbench_report.regime), never one of the matrix's own
+    # the regime the analysis states (annealbench_report.analysis.regime), never one of the matrix's own
     assert [g["regime"] for g in m["groups"]] == [(a.regime or {}).get(g["opt"]) for g in m["groups"]]
 
 

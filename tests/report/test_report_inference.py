@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from annealbench_report import inference
+from annealbench_report.analysis import inference
 
 
 def test_t_interval_matches_scipy():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from constructed import records, row, run, study_claims
 
-from annealbench_report import protocol
+from annealbench_report.analysis import protocol
 
 A, B = 0.01, 0.1
 # validation prefers LR A on average, test prefers LR B: the judged numbers must come from test at

@@ -14,10 +14,13 @@ import pytest
 from constructed import DIRS, records, run, study_claims
 from scipy import stats as sps
 
-from annealbench_report import answer, collect, index_page, protocol, regime, render
-from annealbench_report.analysis import analyse
+from annealbench_report.analysis import protocol, regime
+from annealbench_report.analysis.study import analyse
+from annealbench_report.analysis.units import units_for
 from annealbench_report.errors import ReportError
-from annealbench_report.units import units_for
+from annealbench_report.pages import answer, index_page
+from annealbench_report.pages import study_page as render
+from annealbench_report.records import collect
 
 POINTS = units_for("accuracy", [0.5])
 REF = {"level": 0.94, "text": "CNNs trained to convergence on CIFAR-10 reach 94% and more",

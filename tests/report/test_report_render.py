@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from html_tables import num, read_tables
 
-from annealbench_report import analysis, answer, collect, index_page, render, verdicts
+from annealbench_report.analysis import study as analysis
+from annealbench_report.analysis import verdicts
+from annealbench_report.pages import answer, index_page
+from annealbench_report.pages import study_page as render
+from annealbench_report.records import collect
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,14 @@ def _paired_p(d: pd.Series) -> float:
     from scipy import stats as sps
 
     return float(sps.ttest_1samp(d, 0).pvalue)
+
+
+def _delta_and_interval(d: pd.Series) -> str:
+    """The page's 'Δ points [low, high]' for paired differences ``d``: mean and 95% t-interval."""
+    from scipy import stats as sps
+
+    half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / len(d) ** 0.5
+    return f"{100 * d.mean():.1f} points [{100 * (d.mean() - half):.1f}, {100 * (d.mean() + half):.1f}]"
 
 
 def test_answer_forest_and_budget_curve_come_first(page):
@@ -64,6 +76,14 @@ def test_answer_sentences_follow_the_rules_and_the_records(page):
             assert f"{100 * x.mean():.1f} points [" in sentence and "(reproduced)" in sentence
         else:
             assert f"{s} beats" not in sentence
+    # the Δ and t-interval printed for each schedule, from the records alone (pandas, scipy)
+    for s, x in d.items():
+        if f"{s} beats" in sentence:
+            assert f"{s} beats the fixed LR by {_delta_and_interval(x)}" in sentence
+    adam = next(t for t in text.split("\n") if t.startswith("adam, better final result"))
+    article = judged_by_seed(records, "adam", "constant", 4, 0.003)
+    step = (judged_by_seed(records, "adam", "step", 4, 0.003) - article).dropna()
+    assert f"step beats the fixed LR by {_delta_and_interval(step)}" in adam
     # and every sentence is the one the answer module generates from the analysis
     a = analysis.analyse(synth.dir, collect.collect(synth.dir))
     for s in answer.sentences(a.claims, a.units):

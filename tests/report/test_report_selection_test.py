@@ -11,8 +11,9 @@ import pytest
 from constructed import records, row, run, study_claims
 from scipy import stats as sps
 
-from annealbench_report import answer, inference, protocol, selection_test
-from annealbench_report.units import units_for
+from annealbench_report.analysis import inference, protocol, selection_test
+from annealbench_report.analysis.units import units_for
+from annealbench_report.pages import answer
 
 
 @pytest.mark.parametrize("maximize", [True, False])

@@ -7,8 +7,10 @@ import math
 import pandas as pd
 import pytest
 
-from annealbench_report import frames, inference, stats
-from annealbench_report.records import COLUMNS, apply_dtypes
+from annealbench_report.analysis import descriptive as stats
+from annealbench_report.analysis import inference
+from annealbench_report.records import frames
+from annealbench_report.records.contract import COLUMNS, apply_dtypes
 
 T_975_2 = 4.302652729749462  # t quantile, 0.975, 2 degrees of freedom (tables: 4.303)
 DIRS = {"accuracy": "max", "loss": "min"}

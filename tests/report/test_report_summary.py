@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annealbench_report import cli, summary
+from annealbench_report import cli
+from annealbench_report.pages import summary
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,8 @@ def test_the_figure_is_one_small_png_of_every_study(built):
 
 
 def _analysed(out, name):
-    from annealbench_report import records, render
+    from annealbench_report.pages import study_page as render
+    from annealbench_report.records import contract as records
 
     d = out / name
     return render.analyse(d, records.read_records(d / "records.parquet")), None

@@ -8,7 +8,8 @@ import math
 import pytest
 from constructed import CONSTANT, DIRS, frame, study_claims
 
-from annealbench_report import ReportError, targets
+from annealbench_report import ReportError
+from annealbench_report.analysis import targets
 
 
 def test_runs_that_never_reach_the_target_are_censored_not_dropped():

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import shutil
 
-from annealbench_report import collect, records, render, thin
-from annealbench_report.frames import step_rows
+from annealbench_report import thin
+from annealbench_report.pages import study_page as render
+from annealbench_report.records import collect
+from annealbench_report.records import contract as records
+from annealbench_report.records.frames import step_rows
 
 
 def _page(study_dir):

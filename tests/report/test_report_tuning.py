@@ -8,7 +8,7 @@ import pytest
 from constructed import records, row, run, study_claims, tuning_entry
 from scipy import stats as sps
 
-from annealbench_report import protocol, selection_test
+from annealbench_report.analysis import protocol, selection_test
 from annealbench_report.errors import ReportError
 
 SEEDS = range(5)

@@ -7,8 +7,8 @@ import pytest
 from constructed import FIXED, full_length_study, row
 from scipy import stats as sps
 
-from annealbench_report import inference, verdicts
-from annealbench_report.verdicts import INCONCLUSIVE, NO_DIFFERENCE, REPRODUCED, REVERSED, UNSTABLE
+from annealbench_report.analysis import inference, verdicts
+from annealbench_report.analysis.verdicts import INCONCLUSIVE, NO_DIFFERENCE, REPRODUCED, REVERSED, UNSTABLE
 
 
 def test_clear_win_is_reproduced_and_matches_scipy():

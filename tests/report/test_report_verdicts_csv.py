@@ -9,8 +9,10 @@ import pytest
 from conftest import OPTIMIZERS, SCHEDULES
 from html_tables import read_tables
 
-from annealbench_report import collect, render, verdicts_csv
-from annealbench_report.page_top import PROTOCOL_SHORT, family_label
+from annealbench_report.pages import study_page as render
+from annealbench_report.pages import verdicts_csv
+from annealbench_report.pages.labels import PROTOCOL_SHORT, family_label
+from annealbench_report.records import collect
 
 CHOSEN = {"sgd": 0.05, "adam": 0.001}
 

@@ -13,10 +13,14 @@ import pytest
 import torch
 from scipy import stats
 
-from annealbench import bench, bench_engine, bench_study, engine, precision
-from annealbench.grid import expand
+from annealbench import precision
+from annealbench.bench import engine as bench_engine
+from annealbench.bench import main as bench
+from annealbench.bench import study as bench_study
+from annealbench.execution import workers as engine
 from annealbench.models import MODELS
-from annealbench.spec import load_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 
 OWN = set(bench.TARGETS)
 ENGINE = set(bench_engine.TARGETS) - {"gpu_runs"}  # CUDA only

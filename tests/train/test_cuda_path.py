@@ -9,12 +9,12 @@ import weakref
 import pytest
 import torch
 
-from annealbench import resume, runner
 from annealbench.errors import DeviceLost
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.execution.study import run_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir
-from annealbench.study import run_study
+from annealbench.training import resume, runner
 
 CPU = torch.device("cpu")
 ONE_SEED = {"seeds = [0, 1]": "seeds = [0]"}
@@ -210,7 +210,7 @@ def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkey
 
 
 def test_meta_records_the_cuda_flags_versions_and_gpu(monkeypatch, tf32_on):
-    from annealbench.study import environment
+    from annealbench.execution.study import environment
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")

@@ -1,4 +1,4 @@
-"""Workers and threads (annealbench.engine), precision (annealbench.precision), the activation option."""
+"""Workers and threads (annealbench.execution.workers), precision, the activation option."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 import torch
 from testkit import child_pids
 
-from annealbench import engine, precision
+from annealbench import precision
 from annealbench.cli import main
 from annealbench.errors import AnnealbenchError, SpecError
-from annealbench.grid import expand
+from annealbench.execution import workers as engine
+from annealbench.execution.study import run_study
 from annealbench.models import check_model_kwargs
-from annealbench.spec import load_study
-from annealbench.study import run_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.tasks import make_task
 
 CPU = torch.device("cpu")
@@ -188,8 +189,8 @@ def test_activation_is_an_airbench_option():
 def test_pool_prepares_while_its_workers_start_and_stops_them_if_that_fails(write_study, tmp_path):
     """The caller's set-up runs once the workers are starting (it overlaps their start-up); if it
     raises, no worker outlives the call and nothing was trained."""
-    from annealbench.executors import TaskSpec
-    from annealbench.pool import run_pool
+    from annealbench.execution.local import TaskSpec
+    from annealbench.execution.pool import run_pool
 
     study = load_study(write_study())
     grid = expand(study, "cpu")

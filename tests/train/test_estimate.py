@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from annealbench import estimate, prefix
+from annealbench import estimate
 from annealbench.api import load
-from annealbench.grid import expand
+from annealbench.sharing import plan as prefix
+from annealbench.spec.grid import expand
 from annealbench.tasks import make_task
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from testkit import run_rows
 
-from annealbench.executors import RayOptions
-from annealbench.spec import load_study
-from annealbench.study import run_study
+from annealbench.execution.local import RayOptions
+from annealbench.execution.study import run_study
+from annealbench.spec.load import load_study
 
 CPU = torch.device("cpu")
 
@@ -106,7 +106,7 @@ def test_a_dead_ray_worker_fails_its_run_and_the_next_invocation_resumes_it(writ
     _assert_same_records(local, tmp_path)
 
 
-# --- the local pool (annealbench.pool) ------------------------------------------------------------
+# --- the local pool (annealbench.execution.pool) ------------------------------------------------------------
 
 @pytest.fixture
 def workers_env(monkeypatch):
@@ -133,8 +133,8 @@ class _Plan:
 
 
 def _pool(study, grid, root, plan=None, workers=2):
-    from annealbench.executors import TaskSpec
-    from annealbench.pool import run_pool
+    from annealbench.execution.local import TaskSpec
+    from annealbench.execution.pool import run_pool
 
     spec = TaskSpec(study.dataset, dict(study.dataset_kwargs), None, study.batch_size)
     seen = []
@@ -163,7 +163,7 @@ def test_pool_matches_one_at_a_time_and_skips_finished(write_study, tmp_path, wo
 @pytest.mark.timeout(240)
 def test_pool_starts_a_run_after_the_one_it_waits_for_and_passes_its_options(write_study, tmp_path,
                                                                              workers_env):
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
 
     study = _tiny(write_study)
     grid = expand(study, "cpu")  # constant, step, onecycle, plateau
@@ -187,7 +187,7 @@ def test_a_run_whose_donor_another_process_holds_is_busy(write_study, tmp_path, 
     import subprocess
     import sys
 
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
     from annealbench.store import RunDir
 
     study = _tiny(write_study)
@@ -216,7 +216,7 @@ def test_a_run_whose_donor_another_process_holds_is_busy(write_study, tmp_path, 
 
 
 def test_queue_dispatches_donors_first_and_only_ready_runs():
-    from annealbench.pool import _Queue
+    from annealbench.execution.pool import _Queue
 
     grid = [{"run_key": key} for key in "abcd"]
     q = _Queue(grid, {"a", "b", "c", "d", "x"}, _Plan({"a": "d", "b": "x", "c": "zzz"},
@@ -233,7 +233,7 @@ def test_queue_dispatches_donors_first_and_only_ready_runs():
 
 @pytest.mark.timeout(240)
 def test_a_plan_with_a_cycle_is_refused(write_study, tmp_path, workers_env):
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
 
     study = _tiny(write_study)
     grid = expand(study, "cpu")[:2]

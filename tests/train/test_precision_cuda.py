@@ -8,8 +8,8 @@ import torch
 
 from annealbench import precision
 from annealbench.errors import AnnealbenchError
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 
 
 class FakeCuda:

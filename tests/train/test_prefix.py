@@ -12,11 +12,11 @@ import pytest
 import torch
 from testkit import run_rows
 
-from annealbench import prefix
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.execution.study import run_study
+from annealbench.sharing import plan as prefix
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir, RunLock
-from annealbench.study import run_study
 
 CPU = torch.device("cpu")
 STUDY = """
@@ -308,8 +308,8 @@ def test_a_fork_with_a_missing_kept_state_trains_from_scratch(tmp_path):
     plan = prefix.plan(grid, SPE, "all")
     donor = next(c for c in grid if c["schedule"] == "constant" and c["epochs"] == 4)
     fork = next(c for c in grid if c["schedule"] == "stepped-decay" and c["epochs"] == 4)
-    from annealbench.runner import run_one
     from annealbench.tasks import make_task
+    from annealbench.training.runner import run_one
     task = make_task(small.dataset, small.dataset_kwargs, data_dir=None, device=CPU,
                      batch_size=small.batch_size)
     root = tmp_path / "out" / "pre" / "runs"

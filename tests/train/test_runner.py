@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from annealbench import runner
-from annealbench.spec import load_study
+from annealbench.execution.study import run_study
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir, RunLock
-from annealbench.study import run_study
+from annealbench.training import runner
 
 CPU = torch.device("cpu")
 
@@ -174,7 +174,7 @@ def test_divergence_is_recorded_and_the_study_continues(write_study, tmp_path):
 
 def test_a_run_locked_elsewhere_is_left_alone(write_study, tmp_path):
     study = load_study(write_study(replace={"seeds = [0, 1]": "seeds = [0]"}))
-    from annealbench.grid import expand
+    from annealbench.spec.grid import expand
     cfg = expand(study, "cpu")[2]  # onecycle: no run forks from it (see test_prefix for donors)
     rd = RunDir(tmp_path / "out" / "tiny" / "runs" / cfg["run_key"])
     holder = RunLock(rd)

@@ -712,7 +712,7 @@ def test_custom_class_check(custom_module):
     assert check(path, {"period": 3, "last_epoch": 4}).startswith("last_epoch is set by the runner")
     assert default_interval(path) == "epoch"
     msg = check(f"{custom_module}:Nope", {})
-    # the same words as a model or data set by path (annealbench.imports)
+    # the same words as a model or data set by path (annealbench.user_code)
     assert msg == (f"cannot import '{custom_module}:Nope': module '{custom_module}' has no "
                    "attribute 'Nope'")
     assert check(f"{custom_module}:not_a_scheduler", {}) == (

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from annealbench.errors import SpecError
-from annealbench.grid import expand, run_key
-from annealbench.spec import find_study, load_study
+from annealbench.spec.grid import expand, run_key
+from annealbench.spec.load import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from annealbench import api, tuning
+from annealbench import api
 from annealbench.cli import main
 from annealbench.errors import SpecError, TuningError
-from annealbench.grid import expand
-from annealbench.spec import load_study
+from annealbench.spec import tuning
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
 from annealbench.store import RunDir, atomic_write_json
 
 

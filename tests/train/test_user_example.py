@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from annealbench import api
-from annealbench.grid import expand
+from annealbench.spec.grid import expand
 
 pytest.importorskip("sklearn", reason="the example's data set ships with scikit-learn")
 

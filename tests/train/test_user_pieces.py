@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from annealbench import api, preflight
+from annealbench import api
 from annealbench.cli import main
 from annealbench.errors import SpecError
-from annealbench.grid import expand
 from annealbench.models import build_model
-from annealbench.runner import _epoch_seed
-from annealbench.spec import load_study
+from annealbench.spec import preflight
+from annealbench.spec.grid import expand
+from annealbench.spec.load import load_study
+from annealbench.training.runner import epoch_seed
 
 KIT = Path(__file__).parent / "user-kit" / "abkit.py"
 CPU = torch.device("cpu")
@@ -190,7 +191,7 @@ def test_the_data_callable_is_called_once_per_process_for_validation_and_trainin
     study = load_study(path)
     import abkit
 
-    from annealbench.study import run_study
+    from annealbench.execution.study import run_study
 
     run_study(study, tmp_path / "out", CPU, None, log=lambda m: None)
     assert abkit.CALLS["images"] == 1
@@ -212,7 +213,7 @@ def test_the_study_folder_is_found_by_a_fresh_process_from_anywhere(tmp_path):
 @pytest.mark.timeout(300)
 def test_ray_workers_import_the_users_pieces(tmp_path):
     ray = pytest.importorskip("ray")
-    from annealbench.study import run_study
+    from annealbench.execution.study import run_study
 
     study = load_study(write(tmp_path / "study"))
     threads = torch.get_num_threads()
@@ -239,9 +240,9 @@ def test_ray_workers_import_the_users_pieces(tmp_path):
 def test_seed_bound_is_what_torch_accepts_after_the_runner_reseeds():
     for epochs in (1, 30, 10_000):
         top = preflight.max_seed(epochs)
-        torch.manual_seed(_epoch_seed(top, epochs))  # the last epoch of the largest seed: accepted
+        torch.manual_seed(epoch_seed(top, epochs))  # the last epoch of the largest seed: accepted
         with pytest.raises((RuntimeError, ValueError, OverflowError)):
-            torch.manual_seed(_epoch_seed(top + 1, epochs))
+            torch.manual_seed(epoch_seed(top + 1, epochs))
     torch.manual_seed(0)
 
 

@@ -38,12 +38,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(out: Path, names: list[str] | None = None) -> list[Path]:
     """Records and page per study, then the index (and, building every study, summary.md and
-    forest.png: annealbench_report.summary); returns the pages written."""
-    from annealbench_report import collect, files, index_page, records, render, summary  # heavy
+    forest.png: annealbench_report.pages.summary); returns the pages written."""
+    from annealbench_report.pages import index_page, studies, study_page, summary  # heavy imports
+    from annealbench_report.records import collect, files
+    from annealbench_report.records import contract as records
 
     if not out.is_dir():
         raise ReportError(f"{out}: no such directory (pass --out DIR holding study folders)")
-    dirs = render.study_dirs(out)
+    dirs = studies.study_dirs(out)
     if names:
         for n in names:
             if out / n not in dirs:
@@ -52,7 +54,8 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
                                   f"records.parquet); known: {known}")
         dirs = [out / n for n in names]
     files.remove_temps(out)  # temp files of a build that was killed before its os.replace
-    pages, analysed = [], {}
+    pages = []
+    analysed = {}
     for d in dirs:
         files.remove_temps(d)
         if collect.has_runs(d):
@@ -64,7 +67,7 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
             df = records.read_records(d / "records.parquet")
-        pages.append(render.render_study(d, records=df, analysed=analysed))
+        pages.append(study_page.render_study(d, records=df, analysed=analysed))
     pages.append(index_page.render_index(out, analysed))
     if not names:  # the summary covers every study of the index: only a whole build rewrites it
         summary.write(out, analysed)

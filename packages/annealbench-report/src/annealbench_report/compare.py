@@ -90,7 +90,8 @@ def verdicts(va: pd.DataFrame, vb: pd.DataFrame) -> pd.DataFrame:
 
 def compare_study(dir_a: Path, dir_b: Path) -> dict:
     study = json.loads((dir_a / "study.json").read_text())
-    primary, min_effect = study["primary_metric"], study.get("min_effect")
+    primary = study["primary_metric"]
+    min_effect = study.get("min_effect")
     fa = finals(pd.read_parquet(dir_a / "records.parquet"), primary)
     fb = finals(pd.read_parquet(dir_b / "records.parquet"), primary)
     diff = differences(fa, fb)
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", action="append", required=True)
     p.add_argument("--out", help="write compare.json and compare.txt here")
     a = p.parse_args(argv)
-    results, lines = [], []
+    results = []
+    lines = []
     for name in a.study:
         try:
             r = compare_study(Path(a.a) / name, Path(a.b) / name)

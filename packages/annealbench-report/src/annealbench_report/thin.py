@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from annealbench_report.errors import ReportError
-from annealbench_report.fig_training import lr_trajectory
-from annealbench_report.frames import step_rows
+from annealbench_report.figures.training import lr_trajectory
+from annealbench_report.records.frames import step_rows
 
 
 def thin(df: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def _runs_of(df: pd.DataFrame, rep: pd.DataFrame) -> set:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from annealbench_report import records
+    from annealbench_report.records import contract as records
 
     p = argparse.ArgumentParser(prog="python -m annealbench_report.thin",
                                 description="Rewrite STUDY_DIR/records.parquet without the per-step "

@@ -1,3 +1,5 @@
+"""``python -m annealbench``: the ``annealbench`` command."""
+
 import sys
 
 from annealbench.cli import main

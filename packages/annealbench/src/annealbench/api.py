@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from annealbench.errors import MISSING, AnnealbenchError, SpecError
-from annealbench.executors import RayOptions
-from annealbench.runner import RunOutcome
-from annealbench.spec import Study, find_study, load_study
+from annealbench.execution.local import RayOptions
+from annealbench.spec.load import Study, find_study, load_study
 from annealbench.tasks import default_data_dir
+from annealbench.training.runner import RunOutcome
 
 DICT_SOURCE = "<dict>"  # how a study given as a dict is named in messages; its code is looked up in the cwd
 
@@ -81,18 +81,18 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
-    ``budget="auto"`` is chosen as on the command line (``annealbench.budgets.auto_budget``); a
+    ``budget="auto"`` is chosen as on the command line (``annealbench.spec.budgets.auto_budget``); a
     ``Study`` already loaded keeps its own. ``wait``: wait for runs another process holds, as the
     CLI does without ``--no-wait``. ``workers``/``threads``: as ``--workers``/``--threads``
-    (default: the environment, else ``annealbench.engine.choose``; the thread count can change
+    (default: the environment, else ``annealbench.execution.workers.choose``; the thread count can change
     the last digits of the records, the number of workers cannot). Further keyword arguments
-    (``share_prefix``) go to ``annealbench.study.run_study``.
+    (``share_prefix``) go to ``annealbench.execution.study.run_study``.
     """
     import torch
 
-    from annealbench.engine import choose
-    from annealbench.runner import resolve_device
-    from annealbench.study import run_study
+    from annealbench.execution.study import run_study
+    from annealbench.execution.workers import choose
+    from annealbench.training.runner import resolve_device
 
     dev = resolve_device(device)
     data_dir = default_data_dir(data_dir)
@@ -128,17 +128,17 @@ def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", d
          workers: int | None = None, threads: int | None = None) -> Tuned:
     """Train the runs of the tuning budget that ``budget`` names in ``tuned_by`` (every base LR,
     schedule and curve length, on the tuning seeds; finished ones are skipped), then write the
-    judged budget's tuning file beside the study (annealbench.tuning). The tuning runs go to
+    judged budget's tuning file beside the study (annealbench.spec.tuning). The tuning runs go to
     ``<out>/<name>/tuning/<tuning budget>``, apart from the judged runs and their records.
     With failed runs nothing is written (``file`` None); a dry run writes nothing either.
     """
     import torch
 
-    from annealbench import tuning
-    from annealbench.engine import choose
-    from annealbench.grid import expand
-    from annealbench.runner import resolve_device
-    from annealbench.study import _git_commit, run_study
+    from annealbench.execution.study import git_commit, run_study
+    from annealbench.execution.workers import choose
+    from annealbench.spec import tuning
+    from annealbench.spec.grid import expand
+    from annealbench.training.runner import resolve_device
 
     dev = resolve_device(device)
     data_dir = default_data_dir(data_dir)
@@ -160,7 +160,7 @@ def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", d
     if dry_run or any(o.status not in ("completed", "diverged", "skipped") for o in outcomes):
         return result
     choices = tuning.choose(tuner, expand(tuner, dev.type), folder)
-    result.tuning = tuning.write(judged, tuner, choices, _git_commit(Path(judged.file).resolve().parent))
+    result.tuning = tuning.write(judged, tuner, choices, git_commit(Path(judged.file).resolve().parent))
     result.file = tuning.path(judged)
     result.study = replace(judged, tuning={**result.tuning, "file": result.file.name})
     return result

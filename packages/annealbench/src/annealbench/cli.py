@@ -4,10 +4,10 @@ User errors (a bad spec, missing or malformed data, a full disk) print one line 
 study whose runs failed exits 1; otherwise 0. Two ``run`` processes may share an output folder:
 each skips the runs the other holds, then waits for them (``--no-wait``: does not). ``run``
 trains several runs at once in worker processes (``--workers``, ``--threads``; see
-annealbench.engine for the defaults and why), shows progress (annealbench.progress), then renders
+annealbench.execution.workers for the defaults and why), shows progress (annealbench.progress), then renders
 each study's page and the index when annealbench-report is installed (``--no-report``: does not).
 ``tune`` writes a budget's tuning file (its base LRs chosen on seeds it never judges:
-annealbench.tuning) from the runs of its tuning budget.
+annealbench.spec.tuning) from the runs of its tuning budget.
 Fault injection for tests: ``ANNEALBENCH_FAULT`` (see annealbench.faults).
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
-from annealbench.executors import EXECUTORS
+from annealbench.execution.local import EXECUTORS
 from annealbench.precision import PRECISIONS
 
 STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
@@ -133,11 +133,11 @@ def _cmd_run(a) -> int:
 
     import torch
 
-    from annealbench.engine import choose
-    from annealbench.executors import RayOptions
-    from annealbench.runner import resolve_device
-    from annealbench.spec import find_study, load_study
-    from annealbench.study import run_study
+    from annealbench.execution.local import RayOptions
+    from annealbench.execution.study import run_study
+    from annealbench.execution.workers import choose
+    from annealbench.spec.load import find_study, load_study
+    from annealbench.training.runner import resolve_device
 
     for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
         if not v > 0:
@@ -173,7 +173,8 @@ def _cmd_run(a) -> int:
 
 
 def _cmd_tune(a) -> int:
-    from annealbench import api, tuning
+    from annealbench import api
+    from annealbench.spec import tuning
 
     result = api.tune(a.study, budget=a.budget, out=a.out, device=a.device,
                       data_dir=_data_dir(a.data_dir), dry_run=a.dry_run,
@@ -211,8 +212,8 @@ def _report(out: Path, names: list[str]) -> None:
 
 
 def _cmd_validate(a) -> int:
-    from annealbench.grid import expand
-    from annealbench.spec import find_study, load_study
+    from annealbench.spec.grid import expand
+    from annealbench.spec.load import find_study, load_study
 
     for s in a.studies:
         study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
@@ -222,8 +223,8 @@ def _cmd_validate(a) -> int:
 
 
 def _cmd_grid(a) -> int:
-    from annealbench.grid import expand
-    from annealbench.spec import find_study, load_study
+    from annealbench.spec.grid import expand
+    from annealbench.spec.load import find_study, load_study
 
     study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
     if a.precision:

@@ -103,7 +103,8 @@ class StepClock:
     def __init__(self, device):
         device = torch.device(device)
         self.stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
-        self.t0, self.marks = time.perf_counter(), []
+        self.t0 = time.perf_counter()
+        self.marks = []
         if self.stream is not None:
             self.start = self._event()
 

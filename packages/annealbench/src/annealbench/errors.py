@@ -1,4 +1,6 @@
-"""Errors shown to the user as one line, without a traceback."""
+"""Errors shown to the user as one line, without a traceback, and the problems checks report."""
+
+from dataclasses import dataclass
 
 
 class AnnealbenchError(Exception):
@@ -7,6 +9,20 @@ class AnnealbenchError(Exception):
 
 class DataError(AnnealbenchError):
     """Data files missing, unreadable or of the wrong shape."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a check of a named piece (a schedule, model, data set, optimizer) found wrong, as a value
+    the caller places without reading the phrase: ``field`` is the kwarg to blame (one the table
+    lacks when it is a required one), None for the piece's type or name itself, or WHOLE when no
+    one key is at fault."""
+
+    field: str | None
+    phrase: str
+
+
+WHOLE = "*"  # Problem.field when the table as a whole is at fault
 
 
 class _Missing:
@@ -21,7 +37,10 @@ class SpecError(AnnealbenchError):
     """A study spec field has a value that is not allowed: ``file: field = value: allowed``."""
 
     def __init__(self, file, field, value, allowed):
-        self.file, self.field, self.value, self.allowed = file, field, value, allowed
+        self.file = file
+        self.field = field
+        self.value = value
+        self.allowed = allowed
         shown = "" if value is MISSING else f" = {value!r}"
         super().__init__(f"{file}: {field}{shown}: {' '.join(str(allowed).split())}")
 

@@ -33,8 +33,8 @@ from annealbench.errors import AnnealbenchError
 def time_epochs(cfg: dict, task, device, epochs: int, max_steps: int | None = None) -> list[float]:
     """Wall seconds of each of the first ``epochs`` epochs of run ``cfg`` (training, the per-epoch
     validation and the checkpoint, as the runner does them), trained in a scratch folder."""
-    from annealbench.runner import train_run
     from annealbench.store import RunDir
+    from annealbench.training.runner import train_run
 
     marks: list[float] = []
 
@@ -54,8 +54,8 @@ def estimate(study, device, data_dir, *, epochs: int = 3, share_prefix: bool | N
              speedup: float = 1.0, dry_run: bool = False) -> dict:
     """Per-epoch seconds of one run of ``study`` (already loaded with its budget) and the
     predicted wall time of the whole budget; see the module docstring for what it includes."""
-    from annealbench import prefix
-    from annealbench.grid import expand
+    from annealbench.sharing import plan as prefix
+    from annealbench.spec.grid import expand
     from annealbench.tasks import make_task
 
     if epochs < 2:
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from annealbench.api import load
-    from annealbench.engine import choose
-    from annealbench.runner import resolve_device
+    from annealbench.execution.workers import choose
     from annealbench.tasks import default_data_dir
+    from annealbench.training.runner import resolve_device
 
     try:
         device = resolve_device(a.device)

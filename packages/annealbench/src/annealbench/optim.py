@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from annealbench import imports
-from annealbench.imports import Signature
+from annealbench import user_code
+from annealbench.errors import Problem
+from annealbench.user_code import Signature
 
 BUILTIN = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 NOT_SPEC_KWARGS = ("params", "lr")  # set by annealbench: the model's parameters, the base LR
@@ -19,7 +20,7 @@ NOT_SPEC_KWARGS = ("params", "lr")  # set by annealbench: the model's parameters
 def optimizer_class(type_: str) -> type:
     if type_ in BUILTIN:
         return BUILTIN[type_]
-    cls = imports.load(type_)
+    cls = user_code.load(type_)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(f"'{type_}' is not a torch.optim.Optimizer subclass")
     return cls
@@ -33,27 +34,27 @@ def build_optimizer(type_: str, params, lr: float, kwargs: dict) -> torch.optim.
     return optimizer_class(type_)(params, lr=lr, **_plain(kwargs))
 
 
-def check_user_optimizer(type_: str, kwargs: dict, lrs) -> tuple[str | None, str] | None:
+def check_user_optimizer(type_: str, kwargs: dict, lrs) -> Problem | None:
     """None if the class imports, takes ``kwargs`` and steps a tiny parameter at each LR;
-    else (the kwarg to blame or None for the type, a one-line phrase)."""
+    else the problem (errors.Problem: the kwarg to blame, or None for the type)."""
     try:
         cls = optimizer_class(type_)
     except ValueError as e:
-        return None, str(e)
+        return Problem(None, str(e))
     sig = Signature(cls, skip=NOT_SPEC_KWARGS)
     owned = [k for k in kwargs if k in NOT_SPEC_KWARGS]
     if owned:
-        return owned[0], "is set by annealbench (the model's parameters; lr from lrs), not the spec"
+        return Problem(owned[0], "is set by annealbench (the model's parameters; lr from lrs), not the spec")
     unknown = sig.unknown(kwargs)
     if unknown:
-        return unknown[0], f"{type_} takes {sig.allowed()}"
+        return Problem(unknown[0], f"{type_} takes {sig.allowed()}")
     missing = [k for k in sig.required if k not in kwargs]
     if missing:
-        return missing[0], f"{type_} requires {', '.join(missing)}"
+        return Problem(missing[0], f"{type_} requires {', '.join(missing)}")
     for lr in lrs:
         problem = _one_step(cls, lr, kwargs)
         if problem:
-            return None, f"{type_}(lr={lr:g}, {_shown(kwargs)}) {problem}"
+            return Problem(None, f"{type_}(lr={lr:g}, {_shown(kwargs)}) {problem}")
     return None
 
 
@@ -72,5 +73,5 @@ def _one_step(cls: type, lr: float, kwargs: dict) -> str | None:
         param.grad = torch.full_like(param, 0.5)
         opt.step()
     except Exception as e:  # the user's class: report whatever it raised, in one line
-        return f"raised {type(e).__name__}: {imports.one_line(e)}"
+        return f"raised {type(e).__name__}: {user_code.one_line(e)}"
     return None

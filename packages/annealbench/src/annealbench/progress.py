@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-# the line annealbench.runner.train_run logs after each epoch: "[run_key] label epoch 3/10 loss …"
+# the line annealbench.training.runner.train_run logs after each epoch: "[run_key] label epoch 3/10 loss …"
 EPOCH_LINE = re.compile(r"^\[(?P<key>[^\]]+)\] .* epoch (?P<epoch>\d+)/(?P<of>\d+) ")
 QUIET_EVERY_S = 30.0  # without a terminal: at most one progress line this often
 
@@ -33,8 +33,14 @@ class Progress:
 
     def __init__(self, name: str, grid: list[dict], root: Path, *, mode: str = "lines",
                  verbose: bool = False, out=print, clock=time.monotonic):
-        self.name, self.root, self.mode, self.verbose, self.out = name, Path(root), mode, verbose, out
-        self.clock, self.t0, self.last_line = clock, clock(), clock()
+        self.name = name
+        self.root = Path(root)
+        self.mode = mode
+        self.verbose = verbose
+        self.out = out
+        self.clock = clock
+        self.t0 = clock()
+        self.last_line = clock()
         self.epochs_of = {c["run_key"]: int(c["epochs"]) for c in grid}
         self.done: dict[str, int] = {}  # epochs finished per run
         self.trained = 0  # epochs trained in this invocation: what the rate is measured on

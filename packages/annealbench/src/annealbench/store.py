@@ -99,6 +99,12 @@ def remove_temps(folder: Path, *, only_dead: bool = True) -> list[Path]:
     return removed
 
 
+def now() -> str:
+    """The wall-clock time as written into status.json and study.json (UTC, whole seconds)."""
+    from datetime import UTC, datetime
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
@@ -114,7 +120,7 @@ class RunDir:
         self.epochs = self.root / "epochs"
         self.lock_file = self.root / ".lock"
         self.prefix = self.root / "prefix"  # states kept at the epochs other runs fork from
-        self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.fork)
+        self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.sharing.fork)
 
     def epoch_file(self, epoch: int) -> Path:
         return self.epochs / f"{epoch:05d}.csv"
@@ -147,6 +153,13 @@ class RunDir:
     def remove_temps(self) -> list[Path]:
         """Temp files of a writer that died; call only while holding the run's lock."""
         return [f for d in (self.root, self.epochs, self.prefix) for f in remove_temps(d, only_dead=False)]
+
+    def write_status(self, status: str, *, epochs_done: int | None = None,
+                     diverged_step: int | None = None, error: str | None = None) -> None:
+        """status.json, the run's last file: completed, diverged or failed, stamped with the time."""
+        atomic_write_json(self.status, {"status": status, "epochs_done": epochs_done,
+                                        "diverged_step": diverged_step, "error": error,
+                                        "finished_at": now()}, fault="status-write")
 
     def finished(self) -> dict | None:
         try:

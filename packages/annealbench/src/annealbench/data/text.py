@@ -13,7 +13,8 @@ import torch
 
 from annealbench.errors import DataError
 
-EOS, UNK = "<eos>", "<unk>"
+EOS = "<eos>"
+UNK = "<unk>"
 MIN_TOKENS = 100  # below this a corpus cannot give train, val and test windows worth scoring
 
 

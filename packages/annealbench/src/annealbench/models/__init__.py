@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from annealbench.errors import AnnealbenchError
-from annealbench.imports import is_path
+from annealbench.errors import WHOLE, AnnealbenchError, Problem
 from annealbench.models import user
 from annealbench.models.cnn import ACTIVATIONS, AirbenchCNN, ArticleCNN
 from annealbench.models.kwargs import (
@@ -26,6 +25,7 @@ from annealbench.models.kwargs import (
     resolve_kwargs,
 )
 from annealbench.models.lstm import LSTMLanguageModel
+from annealbench.user_code import Registry, is_path
 
 
 @dataclass(frozen=True)
@@ -97,17 +97,22 @@ def models_of(kind: str) -> tuple[str, ...]:
     return tuple(name for name, info in MODELS.items() if info.kind == kind)
 
 
-def check_model_kwargs(name: str, kwargs: dict) -> str | None:
-    """None if `name` exists and takes `kwargs`, else a short phrase saying what is allowed."""
-    if is_path(name):
-        return user.check_kwargs(name, kwargs)
-    info = MODELS.get(name)
-    if info is None:
-        return f"unknown model {name!r}; allowed: {', '.join(MODELS)} or 'package.module:callable'"
+def _check_builtin(info: ModelInfo, kwargs: dict) -> Problem | None:
     problem = check_kwargs(info.kwargs, kwargs)
     if problem is None and info.cross_check is not None:
-        problem = info.cross_check(resolve_kwargs(info.kwargs, kwargs))
+        phrase = info.cross_check(resolve_kwargs(info.kwargs, kwargs))
+        problem = None if phrase is None else Problem(WHOLE, phrase)
     return problem
+
+
+REGISTRY = Registry(
+    MODELS, _check_builtin, user.find_problem,
+    lambda name: f"unknown model {name!r}; allowed: {', '.join(MODELS)} or 'package.module:callable'")
+
+
+def check_model_kwargs(name: str, kwargs: dict) -> str | None:
+    """None if `name` exists and takes `kwargs`, else a short phrase saying what is allowed."""
+    return REGISTRY.check(name, kwargs)
 
 
 def build_model(name: str, kwargs: dict, **shapes) -> nn.Module:

@@ -57,7 +57,8 @@ class AirbenchCNN(nn.Module):
             nn.BatchNorm2d(stem_width, momentum=batchnorm_momentum),
             ACTIVATIONS[activation](),
         )
-        groups, c_in = [], stem_width
+        groups = []
+        c_in = stem_width
         for width in widths:
             groups.append(ConvGroup(c_in, width, convs_per_block, batchnorm_momentum, activation))
             c_in = width

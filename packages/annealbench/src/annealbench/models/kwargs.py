@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from annealbench.errors import WHOLE, Problem
+
 
 @dataclass(frozen=True)
 class Kwarg:
@@ -81,17 +83,17 @@ def int_list_kw(default: list[int], lo: int = 1) -> Kwarg:
     return Kwarg((list,), list(default), f"a non-empty list of ints >= {lo}", accepts)
 
 
-def check_kwargs(specs: dict[str, Kwarg], kwargs: dict) -> str | None:
-    """None if every key is declared and every value fits, else a short phrase saying what is allowed."""
+def check_kwargs(specs: dict[str, Kwarg], kwargs: dict) -> Problem | None:
+    """None if every key is declared and every value fits, else what is allowed and the key to blame."""
     if not isinstance(kwargs, dict):
-        return f"must be a table, got {type(kwargs).__name__}"
+        return Problem(WHOLE, f"must be a table, got {type(kwargs).__name__}")
     unknown = [key for key in kwargs if key not in specs]
     if unknown:
         allowed = ", ".join(specs) if specs else "no arguments"
-        return f"takes {allowed}; got {', '.join(repr(k) for k in unknown)}"
+        return Problem(unknown[0], f"takes {allowed}; got {', '.join(repr(k) for k in unknown)}")
     for key, value in kwargs.items():
         if not specs[key].accepts(value):
-            return f"{key} must be {specs[key].constraint}, got {value!r}"
+            return Problem(key, f"{key} must be {specs[key].constraint}, got {value!r}")
     return None
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from annealbench import imports
-from annealbench.imports import Signature
+from annealbench import user_code
+from annealbench.errors import Problem
+from annealbench.user_code import Signature
 
 SHAPES = {"image": ("num_classes", "in_channels", "image_size"), "sequence": ("vocab_size",)}
 ALL_SHAPES = tuple(s for names in SHAPES.values() for s in names)
@@ -20,7 +21,7 @@ ALL_SHAPES = tuple(s for names in SHAPES.values() for s in names)
 
 def load(path: str):
     """The callable at ``path``; ValueError with the phrase a spec error shows."""
-    obj = imports.load(path)
+    obj = user_code.load(path)
     if not callable(obj):
         raise ValueError(f"'{path}' is a {type(obj).__name__}, not a callable returning an nn.Module")
     return obj
@@ -28,17 +29,23 @@ def load(path: str):
 
 def check_kwargs(path: str, kwargs: dict) -> str | None:
     """None if ``path`` imports and its signature takes ``kwargs``, else a short phrase."""
+    problem = find_problem(path, kwargs)
+    return None if problem is None else problem.phrase
+
+
+def find_problem(path: str, kwargs: dict) -> Problem | None:
+    """As ``check_kwargs``, with the field to blame (errors.Problem; None: the path itself)."""
     try:
         sig = Signature(load(path))
     except ValueError as e:
-        return str(e)
+        return Problem(None, str(e))
     unknown = sig.unknown(kwargs)
     if unknown:
-        return f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}"
+        return Problem(unknown[0], f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}")
     supplied = [k for k in kwargs if k in ALL_SHAPES and sig.takes(k)]
     if supplied:
-        return (f"{supplied[0]} is supplied by the data set (the callable names it); "
-                "remove it from the study")
+        return Problem(supplied[0], f"{supplied[0]} is supplied by the data set (the callable names "
+                                    "it); remove it from the study")
     return None
 
 

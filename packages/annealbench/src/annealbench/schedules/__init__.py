@@ -27,6 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from annealbench.errors import WHOLE, Problem
+from annealbench.user_code import Registry
+
 from . import custom
 from .registry import REGISTRY, ScheduleDef
 from .values import INTERVALS, Run, has_relative, takes_phrase
@@ -58,24 +61,28 @@ def check(type_: str, kwargs: dict, *, interval: str | None = None) -> str | Non
     Length-dependent constraints (e.g. warmup shorter than the run) can only be decided once the
     run's epochs are known; resolve() raises ValueError for those.
     """
+    problem = find_problem(type_, kwargs, interval=interval)
+    return None if problem is None else problem.phrase
+
+
+def find_problem(type_: str, kwargs: dict, *, interval: str | None = None) -> Problem | None:
+    """As ``check``, with the field to blame (errors.Problem): the spec places its message by it."""
     if not isinstance(type_, str):
-        return f"schedule type must be a string, got {type_!r}"
+        return Problem(WHOLE, f"schedule type must be a string, got {type_!r}")
     if not isinstance(kwargs, dict):
-        return f"schedule kwargs must be a table, got {kwargs!r}"
+        return Problem(WHOLE, f"schedule kwargs must be a table, got {kwargs!r}")
     if interval is not None and interval not in INTERVALS:
-        return f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}"
-    if custom.is_path(type_):
-        problem = custom.check(type_, kwargs)
-        if problem is None and interval == "step" and custom.needs_metric(custom.load(type_)):
-            problem = _PER_EPOCH_ONLY
-        return problem
-    d = REGISTRY.get(type_)
-    if d is None:
-        return _unknown(type_)
-    problem = _check_registered(d, kwargs)
-    if problem is None and interval == "step" and d.needs_metric:
-        problem = _PER_EPOCH_ONLY
+        return Problem("interval", f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
+    problem = SCHEDULES.find_problem(type_, kwargs)
+    if problem is None and interval == "step" and _needs_metric(type_):
+        problem = Problem("interval", _PER_EPOCH_ONLY)
     return problem
+
+
+def _needs_metric(type_: str) -> bool:
+    if custom.is_path(type_):
+        return custom.needs_metric(custom.load(type_))
+    return REGISTRY[type_].needs_metric
 
 
 def resolve(type_: str, kwargs: dict, *, epochs: int, steps_per_epoch: int, interval: str) -> dict:
@@ -149,25 +156,32 @@ def _unknown(type_: str) -> str:
     return f"unknown schedule {type_!r}; allowed: {', '.join(available())} or 'package.module:Class'"
 
 
-def _check_registered(d: ScheduleDef, kwargs: dict[str, Any]) -> str | None:
+def _check_registered(d: ScheduleDef, kwargs: dict[str, Any]) -> Problem | None:
     owned = [k for k in kwargs if k in d.reserved]
     if owned:
-        return d.reserved[owned[0]]
+        return Problem(owned[0], d.reserved[owned[0]])
     unknown = [k for k in kwargs if k not in d.params]
     if unknown:
-        return takes_phrase(list(d.params), unknown)
+        return Problem(unknown[0], takes_phrase(list(d.params), unknown))
     missing = [k for k, p in d.params.items() if p.required and k not in kwargs]
     if missing:
-        return f"requires {', '.join(missing)}"
+        return Problem(missing[0], f"requires {', '.join(missing)}")
     for name, value in kwargs.items():
-        problem = d.params[name].problem(name, value)
-        if problem:
-            return problem
+        phrase = d.params[name].problem(name, value)
+        if phrase:
+            return Problem(name, phrase)
     if d.relate is not None:
         merged = {k: kwargs.get(k, p.default) for k, p in d.params.items()}
-        return d.relate(merged)
+        problem = d.relate(merged)
+        if problem is not None and problem.field not in kwargs:  # between defaults: no key to show
+            problem = Problem(WHOLE, problem.phrase)
+        return problem
     return None
 
 
 def _positive_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+# Built-in schedules by name, the user's LRScheduler subclasses by import path.
+SCHEDULES = Registry(REGISTRY, _check_registered, custom.find_problem, _unknown)

@@ -15,7 +15,8 @@ from typing import Any
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from annealbench import imports
+from annealbench import user_code
+from annealbench.errors import WHOLE, Problem
 
 from .values import Run, relative_problem, resolve_relative, takes_phrase
 
@@ -31,7 +32,7 @@ def load(path: str) -> type:
     module_name, _, qualname = path.partition(":")
     if not module_name or not qualname or ":" in qualname:
         raise ValueError(f"'{path}' is not of the form 'package.module:Class'")
-    obj = imports.load(path)
+    obj = user_code.load(path)
     # ReduceLROnPlateau is not an LRScheduler subclass in every torch release; accept both.
     if not (isinstance(obj, type) and issubclass(obj, (LRScheduler, ReduceLROnPlateau))):
         raise ValueError(f"'{path}' is not an LRScheduler or ReduceLROnPlateau subclass")
@@ -40,7 +41,9 @@ def load(path: str) -> type:
 
 def signature(cls: type) -> tuple[list[str], list[str], bool]:
     """(kwargs the spec may set, those without a default, whether it takes **kwargs)."""
-    names, required, takes_any = [], [], False
+    names = []
+    required = []
+    takes_any = False
     for p in inspect.signature(cls).parameters.values():
         if p.kind is p.VAR_KEYWORD:
             takes_any = True
@@ -57,25 +60,28 @@ def needs_metric(cls: type) -> bool:
     return issubclass(cls, ReduceLROnPlateau)
 
 
-def check(path: str, kwargs: dict[str, Any]) -> str | None:
+def find_problem(path: str, kwargs: dict[str, Any]) -> Problem | None:
+    """None if the class imports and takes ``kwargs``; else the problem and the field it is about."""
     try:
         cls = load(path)
     except ValueError as e:
-        return str(e)
+        return Problem(None, str(e))
     names, required, takes_any = signature(cls)
     owned = [k for k in kwargs if k in NOT_SPEC_KWARGS]
     if owned:
-        return f"{', '.join(owned)} is set by the runner, not the spec"
+        # several are named in one phrase, so no one key carries the message
+        return Problem(owned[0] if len(owned) == 1 else WHOLE,
+                       f"{', '.join(owned)} is set by the runner, not the spec")
     unknown = [k for k in kwargs if k not in names]
     if unknown and not takes_any:
-        return takes_phrase(names, unknown)
+        return Problem(unknown[0], takes_phrase(names, unknown))
     missing = [k for k in required if k not in kwargs]
     if missing:
-        return f"requires {', '.join(missing)}"
+        return Problem(missing[0], f"requires {', '.join(missing)}")
     for k, v in kwargs.items():
-        problem = relative_problem(k, v)
-        if problem:
-            return problem
+        phrase = relative_problem(k, v)
+        if phrase:
+            return Problem(k, phrase)
     return None
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim import lr_scheduler as sched
 
+from annealbench.errors import Problem
+
 from .factors import ConstantFactor, LinearFactor
 from .stepped_decay import SteppedDecayLR
 from .trapezoid import TrapezoidLR
@@ -34,7 +36,7 @@ class ScheduleDef:
     # kwargs set to the run length at resolve time (never user-settable; listed in `reserved`).
     run_kwargs: tuple[str, ...] = ()
     # Cross-kwarg check on raw kwargs (defaults merged, each kwarg already valid): a phrase or None.
-    relate: Callable[[dict[str, Any]], str | None] | None = None
+    relate: Callable[[dict[str, Any]], Problem | None] | None = None
     # Cross-kwarg check on resolved values, where lengths are known: raises ValueError.
     settle: Callable[[dict[str, Any], Run], None] | None = None
 
@@ -54,9 +56,9 @@ def _frac(v: Any) -> float | None:
     return v["frac"] if isinstance(v, dict) and is_frac(v.get("frac")) else None
 
 
-def _warmup_cosine_relate(kw: dict[str, Any]) -> str | None:
+def _warmup_cosine_relate(kw: dict[str, Any]) -> Problem | None:
     if _frac(kw["warmup"]) == 1:
-        return "warmup must leave room for the cosine: {frac = x} needs x < 1"
+        return Problem("warmup", "warmup must leave room for the cosine: {frac = x} needs x < 1")
     return None
 
 
@@ -67,10 +69,12 @@ def _warmup_cosine_settle(kw: dict[str, Any], run: Run) -> None:
         )
 
 
-def _trapezoid_relate(kw: dict[str, Any]) -> str | None:
-    w, d, t = _frac(kw["warmup"]), _frac(kw["decay"]), _frac(kw["total_iters"])
+def _trapezoid_relate(kw: dict[str, Any]) -> Problem | None:
+    w = _frac(kw["warmup"])
+    d = _frac(kw["decay"])
+    t = _frac(kw["total_iters"])
     if w is not None and d is not None and t is not None and w + d > t + 1e-12:
-        return f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}"
+        return Problem("warmup", f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}")
     return None
 
 
@@ -85,7 +89,8 @@ def _trapezoid_settle(kw: dict[str, Any], run: Run) -> None:
 def _onecycle_settle(kw: dict[str, Any], run: Run) -> None:
     # OneCycleLR divides by each phase's length; a phase of length 0 is a ZeroDivisionError
     # mid-run, so refuse it here with the reason instead.
-    total, pct = kw["total_steps"], kw["pct_start"]
+    total = kw["total_steps"]
+    pct = kw["pct_start"]
     if kw["three_phase"]:
         ends = [pct * total - 1, 2 * pct * total - 2, total - 1]
         need = "pct_start * total > 1 and pct_start < (total + 1) / (2 * total)"
@@ -102,7 +107,8 @@ def _onecycle_settle(kw: dict[str, Any], run: Run) -> None:
 
 
 def _warmup_cosine(opt: Optimizer, kw: dict[str, Any]) -> Any:
-    w, total = kw["warmup"], kw["total_iters"]
+    w = kw["warmup"]
+    total = kw["total_iters"]
     # LinearLR reaches factor 1 at t = W; SequentialLR hands over at that same t and restarts the
     # cosine at its top (closed form at 0 = base LR), so the joint is continuous.
     warm = sched.LinearLR(opt, start_factor=kw["start_factor"], end_factor=1.0, total_iters=w)

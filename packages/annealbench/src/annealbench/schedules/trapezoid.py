@@ -35,7 +35,9 @@ class TrapezoidLR(LRScheduler):
                 f"need warmup >= 0, decay >= 1 and warmup + decay <= total_iters; "
                 f"got warmup={warmup}, decay={decay}, total_iters={total_iters}"
             )
-        self.warmup, self.decay, self.total_iters = int(warmup), int(decay), int(total_iters)
+        self.warmup = int(warmup)
+        self.decay = int(decay)
+        self.total_iters = int(total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:

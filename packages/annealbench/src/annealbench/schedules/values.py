@@ -97,7 +97,11 @@ class Number(Param):
         integer: bool = False,
     ) -> None:
         super().__init__(default)
-        self.gt, self.ge, self.lt, self.le, self.integer = gt, ge, lt, le, integer
+        self.gt = gt
+        self.ge = ge
+        self.lt = lt
+        self.le = le
+        self.integer = integer
 
     def describe(self) -> str:
         lo = ("(", self.gt) if self.gt is not None else ("[", self.ge) if self.ge is not None else None
@@ -141,7 +145,8 @@ class Length(Param):
 
     def __init__(self, default: Any = REQUIRED, *, min_int: int = 1, frac_only: bool = False) -> None:
         super().__init__(default)
-        self.min_int, self.frac_only = min_int, frac_only
+        self.min_int = min_int
+        self.frac_only = frac_only
 
     def problem(self, name: str, value: Any) -> str | None:
         if _frac_dict(value) and is_frac(value["frac"]):

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from annealbench.errors import AnnealbenchError, DataError
-from annealbench.imports import is_path
 from annealbench.models import MODELS, build_model, models_of
 from annealbench.models.kwargs import Kwarg, bool_kw, check_kwargs, float_kw, int_kw, resolve_kwargs
+from annealbench.user_code import Registry, is_path
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -229,16 +229,20 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+def _check_user_data(path: str, kwargs: dict):
+    from annealbench.tasks import user  # it builds on this module's Task
+
+    return user.find_problem(path, kwargs)
+
+
+REGISTRY = Registry(
+    DATASETS, lambda info, kwargs: check_kwargs(info.kwargs, kwargs), _check_user_data,
+    lambda name: f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)} or 'package.module:callable'")
+
+
 def check_dataset_kwargs(dataset: str, kwargs: dict) -> str | None:
     """None if `dataset` exists and takes `kwargs`, else a short phrase saying what is allowed."""
-    if is_path(dataset):
-        from annealbench.tasks import user
-
-        return user.check_kwargs(dataset, kwargs)
-    info = DATASETS.get(dataset)
-    if info is None:
-        return f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)} or 'package.module:callable'"
-    return check_kwargs(info.kwargs, kwargs)
+    return REGISTRY.check(dataset, kwargs)
 
 
 def default_data_dir(data_dir: pathlib.Path | str | None) -> pathlib.Path:

@@ -94,7 +94,8 @@ class ImageClassificationTask(Task):
         data = self.splits[split]
         was_training = model.training
         model.eval()
-        loss_sum, correct = 0.0, 0
+        loss_sum = 0.0
+        correct = 0
         try:
             with torch.no_grad():
                 for start in range(0, len(data), EVAL_BATCH):

@@ -132,7 +132,9 @@ class LanguageModelTask(Task):
         streams = self.eval_streams[split]
         was_training = model.training
         model.eval()
-        nll, count, hidden = 0.0, 0, None
+        nll = 0.0
+        count = 0
+        hidden = None
         try:
             with torch.no_grad():
                 for start in range(0, streams.shape[1] - 1, self.bptt):
@@ -159,10 +161,12 @@ def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size:
         source = str(files[0].parent)
     elif dataset == "tinyshakespeare":
         path = locate_tinyshakespeare(data_dir, download=kw["download"])
-        files, source = [path], str(path)
+        files = [path]
+        source = str(path)
         corpus = char_corpus(read_text(path), path).capped(kw["train_chars"], kw["eval_chars"])
     else:
-        files, source = [], "synthetic-text"
+        files = []
+        source = "synthetic-text"
         corpus = synthetic_text(
             n_chars=kw["n_chars"],
             vocab_size=kw["vocab_size"],

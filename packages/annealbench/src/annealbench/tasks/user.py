@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from annealbench import imports
+from annealbench import user_code
 from annealbench.data.images import ImageSet
 from annealbench.data.text import TokenSplits
-from annealbench.imports import PieceError, Signature
+from annealbench.errors import Problem
 from annealbench.models.kwargs import Kwarg, bool_kw, int_kw
+from annealbench.user_code import PieceError, Signature
 
 SPLITS = ("train", "val", "test")
 RESERVED: dict[str, Kwarg] = {"augment": bool_kw(False), "bptt": int_kw(128, lo=1)}
@@ -56,7 +57,7 @@ def load_source(path: str):
     """The callable or Task subclass at ``path`` (ValueError phrase if neither)."""
     from annealbench.tasks import Task
 
-    obj = imports.load(path)
+    obj = user_code.load(path)
     if isinstance(obj, type) and not issubclass(obj, Task):
         raise ValueError(f"'{path}' is a class but not an annealbench.tasks.Task subclass; expected "
                          "that or a callable returning " + CONTRACT)
@@ -77,30 +78,36 @@ def split_kwargs(kwargs: dict) -> tuple[dict, dict]:
 
 def check_kwargs(path: str, kwargs: dict) -> str | None:
     """None if ``path`` imports and takes ``kwargs``, else a short phrase saying what is allowed."""
+    problem = find_problem(path, kwargs)
+    return None if problem is None else problem.phrase
+
+
+def find_problem(path: str, kwargs: dict) -> Problem | None:
+    """As ``check_kwargs``, with the field to blame (errors.Problem; None: the path itself)."""
     try:
         obj = load_source(path)
     except ValueError as e:
-        return str(e)
+        return Problem(None, str(e))
     if is_task_class(obj):
         sig = Signature(obj, skip=TASK_ARGS)
         own = kwargs
     else:
         sig = Signature(obj, first=True)
         if not sig.takes_first:
-            return "must take the data directory as its first positional argument"
+            return Problem(None, "must take the data directory as its first positional argument")
         own, reserved = split_kwargs(kwargs)
         for key, value in reserved.items():
             if not RESERVED[key].accepts(value):
-                return f"{key} must be {RESERVED[key].constraint}, got {value!r}"
+                return Problem(key, f"{key} must be {RESERVED[key].constraint}, got {value!r}")
             if sig.takes(key):
-                return (f"{key} is annealbench's key (not passed to the callable); rename the "
-                        "callable's argument")
+                return Problem(key, f"{key} is annealbench's key (not passed to the callable); "
+                                    "rename the callable's argument")
     unknown = sig.unknown(own)
     if unknown:
-        return f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}"
+        return Problem(unknown[0], f"takes {sig.allowed()}; got {', '.join(repr(k) for k in unknown)}")
     missing = [k for k in sig.required if k not in own]
     if missing:
-        return f"requires {', '.join(missing)}"
+        return Problem(missing[0], f"requires {', '.join(missing)}")
     return None
 
 
@@ -118,7 +125,7 @@ def load_data(path: str, kwargs: dict, data_dir: pathlib.Path) -> UserData:
     try:
         raw = fn(data_dir, **own)
     except Exception as e:  # the user's code: any failure is reported, in one line
-        raise PieceError(f"'{path}' raised {type(e).__name__}: {imports.one_line(e)}") from None
+        raise PieceError(f"'{path}' raised {type(e).__name__}: {user_code.one_line(e)}") from None
     data = validate_mapping(path, raw)
     _LAST[:] = [(key, data)]
     return data
@@ -156,13 +163,16 @@ def _count(path: str, value, what: str, lo: int) -> int:
 
 
 def _images(path: str, raw) -> UserData:
-    splits, layout, kinds = {}, None, set()
+    splits = {}
+    layout = None
+    kinds = set()
     for s in SPLITS:
         pair = raw[s]
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise PieceError(f"'{path}' returned {s!r} as a {type(pair).__name__}; expected an (x, y) "
                              "pair like 'train'")
-        x, y = _tensor(path, pair[0], f"{s} x"), _tensor(path, pair[1], f"{s} y")
+        x = _tensor(path, pair[0], f"{s} x")
+        y = _tensor(path, pair[1], f"{s} y")
         if x.dim() != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
             raise PieceError(f"'{path}' returned {s} x of shape {tuple(x.shape)} and dtype "
                              f"{x.dtype}; expected uint8 or float images of shape N x C x H x W")
@@ -183,7 +193,8 @@ def _images(path: str, raw) -> UserData:
         raise PieceError(f"'{path}' returned uint8 images in some splits and float in others; "
                          "expected one dtype")
     labels = torch.cat([splits[s].y for s in SPLITS])
-    lo, hi = int(labels.min()), int(labels.max())
+    lo = int(labels.min())
+    hi = int(labels.max())
     declared = raw.get("num_classes")
     n = hi + 1 if declared is None else _count(path, declared, "num_classes", 2)
     if lo < 0 or hi >= n or n < 2:
@@ -237,7 +248,7 @@ def build_task(path: str, kwargs: dict, *, data_dir: pathlib.Path, device: torch
         try:
             return obj(data_dir=data_dir, device=device, batch_size=batch_size, **kwargs)
         except Exception as e:
-            raise PieceError(f"'{path}' raised {type(e).__name__}: {imports.one_line(e)}") from None
+            raise PieceError(f"'{path}' raised {type(e).__name__}: {user_code.one_line(e)}") from None
     data = load_data(path, kwargs, data_dir)
     check_reserved(path, kwargs, data.kind)
     _, reserved = split_kwargs(kwargs)

@@ -1,0 +1,84 @@
+"""Row selections and per-run facts read straight off the tidy records (no statistics)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from annealbench_report.errors import ReportError
+from annealbench_report.records.contract import RUN_COLUMNS, RUN_FIELDS, RUN_SORT, STATUSES, empty_runs
+
+STEP_METRIC = "step_loss"
+DEFAULT_DIRECTIONS = {"accuracy": "max"}
+
+
+def direction(metric: str, directions: dict | None = None) -> str:
+    """'max' or 'min' for ``metric``: the study's ``metric_directions``, else accuracy max, others min."""
+    d = (directions or {}).get(metric) or DEFAULT_DIRECTIONS.get(metric, "min")
+    if d not in ("max", "min"):
+        raise ReportError(f"metric_directions: {metric!r} must be 'max' or 'min', not {d!r}")
+    return d
+
+
+def sign(metric: str, directions: dict | None = None) -> float:
+    """+1 where higher is better, −1 where lower is: ``sign · (a − b) > 0`` means a is better."""
+    return 1.0 if direction(metric, directions) == "max" else -1.0
+
+
+def step_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-optimizer-step rows (split=train, metric=step_loss)."""
+    return df[(df["split"] == "train") & (df["metric"] == STEP_METRIC)]
+
+
+def epoch_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch rows (everything but the per-step loss)."""
+    return df[~((df["split"] == "train") & (df["metric"] == STEP_METRIC))]
+
+
+def averaged_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that may enter a mean: not from a diverged run."""
+    return df[df["status"] != "diverged"]
+
+
+def diverged_step(df: pd.DataFrame) -> pd.Series:
+    """Per diverged run: the first global step whose loss is not finite (its last step if none)."""
+    d = step_rows(df[df["status"] == "diverged"])
+    d = d.assign(run_key=d["run_key"].astype(str))
+    bad = d[~np.isfinite(d["value"])].groupby("run_key")["step"].min()
+    last = d.groupby("run_key")["step"].max()
+    return bad.combine_first(last).astype("int64").rename("diverged_step")
+
+
+def constant_arm(df: pd.DataFrame) -> str | None:
+    """The fixed-LR arm: schedule_type 'constant' (the one named 'constant' if several)."""
+    arms = df[["schedule", "schedule_type"]].drop_duplicates()
+    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
+    if not names:
+        return None
+    return "constant" if "constant" in names else names[0]
+
+
+def runs_from_records(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (the run table of ``collect.runs``), rebuilt from records alone: a study
+    kept without runs/."""
+    if df.empty:
+        return empty_runs()
+    g = df.groupby("run_key", observed=True, sort=False)
+    out = g[[*RUN_FIELDS[:-1], "status"]].first()
+    done = epoch_rows(df).groupby("run_key", observed=True)["epoch"].max()
+    # a diverged run's records end in the epoch it diverged in (with a step loss, or with the
+    # evaluation after that epoch's last step), which is not done
+    broke = df.groupby("run_key", observed=True)["epoch"].max() - 1
+    done = done.where(out["status"].astype(str) != "diverged", broke)
+    out["epochs_done"] = done.reindex(out.index).fillna(0).astype("int64")
+    out["diverged_step"] = diverged_step(df).reindex(out.index.astype(str)).to_numpy()
+    out["error"] = None
+    out["finished_at"] = None
+    out = out.reset_index()
+    for k in RUN_FIELDS:
+        if k not in ("base_lr", "epochs", "seed"):
+            out[k] = out[k].astype(str)
+    out = out[list(RUN_COLUMNS)]
+    out["diverged_step"] = out["diverged_step"].astype("Int64")
+    out["status"] = out["status"].astype(str).astype(pd.CategoricalDtype(list(STATUSES)))
+    return out.sort_values(RUN_SORT, kind="mergesort").reset_index(drop=True)

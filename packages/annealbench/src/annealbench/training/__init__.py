@@ -1,0 +1,1 @@
+"""One run: the resumable training loop (runner) and its checkpoints (resume)."""
