@@ -23,7 +23,7 @@ Points on the training side (``annealbench``):
 - ``fork-copy``         an epoch CSV a fork copies from its donor, same moment;
 - ``json-write``        any other JSON file (``config.json``, ``study.json``, ``meta.json``).
 
-The report side (``annealbench_report.files``) reads the same variable for ``records-write``
+The report side (``annealbench_report.records.files``) reads the same variable for ``records-write``
 (``records.parquet`` and ``records.csv``) and ``render-write`` (each ``index.html``).
 
 Examples: ``ANNEALBENCH_FAULT=checkpoint-write:3`` dies right before the 3rd checkpoint replaces
