@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 from pathlib import Path
 
@@ -38,3 +39,12 @@ def untuned_smoke(text: str) -> str:
     out = text.replace("lrs = [0.05, 0.2, 0.5]", "lrs = [0.2]").replace('tuned_by = "tuning"\n', "")
     assert out.count("tuned_by") == 0 and "lrs = [0.2]" in out, "smoke.toml changed: update this"
     return out
+
+
+def tiny_study() -> str:
+    """tests/conftest.py's TINY_STUDY, loaded by path: in a whole-suite run another conftest
+    (tests/report's) holds the module name ``conftest``."""
+    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).parent / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TINY_STUDY

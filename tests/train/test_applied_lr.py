@@ -8,28 +8,17 @@ optimizer.step() (which the recorded-LR test alone would not catch) shows here a
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from testkit import tiny_study
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from annealbench.execution.study import run_study
 from annealbench.spec.load import load_study
 
-
-def _tiny_study() -> str:
-    """tests/conftest.py's TINY_STUDY (another conftest shadows the name ``conftest`` in a whole run)."""
-    where = Path(__file__).parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_tests_conftest", where)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TINY_STUDY
-
-
-TINY_STUDY = _tiny_study()
+TINY_STUDY = tiny_study()
 
 SCHEDULES = """
 [schedules.step]

@@ -4,14 +4,13 @@ file, the judged grid it leaves, and the one-line stop when the file is missing 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
 import statistics
 import tomllib
-from pathlib import Path
 
 import pytest
+from testkit import tiny_study
 
 from annealbench import api
 from annealbench.cli import main
@@ -20,16 +19,6 @@ from annealbench.spec import tuning
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
 from annealbench.store import RunDir, atomic_write_json
-
-
-def _tiny_study() -> str:
-    """tests/conftest.py's TINY_STUDY (another conftest shadows the name ``conftest`` here)."""
-    where = Path(__file__).parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_tests_conftest", where)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TINY_STUDY
-
 
 BUDGETS = """
 [budgets.judged]
@@ -44,7 +33,7 @@ epochs = 2
 budget_curve = [0.5, 1.0]
 schedules = ["constant", "onecycle"]
 """
-TUNED = _tiny_study().replace('lrs = [0.05]', 'lrs = [0.01, 0.05, 0.2]\narticle_lr = 0.01') + BUDGETS
+TUNED = tiny_study().replace('lrs = [0.05]', 'lrs = [0.01, 0.05, 0.2]\narticle_lr = 0.01') + BUDGETS
 CONTRACT_KEYS = {"study", "judged_budget", "tuning_budget", "seeds", "primary_metric", "direction",
                  "commit", "date", "spec_sha256", "tuning_runs_sha256", "choices"}
 

@@ -29,16 +29,15 @@ def thin(df: pd.DataFrame) -> pd.DataFrame:
     steps = step_rows(df)
     if steps.empty:
         return df
-    keep_runs = _runs_of(df, lr_trajectory(df))
+    keep_runs = _runs_of(steps, lr_trajectory(df))
     keep_runs |= set(df.loc[df["status"].astype(str) == "diverged", "run_key"].astype(str))
     drop = steps.index[~steps["run_key"].astype(str).isin(keep_runs)]
     return df.drop(index=drop)
 
 
-def _runs_of(df: pd.DataFrame, rep: pd.DataFrame) -> set:
+def _runs_of(steps: pd.DataFrame, rep: pd.DataFrame) -> set:
     """The run keys of the representative runs ``lr_trajectory`` drew (one per optimizer,
-    schedule and base LR: the seed it names, the longest run of that seed)."""
-    steps = step_rows(df)
+    schedule and base LR: the seed it names, the longest run of that seed), from the step rows."""
     keys = set()
     for (opt, sched, lr, seed), _ in rep.groupby(["optimizer", "schedule", "base_lr", "seed"]):
         s = steps[(steps["optimizer"].astype(str) == opt) & (steps["schedule"].astype(str) == sched)
