@@ -103,25 +103,28 @@ def test_slope_interval_and_plateau_rule_known_answers(slopes, at):
 
 def test_sentences_say_plateau_or_short_budget_with_the_level_and_reference():
     plateau = frame_of(*study_of([0.001, 0.0015, 0.0005])).iloc[0]["sentence"]
-    assert plateau.startswith("At a plateau (fixed LR gaining +0.1 points [")
-    assert "per epoch over the last quarter; plateau: at most 0.3 points per epoch)" in plateau
+    assert plateau.startswith("At a plateau (fixed LR gaining +0.12 points [−0.01, +0.25] per epoch")
+    assert "per epoch over the last quarter; plateau: at most 0.30 points per epoch)" in plateau
     climbing = frame_of(*study_of([0.015, 0.02, 0.012])).iloc[0]
     mean, lo, hi = expected([0.015, 0.02, 0.012])
     assert climbing["sentence"].startswith(
-        f"Still improving by {100 * mean:.1f} points per epoch ([{100 * lo:.1f}, {100 * hi:.1f}] "
-        "over the last quarter; plateau: at most 0.3 points per epoch): a short-budget comparison. ")
+        f"Still improving by {100 * mean:.2f} points per epoch ([{100 * lo:.2f}, {100 * hi:.2f}] "
+        "over the last quarter; plateau: at most 0.30 points per epoch): a short-budget comparison. ")
     assert climbing["sentence"].endswith(
         f"The fixed LR ends at {100 * climbing['level']:.1f}% test accuracy; CNNs trained to "
         "convergence on CIFAR-10 reach 94% and more (arXiv:2404.00498).")
     worse = frame_of(*study_of([-0.004, -0.006, -0.005])).iloc[0]["sentence"]
-    assert worse.startswith("At a plateau (fixed LR gaining −0.5 points [") and ", turning worse;" in worse
+    w_mean = expected([-0.004, -0.006, -0.005])[0]
+    assert worse.startswith(f"At a plateau (fixed LR gaining −{-100 * w_mean:.2f} points [")
+    assert ", turning worse;" in worse
 
 
 def test_an_interval_across_the_threshold_is_not_a_plateau():
     df, study = study_of([0.0, 0.006, -0.001])  # mean 0.2 points, upper end above 0.3
     r = frame_of(df, study).iloc[0]
     assert r["slope"] * 100 < 0.3 < r["slope_hi"] * 100 and not r["at_plateau"]
-    assert r["sentence"].startswith("Not shown to be at a plateau (fixed LR gaining +0.2 points [")
+    assert r["sentence"].startswith(
+        f"Not shown to be at a plateau (fixed LR gaining +{100 * r['slope']:.2f} points [")
     assert "): a short-budget comparison." in r["sentence"]
 
 
@@ -132,7 +135,7 @@ def test_lower_is_better_a_falling_metric_gains():
     mean, lo, hi = expected([-0.02, -0.025, -0.015], sgn=-1.0)
     assert r["slope"] == pytest.approx(mean) and r["slope"] > 0.01
     assert (r["slope_lo"], r["slope_hi"]) == pytest.approx((lo, hi))
-    assert not r["at_plateau"] and r["sentence"].startswith("Still improving by 0.020 bpc per epoch")
+    assert not r["at_plateau"] and r["sentence"].startswith(f"Still improving by {mean:.4f} bpc per epoch")
     assert f"ends at {r['level']:.3f} test bpc;" in r["sentence"]
 
 

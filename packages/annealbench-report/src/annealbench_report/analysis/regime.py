@@ -140,6 +140,7 @@ def sentence(r: dict, u: Units) -> str:
     lo = r["slope_lo"]
     hi = r["slope_hi"]
     plateau = r["plateau"]
+    u = u.finer()
     if not math.isfinite(mean):
         return ("Regime not measured: the fixed LR has no completed full-length run with 2 "
                 "validation points in its last quarter")

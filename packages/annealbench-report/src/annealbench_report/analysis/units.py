@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 UNIT_NAMES = {"bpc": "bpc", "loss": "nats", "ppl": "perplexity"}
 
@@ -33,6 +33,11 @@ class Units:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return "[–]"
         return f"[{self.num(lo, signed)}, {self.num(hi, signed)}]"
+
+    def finer(self) -> Units:
+        """One more decimal: for per-epoch slopes, which sit an order below the effects (a CNN
+        slope of 0.25 points shown as 0.3 would read as at its 0.3 threshold)."""
+        return replace(self, decimals=self.decimals + 1)
 
     def axis(self) -> str:
         return f"{self.unit}" if self.scale == 1 else f"{self.unit} (×{self.scale:g} {self.metric})"

@@ -4,6 +4,8 @@ the verdict as marker shape, fill and colour (colour-blind safe, distinct in gre
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -18,6 +20,7 @@ from annealbench_report.figures.style import STYLE, VERDICT_STYLE, matplotlib, m
 
 PROTOCOL_LINE = {TUNED: "-", ARTICLE: (0, (3, 2))}
 PROTOCOL_NAME = {TUNED: "tuned LR", ARTICLE: "article's LR"}
+TITLE_CHARS = 80  # characters across the full-size figure's panel titles together
 NUMBER_COLUMNS = ["claim", "optimizer", "schedule", "protocol", "n_pairs", "mean", "lo", "hi",
                   "verdict"]
 
@@ -65,8 +68,10 @@ def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: b
                 ax.set_title(claim, fontsize=8)
                 ax.set_xlabel(mpl_text(f"Δ ({units.unit})"), fontsize=7)
             else:
-                ax.set_title(mpl_text(CLAIMS[claim] + (f" (at {c.full} epochs)" if claim == "better"
-                                                       else " (mean over shorter budgets)")))
+                title = CLAIMS[claim] + (f" (at {c.full} epochs)" if claim == "better"
+                                         else " (mean over shorter budgets)")
+                # wrapped to its panel's width: side by side, unwrapped titles ran into each other
+                ax.set_title(mpl_text(textwrap.fill(title, TITLE_CHARS // len(claims))))
                 ax.set_xlabel(mpl_text(f"Δ vs fixed LR ({units.unit}); > 0: schedule better"))
         axes[0].set_yticks(range(len(keys)), labels)
         axes[0].set_ylim(len(keys) - 0.5, -0.5)

@@ -49,7 +49,8 @@ def regime_text(a, opt: str) -> str:
         return ""
     r = rf[rf["optimizer"] == opt].iloc[0]
     u = a.units
-    gain = f"{u.num(r['slope'], True)} {u.interval(r['slope_lo'], r['slope_hi'], True)} {u.unit}/epoch"
+    s = u.finer()
+    gain = f"{s.num(r['slope'], True)} {s.interval(r['slope_lo'], r['slope_hi'], True)} {u.unit}/epoch"
     at = r["at_plateau"]
     word = ("no plateau threshold declared" if pd.isna(at)
             else "at a plateau" if bool(at) else "still improving")
