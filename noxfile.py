@@ -84,6 +84,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Speed and memory as ratios against baselines measured in the same run (see annealbench.bench.main;
-    e.g. ``nox -s bench -- --data-dir D --check``)."""
-    _install(session, *_compiled(session), "-e", TRAIN)
+    e.g. ``nox -s bench -- --data-dir D --check``). The report package too: bf16_accuracy's
+    t-interval is the one its pages show (annealbench_report.analysis.inference.t_interval)."""
+    _install(session, *_compiled(session), "-e", TRAIN, "-e", REPORT)
     session.run("python", "-m", "annealbench.bench", *session.posargs)

@@ -21,6 +21,7 @@ from annealbench.execution import workers as engine
 from annealbench.models import MODELS
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
+from annealbench_report.analysis import inference
 
 OWN = set(bench.TARGETS)
 ENGINE = set(bench_engine.TARGETS) - {"gpu_runs"}  # CUDA only
@@ -69,8 +70,8 @@ def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monke
                                        "precision": "fp32", "activation": "gelu"}
     acc = r["measures"]["bf16_accuracy"]
     d = acc["difference"]
-    assert d["seeds"] == 3 and d["low"] <= d["mean"] <= d["high"]
-    assert acc["met"] == (d["low"] <= 0 <= d["high"]) and 0 < acc["candidate"] < 1
+    assert d["seeds"] == 3 and d["lo"] <= d["mean"] <= d["hi"]
+    assert acc["met"] == (d["lo"] <= 0 <= d["hi"]) and 0 < acc["candidate"] < 1
     saved = r["measures"]["prefix_saved"]
     assert saved["target"] is None and 0 < saved["ratio"] < 1
     # the study `annealbench run` trains by default on this device
@@ -109,7 +110,10 @@ def test_check_fails_when_a_target_is_missed(monkeypatch, capsys, missed):
 @pytest.mark.parametrize("p,df", [(0.975, 1), (0.975, 2), (0.975, 4), (0.975, 29), (0.9, 7),
                                   (0.5, 3), (0.025, 5)])
 def test_t_quantile_matches_scipy(p, df):
-    assert bench_study.t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), abs=1e-6)
+    """The quantile inside the interval the bench reports (the report's t_half_width, which
+    takes t at 1 - (1 - confidence)/2 with n - 1 degrees of freedom): std 1, n = df + 1."""
+    t = inference.t_half_width(1.0, df + 1, confidence=2 * p - 1) * math.sqrt(df + 1)
+    assert t == pytest.approx(stats.t.ppf(p, df), abs=1e-6)
 
 
 def test_paired_interval_matches_scipy():
@@ -118,7 +122,7 @@ def test_paired_interval_matches_scipy():
     got = bench_study.paired_interval(by_seed)
     low, high = stats.t.interval(0.95, len(means) - 1, loc=sum(means) / 4, scale=stats.sem(means))
     assert got["seeds"] == 4 and got["mean"] == pytest.approx(sum(means) / 4)
-    assert (got["low"], got["high"]) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
+    assert (got["lo"], got["hi"]) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
 
 
 @pytest.mark.parametrize("cifar,runs", [(True, 32), (False, 24)])

@@ -1,6 +1,6 @@
 """The training package's architecture, held by reading its source with ``ast`` (nothing imported):
-which folder may import which, no cycle between folders, no module over 300 lines, a docstring on
-every module, and no import of another module's private name.
+which folder may import which, no cycle between folders, which may import the report package, no
+module over 300 lines, a docstring on every module, and no import of another module's private name.
 
 A "unit" is a folder of annealbench (spec, sharing, ...) or a module at its top level (store, cli,
 ...). Imports inside functions count: a lazy import is still a dependency.
@@ -33,6 +33,10 @@ LAYERS = (
     ("__main__",),
 )
 RANK = {unit: i for i, row in enumerate(LAYERS) for unit in row}
+# annealbench_report may be imported from this row of LAYERS up: the tools above both packages (the
+# bench's t-interval; api and cli render the report when it is installed). Never below: the core
+# trains without it, and the report never imports the core.
+REPORT_FROM = "bench"
 
 
 def _dotted(path: Path) -> str:
@@ -104,6 +108,30 @@ def test_every_unit_has_a_place_in_the_table():
 def test_no_folder_imports_upward_or_sideways():
     _, breaches = _graph()
     assert breaches == []
+
+
+def _report_imports() -> list[tuple[str | None, str, int]]:
+    """(unit, imported annealbench_report module, line) of every import of the report package."""
+    out = []
+    for dotted, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            out += [(_unit(dotted), m, node.lineno) for m in names
+                    if m == "annealbench_report" or m.startswith("annealbench_report.")]
+    return out
+
+
+def test_only_the_tools_above_the_core_import_the_report():
+    found = _report_imports()
+    below = [f"{unit}:{line} imports {m}" for unit, m, line in found
+             if unit is None or RANK[unit] < RANK[REPORT_FROM]]
+    assert below == []
+    assert REPORT_FROM in {unit for unit, _, _ in found}  # the bench's t-interval: the rule is live
 
 
 def test_no_cycle_between_folders():

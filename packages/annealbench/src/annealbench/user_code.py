@@ -26,10 +26,10 @@ FORM = "package.module:attribute"
 
 @dataclass(frozen=True)
 class Registry:
-    """One kind of piece a study names (a model, data set, schedule): a built-in by name, or the
-    user's own by import path, whose signature says which kwargs it takes. Each kind gives its
-    built-ins, the check of a built-in's kwargs, the check of a piece by path, and the phrase for
-    a name that is neither."""
+    """One kind of piece a study names (a model, data set, optimizer, schedule): a built-in by name,
+    or the user's own by import path, whose signature says which kwargs it takes. Each kind gives
+    its built-ins, the check of a built-in's kwargs, the check of a piece by path, and the phrase
+    for a name that is neither."""
 
     entries: Mapping[str, Any]
     check_entry: Callable[[Any, dict], Problem | None]

@@ -202,8 +202,8 @@ def measures(device, data_dir: Path | None, dry_run: bool, repeats: int,
     acc = st["accuracy"]
     out["bf16_accuracy"] = {**_entry(acc["fp32_mean"], acc["engine_mean"], "accuracy",
                                      acc["engine_mean"] / acc["fp32_mean"], "bf16_accuracy",
-                                     device), "met": acc["low"] <= 0.0 <= acc["high"],
-                            "difference": {k: acc[k] for k in ("mean", "low", "high", "seeds")},
+                                     device), "met": acc["lo"] <= 0.0 <= acc["hi"],
+                            "difference": {k: acc[k] for k in ("mean", "lo", "hi", "seeds")},
                             "seed_sd_fp32": st["seed_sd_fp32"]}
     out["prefix_saved"] = _entry(None, None, "share of epochs", saved["share"], "prefix_saved",
                                  device, study=saved["study"], budget=saved["budget"])

@@ -50,6 +50,6 @@ def line(m: dict) -> str:
     verdict = m.get("no_target") or "reported" if m["target"] is None else \
         f"target {m['target']}: {'met' if m['met'] else 'NOT met'}"
     diff = m.get("difference")
-    extra = f" difference {diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]" \
+    extra = f" difference {diff['mean']:+.4f} [{diff['lo']:+.4f}, {diff['hi']:+.4f}]" \
         if diff else ""
     return f"{nums}{m['unit']:6s} ratio {m['ratio']:.3f}{extra} ({verdict})"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -111,32 +110,15 @@ def final_accuracy(root: Path) -> dict[tuple, float]:
     return out
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Student t quantile: bisection on the CDF, Simpson's rule on the density (no scipy here)."""
-    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def cdf(x: float) -> float:
-        n = 4000
-        h = abs(x) / n
-        f = [c * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2) for i in range(n + 1)]
-        area = h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
-        return 0.5 + math.copysign(area, x)
-
-    lo = -1e3
-    hi = 1e3
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
-    return (lo + hi) / 2
-
-
 def paired_interval(diffs_by_seed: dict[int, list[float]]) -> dict:
-    """Mean of the per-seed mean differences and its 95% t-interval over the seeds."""
-    means = [statistics.mean(v) for _, v in sorted(diffs_by_seed.items())]
-    n = len(means)
-    m = statistics.mean(means)
-    half = t_quantile(0.975, n - 1) * statistics.stdev(means) / math.sqrt(n) if n > 1 else math.inf
-    return {"mean": m, "low": m - half, "high": m + half, "seeds": n}
+    """Mean of the per-seed mean differences and its 95% t-interval over the seeds (``lo``, ``hi``),
+    computed by the report's ``t_interval``, the interval its pages show. Imported here, in the
+    bench's own process only: its child processes, whose memory and speed are measured, never
+    load scipy."""
+    from annealbench_report.analysis.inference import t_interval
+
+    ci = t_interval([statistics.mean(v) for _, v in sorted(diffs_by_seed.items())])
+    return {"mean": ci["mean"], "lo": ci["lo"], "hi": ci["hi"], "seeds": ci["n"]}
 
 
 def study_measures(device, data_dir: Path | None, dry_run: bool, repeats: int) -> dict:

@@ -29,11 +29,6 @@ from annealbench.spec.checker import Checker
 from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
 
 SPEC_VERSION = 1
-OPTIMIZER_KWARGS = {
-    "sgd": {"momentum", "nesterov", "weight_decay", "dampening"},
-    "adam": {"betas", "eps", "weight_decay", "amsgrad"},
-    "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
-}
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve", "tuned_by", "article_row"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
@@ -108,7 +103,7 @@ def _parse(path: Path) -> tuple[dict, str]:
 
 
 def _optimizer(c: Checker, name, table, where) -> OptimizerSetting:
-    return OptimizerSetting(*spec_tables.optimizer(c, table, where, OPTIMIZER_KEYS, OPTIMIZER_KWARGS))
+    return OptimizerSetting(*spec_tables.optimizer(c, table, where, OPTIMIZER_KEYS))
 
 
 def _schedule(c: Checker, name, table, where) -> ScheduleArm:

@@ -23,63 +23,41 @@ def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: 
     c.fail(f"{where}.{key}", kwargs[key], f"{type_}: {problem.phrase}")
 
 
-def optimizer(c: Checker, table, where, keys: set, builtin: dict) -> tuple:
-    """(type, lrs, kwargs, clip_grad_norm, article_lr) of one [optimizers.NAME] table.
+def optimizer(c: Checker, table, where, keys: set) -> tuple:
+    """(type, lrs, kwargs, clip_grad_norm, article_lr) of one [optimizers.NAME] table: a built-in
+    by name or a torch.optim.Optimizer subclass by import path, both looked up and checked by
+    ``optim.REGISTRY``; a class by path then takes one step on a tiny parameter at each LR.
 
-    ``keys``: the table keys that are not optimizer kwargs; ``builtin``: name -> the kwargs each
-    built-in optimizer takes."""
-    if isinstance(table, dict) and is_path(table.get("type")):
-        type_, kwargs = _user_optimizer(c, table, where, keys)
+    ``keys``: the table keys that are not optimizer kwargs."""
+    from annealbench import optim
+
+    path = isinstance(table, dict) and is_path(table.get("type"))
+    # a class by path: its signature says which kwargs it takes; a built-in: the registry's lists
+    allowed = set(table) if path else keys | set().union(*(e.kwargs for e in optim.BUILTIN.values()))
+    c.keys(table, where, allowed, required=("type", "lrs"))
+    type_ = c.str_(table["type"], f"{where}.type")
+    kwargs = {k: v for k, v in table.items() if k not in keys}
+    if path:  # the LRs first: the one-step trial takes a step at each
+        lrs = c.lrs(table["lrs"], f"{where}.lrs")
+        _fail_at(c, where, type_, kwargs, optim.REGISTRY.find_problem(type_, kwargs)
+                 or optim.step_problem(type_, kwargs, lrs))
     else:
-        type_, kwargs = _builtin_optimizer(c, table, where, keys, builtin)
+        _fail_at(c, where, type_, kwargs, optim.REGISTRY.find_problem(type_, kwargs))
+        lrs = c.lrs(table["lrs"], f"{where}.lrs")
     clip = table.get("clip_grad_norm")
     article = table.get("article_lr")
-    return (type_, c.lrs(table["lrs"], f"{where}.lrs"), kwargs,
+    return (type_, lrs, kwargs,
             None if clip is None else c.pos_float(clip, f"{where}.clip_grad_norm"),
             None if article is None else c.pos_float(article, f"{where}.article_lr"))
 
 
-def _user_optimizer(c: Checker, table, where, keys) -> tuple[str, dict]:
-    """A torch.optim.Optimizer subclass by import path: its kwargs checked against its signature,
-    and one step taken on a tiny parameter at each LR."""
-    from annealbench.optim import check_user_optimizer
-
-    c.keys(table, where, set(table), required=("type", "lrs"))
-    type_ = table["type"]
-    kwargs = {k: v for k, v in table.items() if k not in keys}
-    problem = check_user_optimizer(type_, kwargs, c.lrs(table["lrs"], f"{where}.lrs"))
+def _fail_at(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem | None) -> None:
+    """Raise the SpecError of an [optimizers.NAME] table at the field its problem names (None: the
+    type; a kwarg the table lacks is a required one)."""
     if problem is not None and problem.field is None:
         c.fail(f"{where}.type", type_, problem.phrase)
     if problem is not None:
         c.fail(f"{where}.{problem.field}", kwargs.get(problem.field, MISSING), problem.phrase)
-    return type_, kwargs
-
-
-def _builtin_optimizer(c: Checker, table, where, keys, builtin) -> tuple[str, dict]:
-    c.keys(table, where, keys | set().union(*builtin.values()),
-           required=("type", "lrs"))
-    type_ = c.str_(table["type"], f"{where}.type")
-    if type_ not in builtin:
-        c.fail(f"{where}.type", type_, f"allowed: {', '.join(sorted(builtin))}, or "
-                                      "'package.module:Class' (a torch.optim.Optimizer subclass)")
-    kwargs = {k: v for k, v in table.items() if k not in keys}
-    for k, v in kwargs.items():
-        if k not in builtin[type_]:
-            c.fail(f"{where}.{k}", v, f"{type_} takes {', '.join(sorted(builtin[type_]))}")
-        if k in {"momentum", "weight_decay", "dampening"} and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e3
-                or (k == "momentum" and v >= 1)):
-            c.fail(f"{where}.{k}", v, "must be a number >= 0" + (" and < 1" if k == "momentum" else ""))
-        if k in {"nesterov", "amsgrad"} and not isinstance(v, bool):
-            c.fail(f"{where}.{k}", v, "must be true or false")
-        if k == "eps":
-            c.pos_float(v, f"{where}.{k}")
-        if k == "betas" and not (isinstance(v, list) and len(v) == 2 and all(
-                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v)):
-            c.fail(f"{where}.{k}", v, "must be two numbers in [0, 1)")
-    if kwargs.get("nesterov") and not kwargs.get("momentum"):
-        c.fail(f"{where}.nesterov", True, "needs momentum > 0")
-    return type_, kwargs
 
 
 def component(c: Checker, table, where, registry: Registry, override=(), override_where=""):
