@@ -99,10 +99,10 @@ def runner_epoch(task, device, dataset: str, max_steps: int | None = None) -> fl
     with tempfile.TemporaryDirectory(prefix="annealbench-bench-") as tmp:
         run = RunDir(Path(tmp) / "run")
         train_run(cfg, run, task, device, log=lambda m: None, max_steps=max_steps)
-        for line in (run.epochs / "00001.csv").read_text().splitlines():
-            if ",throughput," in line:
-                return float(line.split(",")[4])
-    raise RuntimeError("the runner recorded no throughput")
+        rates = [r.value for r in run.read_epoch(1) if r.metric == "throughput"]
+    if not rates:
+        raise RuntimeError("the runner recorded no throughput")
+    return rates[0]
 
 
 def augment_rates(task, device, steps: int) -> tuple[float, float]:

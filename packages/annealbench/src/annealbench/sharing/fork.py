@@ -22,7 +22,6 @@ missing, unreadable or does not prove identity, one line is logged and the run t
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import shutil
@@ -145,13 +144,12 @@ def _val_losses(run: RunDir, epochs: int) -> list[float]:
     out = []
     for e in range(1, epochs + 1):
         try:
-            with open(run.epoch_file(e), newline="") as f:
-                rows = [r for r in csv.DictReader(f) if (r["split"], r["metric"]) == ("val", "loss")]
+            rows = [r for r in run.read_epoch(e) if (r.split, r.metric) == ("val", "loss")]
         except OSError:
             break
         if len(rows) != 1:
             break
-        out.append(float(rows[0]["value"]))
+        out.append(rows[0].value)
     return out
 
 
