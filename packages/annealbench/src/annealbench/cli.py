@@ -21,6 +21,7 @@ from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
 from annealbench.execution.local import EXECUTORS
+from annealbench.options import RunOptions
 from annealbench.precision import PRECISIONS
 
 STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
@@ -128,47 +129,48 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_options(a) -> RunOptions:
+    """The run flags as one object (annealbench.options), before anything is resolved."""
+    for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
+        if not v > 0:
+            raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
+    return RunOptions(out=a.out, device=a.device, data_dir=a.data_dir, dry_run=a.dry_run,
+                      executor=a.executor, ray_address=a.ray_address, cpus_per_run=a.cpus_per_run,
+                      gpus_per_run=a.gpus_per_run, wait=not a.no_wait, share_prefix=a.share_prefix,
+                      workers=a.workers, threads=a.threads, display=display, verbose=a.verbose,
+                      log=lambda m: print(m, flush=True))
+
+
 def _cmd_run(a) -> int:
     from dataclasses import replace
 
     import torch
 
-    from annealbench.execution.local import RayOptions
     from annealbench.execution.study import run_study
-    from annealbench.execution.workers import choose
+    from annealbench.execution.workers import resolve
     from annealbench.spec.load import find_study, load_study
-    from annealbench.training.runner import resolve_device
 
-    for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
-        if not v > 0:
-            raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    opts = _run_options(a)
     names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
     if not names:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
-    device = resolve_device(a.device)
+    opts, engine = resolve(opts)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
-                          device_type=device.type) for s in names]
+    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, opts.data_dir,
+                          device_type=opts.device.type) for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
-    engine = choose(device.type, a.workers, a.threads)
     # here too: a run this process takes over (finish_busy) computes as a worker would
     torch.set_num_threads(engine.threads)
-    if a.executor == "local" and not a.dry_run:
+    if opts.executor == "local" and not opts.dry_run:
         print(f"engine: {engine.workers} runs at a time x {engine.threads} threads ({engine.why})",
               flush=True)
-    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
     failed = 0
     for study in studies:
-        outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
-                             display=display, verbose=a.verbose, dry_run=a.dry_run,
-                             log=lambda m: print(m, flush=True), executor=a.executor,
-                             ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
-                             wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,
-                             workers=engine.workers, threads=engine.threads)
-        failed += sum(o.status == "failed" for o in outcomes)
+        failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
-        _report(Path(a.out), [s.name for s in studies])
+        _report(opts.out, [s.name for s in studies])
     return 1 if failed else 0
 
 

@@ -29,11 +29,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
 from annealbench.execution.local import TaskSpec, make_task
+from annealbench.options import RunOptions
+from annealbench.sharing.plan import NO_SHARE
 from annealbench.store import RunDir
 from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
@@ -94,10 +97,10 @@ def serve(conn: Connection) -> None:
 
         conn.send(("ready",))
         while (job := conn.recv()) is not None:
-            cfg, kwargs = job
+            cfg, train, share = job
             try:
                 o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device,
-                            log=log, progress=False, **kwargs)
+                            replace(train, log=log), share)
             except DeviceLost as e:
                 log(f"[{cfg['run_key']}] worker exits: {e}")
                 conn.send(("retire", e.outcome))  # no further job: this process exits now
@@ -143,7 +146,7 @@ class _Queue:
         for i, cfg in enumerate(self.pending):
             if not self._waits(cfg):
                 del self.pending[i]
-                return cfg, self.plan.options(cfg["run_key"]) if self.plan else {}
+                return cfg, self.plan.share(cfg["run_key"]) if self.plan else NO_SHARE
         return None
 
 
@@ -193,15 +196,18 @@ class _Worker:
         self.conn.close()
 
 
-def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int, threads: int, *,
-             log, max_steps, max_epochs, on_outcome, plan=None, prepare=None) -> list[RunOutcome]:
-    """Train the grid's unfinished runs in ``workers`` processes of ``threads`` threads each;
-    returns the outcomes in grid order.
+def run_pool(grid: list[dict], root: Path, spec: TaskSpec, opts: RunOptions, *, on_outcome, plan=None,
+             prepare=None) -> list[RunOutcome]:
+    """Train the grid's unfinished runs in ``opts.workers`` processes of ``opts.threads`` threads
+    each (None: this process's count); returns the outcomes in grid order.
 
     ``prepare()``, when given, runs in this process once the workers are starting and returns the
     plan: a worker takes seconds to import torch and load its data, the caller's own set-up
     (loading the data for checksums, planning prefixes) overlaps that instead of preceding it.
     Nothing is dispatched before it returns, and the workers are stopped if it raises."""
+    import torch
+    device, log, workers, train = opts.device, opts.log, opts.workers, opts.train().portable()
+    threads = opts.threads or torch.get_num_threads()
     outcomes: dict[str, RunOutcome] = {}
     todo = []
     for cfg in grid:  # finished runs need no worker (and no data set loaded for them)
@@ -242,8 +248,7 @@ def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int,
             for w in pool:
                 if w.ready and not w.retired and w.job is None and (job := queue.take()) is not None:
                     w.job = job[0]
-                    w.conn.send((job[0], {"max_steps": max_steps, "max_epochs": max_epochs,
-                                          **job[1]}))
+                    w.conn.send((job[0], train, job[1]))
             live = [w for w in pool if not w.retired]  # a retired one is replaced once it exits
             if len(outcomes) < len(grid) and live and all(w.ready and w.job is None for w in live):
                 raise RuntimeError("plan: runs wait for each other in a cycle: "

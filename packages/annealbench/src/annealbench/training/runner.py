@@ -32,10 +32,11 @@ from annealbench.devices import configure as configure_device
 from annealbench.devices import sync as _sync
 from annealbench.errors import DeviceLost, StoreError
 from annealbench.optim import build_optimizer
+from annealbench.options import TRAIN_DEFAULTS, TrainOptions
 from annealbench.precision import autocast
 from annealbench.sharing.fork import keep as keep_state
 from annealbench.sharing.fork import materialise
-from annealbench.sharing.plan import Fork
+from annealbench.sharing.plan import NO_SHARE, Share
 from annealbench.sharing.trajectory import tests_at as _tests_at
 from annealbench.store import RunDir, RunLock, atomic_write_json
 from annealbench.training.resume import load_checkpoint as _load_checkpoint
@@ -78,16 +79,18 @@ def _label(cfg: dict) -> str:
     return f"{cfg['optimizer']}/{cfg['schedule']} lr={cfg['base_lr']:g} seed={cfg['seed']}"
 
 
-def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
-              progress: bool = False, max_steps: int | None = None,
-              max_epochs: int | None = None, keep_epochs=(), fork: Fork | None = None) -> RunOutcome:
+def train_run(cfg: dict, run: RunDir, task, device: torch.device, how: TrainOptions = TRAIN_DEFAULTS,
+              share: Share = NO_SHARE) -> RunOutcome:
     """Train (or resume) one run to the end. The caller holds the run's lock.
 
-    ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
-    schedule, which is still resolved for the full run length (and share no prefixes).
-    ``keep_epochs``: keep the state after these epochs for runs that fork from this one;
-    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.sharing.fork).
+    ``how.max_steps``/``how.max_epochs`` cut the run short (dry runs, benchmarks) without changing
+    the schedule, which is still resolved for the full run length (and share no prefixes).
+    ``share.keep_epochs``: keep the state after these epochs for runs that fork from this one;
+    ``share.fork``: start from a donor's first epochs when there is no progress yet
+    (annealbench.sharing.fork).
     """
+    log, progress, max_steps, max_epochs = how.log, how.progress, how.max_steps, how.max_epochs
+    keep_epochs, fork = share.keep_epochs, share.fork
     key = cfg["run_key"]
     configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why
     if max_steps or max_epochs:
@@ -125,7 +128,7 @@ def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         if had_checkpoint:
             model, optimizer, built = fresh()  # a bad checkpoint may have half-loaded into them
         run.clear_progress()
-        shared = fork and materialise(fork, record, run, model, optimizer, built, device, log)
+        shared = fork and materialise(fork, record, run, model, optimizer, built, log)
         if shared and shared.whole:
             return _completed(run, key, last_epoch, 0)
         if shared:  # a donor keeps only epochs it trains itself: none up to here
@@ -238,10 +241,8 @@ def _completed(run: RunDir, key: str, last_epoch: int, trained: int) -> RunOutco
     return RunOutcome(key, "completed", trained)
 
 
-def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
-            progress: bool = False, max_steps: int | None = None,
-            max_epochs: int | None = None, wait: bool = False, keep_epochs=(),
-            fork: Fork | None = None) -> RunOutcome:
+def run_one(cfg: dict, run: RunDir, task, device: torch.device, how: TrainOptions = TRAIN_DEFAULTS,
+            share: Share = NO_SHARE, *, wait: bool = False) -> RunOutcome:
     """Skip finished runs, leave runs another process holds ("busy"), train the rest.
 
     ``wait``: block until another process holding the run lets go; then report what it wrote
@@ -265,8 +266,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
         oom = lost = False
         try:
-            return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
-                             max_epochs=max_epochs, keep_epochs=keep_epochs, fork=fork)
+            return train_run(cfg, run, task, device, how, share)
         except torch.OutOfMemoryError:
             oom = True
             msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
@@ -280,7 +280,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             gc.collect()
             torch.cuda.empty_cache()
         run.write_status("failed", error=msg)
-        log(f"[{key}] {_label(cfg)} failed: {msg}")
+        how.log(f"[{key}] {_label(cfg)} failed: {msg}")
         if lost:
             raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
         return RunOutcome(key, "failed", 0, msg)
