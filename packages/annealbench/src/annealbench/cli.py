@@ -35,7 +35,14 @@ def _data_dir(arg: str | None) -> Path:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    _add_run(sub)
+    _add_checks(sub)
+    _add_tune(sub)
+    sub.add_parser("schedules", help="list the registered schedules")
+    return p
 
+
+def _add_run(sub) -> None:
     run = sub.add_parser("run", help="train every unfinished run of one or more studies")
     run.add_argument("studies", nargs="*", metavar="STUDY",
                      help="a study name in experiments/ (e.g. smoke) or a path to its .toml "
@@ -91,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-run", type=float, default=1.0,
                      help="Ray GPUs reserved per run on CUDA (fractions share a GPU)")
 
+
+def _add_checks(sub) -> None:
+    """validate and grid: a study read, nothing trained."""
     val = sub.add_parser("validate", help="check study files without training")
     val.add_argument("studies", nargs="+", metavar="STUDY")
     val.add_argument("--budget", default="quick")
@@ -108,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="override the study's precision (--device cuda with no GPU here: "
                            "'auto' is the GPU's to decide, so give fp32 or bf16)")
 
+
+def _add_tune(sub) -> None:
     tune = sub.add_parser("tune", help="train a budget's tuning budget and write its tuning file "
                                        "(the base LRs the budget then trains) beside the study")
     tune.add_argument("study", metavar="STUDY")
@@ -124,9 +136,6 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--experiments", default="experiments", help="where study names are looked up")
     tune.add_argument("--workers", help="as for run")
     tune.add_argument("--threads", help="as for run")
-
-    sub.add_parser("schedules", help="list the registered schedules")
-    return p
 
 
 def _run_options(a) -> RunOptions:
