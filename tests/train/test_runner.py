@@ -180,8 +180,8 @@ def test_a_run_locked_elsewhere_is_left_alone(write_study, tmp_path):
     rd = RunDir(tmp_path / "out" / "tiny" / "runs" / cfg["run_key"])
     holder = RunLock(rd)
     assert holder.acquire()
-    try:
-        outcomes = _run(study, tmp_path / "out")
+    try:  # --no-wait: left to the process holding it (waiting would block on this very lock)
+        outcomes = _run(study, tmp_path / "out", wait=False)
         assert outcomes[2].status == "busy" and not rd.status.exists()
         assert {o.status for i, o in enumerate(outcomes) if i != 2} == {"completed"}
     finally:
