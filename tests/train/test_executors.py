@@ -226,13 +226,13 @@ def test_queue_dispatches_donors_first_and_only_ready_runs():
     q = _Queue(grid, {"a", "b", "c", "d", "x"}, _Plan({"a": "d", "b": "x", "c": "zzz"},
                                                        {"c": {"fork": 1}}))
     assert [c["run_key"] for c in q.pending] == ["d", "a", "b", "c"]  # d: a donor
-    assert q.take() == ({"run_key": "d"}, {})
+    assert q.take() == ({"run_key": "d"}, NO_SHARE)
     assert q.take() == ({"run_key": "c"}, {"fork": 1})  # a: waits for d, b: for x; zzz: no such run
     assert q.take() is None
     q.done("x", "busy")
     assert q.blocked() == [{"run_key": "b"}] and q.take() is None
     q.done("d", "failed")  # any outcome releases the runs waiting for it
-    assert q.take() == ({"run_key": "a"}, {})
+    assert q.take() == ({"run_key": "a"}, NO_SHARE)
 
 
 @pytest.mark.timeout(240)
