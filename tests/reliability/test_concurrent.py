@@ -26,6 +26,7 @@ from harness import (
 )
 
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
 from annealbench.store import RunDir, atomic_write_json
@@ -109,7 +110,7 @@ def test_a_run_held_elsewhere_is_waited_for_then_taken_over_or_skipped(baseline,
             timers[-1].start()
 
     try:
-        outcomes = run_study(study, out, torch.device("cpu"), baseline.data, log=log, wait_for_busy=True)
+        outcomes = run_study(study, RunOptions(out, torch.device("cpu"), baseline.data, log=log, wait=True))
     finally:
         for t in timers:
             t.join()

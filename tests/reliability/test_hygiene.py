@@ -13,6 +13,7 @@ from testkit import child_pids
 
 from annealbench.errors import StoreError
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.spec.load import load_study
 
 
@@ -29,8 +30,9 @@ def _fds() -> dict[int, str]:
 @pytest.fixture(scope="module")
 def warm(baseline, tmp_path_factory):
     """One study run first, so lazy imports and data caches do not count as leaks."""
-    run_study(load_study(baseline.study, "quick"), tmp_path_factory.mktemp("warm"), torch.device("cpu"),
-              baseline.data, log=lambda m: None)
+    run_study(load_study(baseline.study, "quick"),
+              RunOptions(tmp_path_factory.mktemp("warm"), torch.device("cpu"), baseline.data,
+                         log=lambda m: None))
 
 
 @pytest.mark.parametrize("fault", [None, "oom:train-step:3", "enospc:epoch-write:4"])
@@ -43,7 +45,7 @@ def test_in_process_study_leaves_no_handles_children_or_temp_files(baseline, war
     if fault:
         monkeypatch.setenv("ANNEALBENCH_FAULT", fault)
     try:
-        outcomes = run_study(study, out, cpu, baseline.data, log=lambda m: None, wait_for_busy=True)
+        outcomes = run_study(study, RunOptions(out, cpu, baseline.data, log=lambda m: None, wait=True))
     except StoreError:
         assert fault.startswith("enospc")
     else:

@@ -37,6 +37,7 @@ from harness import (
 from testkit import child_pids
 
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.spec.load import load_study
 
 TWO = ("--workers", "2")
@@ -215,10 +216,10 @@ def test_in_process_pool_leaves_no_handles_orchild_pids(baseline, tmp_path, monk
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     study = load_study(baseline.study, "quick")
     cpu = torch.device("cpu")
-    run_study(study, tmp_path / "warm", cpu, baseline.data, log=lambda m: None, dry_run=True)
+    run_study(study, RunOptions(tmp_path / "warm", cpu, baseline.data, log=lambda m: None, dry_run=True))
     before, kids = _fds(), child_pids()
-    outcomes = run_study(study, tmp_path / "out", cpu, baseline.data, log=lambda m: None,
-                         wait_for_busy=True, workers=2, threads=1)
+    outcomes = run_study(study, RunOptions(tmp_path / "out", cpu, baseline.data, log=lambda m: None,
+                         wait=True, workers=2, threads=1))
     assert [o.status for o in outcomes] == ["completed"] * N_RUNS
     after = _fds()
     assert after == before, {fd: p for fd, p in after.items() if before.get(fd) != p}

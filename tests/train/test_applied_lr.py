@@ -16,6 +16,7 @@ from testkit import tiny_study
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.spec.load import load_study
 
 TINY_STUDY = tiny_study()
@@ -59,7 +60,8 @@ def test_recorded_lr_is_the_applied_lr(write_study, tmp_path, schedule, interval
         "momentum = 0.9": "momentum = 0.0", "seeds = [0, 1]": "seeds = [0]"}))
     applied, *hooks = _measure_applied_lrs()
     try:
-        outcomes = run_study(study, tmp_path / "out", torch.device("cpu"), None, log=lambda _m: None)
+        outcomes = run_study(study, RunOptions(tmp_path / "out", torch.device("cpu"), None,
+                                               log=lambda _m: None))
     finally:
         for h in hooks:
             h.remove()

@@ -11,6 +11,7 @@ import torch
 
 from annealbench.errors import DeviceLost
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions, TrainOptions
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
 from annealbench.store import RunDir
@@ -22,6 +23,9 @@ ONE_SEED = {"seeds = [0, 1]": "seeds = [0]"}
 
 def _quiet(_msg):
     pass
+
+
+QUIET = TrainOptions(log=_quiet)
 
 
 class _FakeEvent:
@@ -52,7 +56,7 @@ def fake_gpu(monkeypatch):
 def _finished_run(write_study, tmp_path):
     """A tiny study trained on the CPU; its first run made unfinished, its checkpoint kept."""
     study = load_study(write_study(replace=ONE_SEED))
-    outcomes = run_study(study, tmp_path / "out", CPU, None, log=_quiet)
+    outcomes = run_study(study, RunOptions(tmp_path / "out", CPU, None, log=_quiet))
     rd = RunDir(tmp_path / "out" / "tiny" / "runs" / outcomes[0].run_key)
     rd.status.unlink()
     return study, rd
@@ -72,12 +76,12 @@ def test_a_device_error_while_loading_keeps_the_checkpoint(write_study, tmp_path
         raise error
 
     monkeypatch.setattr(torch, "load", load)
-    got = run_study(study, tmp_path / "out", CPU, None, log=_quiet)[0]
+    got = run_study(study, RunOptions(tmp_path / "out", CPU, None, log=_quiet))[0]
     assert got.status == "failed" and got.epochs_trained == 0
     assert rd.checkpoint.read_bytes() == before  # not taken for a corrupt file and deleted
     assert sorted(p.name for p in rd.epochs.iterdir()) == epochs
     monkeypatch.undo()
-    again = run_study(study, tmp_path / "out", CPU, None, log=_quiet)[0]
+    again = run_study(study, RunOptions(tmp_path / "out", CPU, None, log=_quiet))[0]
     assert again.status == "completed" and again.epochs_trained == 0  # resumed, nothing redone
 
 
@@ -140,7 +144,7 @@ def test_cuda_memory_is_released_after_the_oom_handler(write_study, tmp_path, mo
 
     monkeypatch.setattr(runner, "train_run", train)
     rd = RunDir(tmp_path / "runs" / cfg["run_key"])
-    got = runner.run_one(cfg, rd, task, torch.device("cuda"), log=_quiet)
+    got = runner.run_one(cfg, rd, task, torch.device("cuda"), QUIET)
     assert got.status == "failed" and "out of memory on cuda" in got.message
     assert alive_at_release == [[False] * len(refs)] and refs
 
@@ -161,11 +165,11 @@ def test_a_broken_cuda_context_stops_the_process_not_the_next_run(write_study, t
     monkeypatch.setattr(runner.faults, "hit", hit)
     rd = RunDir(tmp_path / "runs" / cfg["run_key"])
     with pytest.raises(DeviceLost, match="CUDA context is unusable") as e:
-        runner.run_one(cfg, rd, task, CPU, log=_quiet)
+        runner.run_one(cfg, rd, task, CPU, QUIET)
     assert e.value.outcome.status == "failed"
     assert json.loads(rd.status.read_text())["status"] == "failed"  # retried next invocation
     error[0] = RuntimeError("mat1 and mat2 shapes cannot be multiplied")  # an ordinary failure
-    assert runner.run_one(cfg, rd, task, CPU, log=_quiet).status == "failed"
+    assert runner.run_one(cfg, rd, task, CPU, QUIET).status == "failed"
 
 
 @pytest.fixture
@@ -203,9 +207,9 @@ def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkey
             raise ValueError("stop here")
 
     monkeypatch.setattr(runner.faults, "hit", hit)
-    runner.run_one(cfg, RunDir(tmp_path / "a"), task, CPU, log=_quiet)
+    runner.run_one(cfg, RunDir(tmp_path / "a"), task, CPU, QUIET)
     assert _flags() == (True, True, True)
-    runner.run_one(cfg, RunDir(tmp_path / "b"), task, torch.device("cuda"), log=_quiet)
+    runner.run_one(cfg, RunDir(tmp_path / "b"), task, torch.device("cuda"), QUIET)
     assert _flags() == (False, False, False)
 
 
@@ -236,7 +240,7 @@ def test_step_times_on_cuda_are_the_device_s_not_the_launches(write_study, tmp_p
     task = make_task(study.dataset, study.dataset_kwargs, data_dir=None, device=CPU,
                      batch_size=study.batch_size)
     rd = RunDir(tmp_path / "r")
-    assert runner.run_one(cfg, rd, task, fake_gpu, log=_quiet).status == "completed"
+    assert runner.run_one(cfg, rd, task, fake_gpu, QUIET).status == "completed"
     import csv
     with open(rd.epoch_file(1), newline="") as f:
         walls = [float(r["wall_time_s"]) for r in csv.DictReader(f) if r["metric"] == "step_loss"]

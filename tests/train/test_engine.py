@@ -17,6 +17,7 @@ from annealbench.errors import AnnealbenchError, SpecError
 from annealbench.execution import workers as engine
 from annealbench.execution.study import run_study
 from annealbench.models import check_model_kwargs
+from annealbench.options import RunOptions
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
 from annealbench.tasks import make_task
@@ -143,8 +144,8 @@ def test_bf16_runs_under_autocast_and_says_so_in_config_and_meta(write_study, tm
     for p in ("fp32", "bf16"):
         study = load_study(write_study(replace=one))
         out = tmp_path / p
-        outcomes = run_study(dataclasses.replace(study, precision=p), out, CPU, None,
-                             log=lambda m: None)
+        outcomes = run_study(dataclasses.replace(study, precision=p), RunOptions(out, CPU, None,
+                             log=lambda m: None))
         rd = out / "tiny" / "runs" / outcomes[0].run_key
         assert json.loads((rd / "config.json").read_text())["precision"] == p
         meta = json.loads((out / "tiny" / "meta.json").read_text())
@@ -202,8 +203,8 @@ def test_pool_prepares_while_its_workers_start_and_stops_them_if_that_fails(writ
         raise AnnealbenchError("set-up failed")
 
     with pytest.raises(AnnealbenchError, match="set-up failed"):
-        run_pool(grid, tmp_path, spec, CPU, 2, 1, log=lambda m: None, max_steps=None,
-                 max_epochs=None, on_outcome=lambda c, o: None, prepare=prepare)
+        run_pool(grid, tmp_path, spec, RunOptions(device=CPU, workers=2, threads=1, log=lambda m: None),
+                 on_outcome=lambda c, o: None, prepare=prepare)
     assert len(seen) == 1 and len(seen[0]) == 2  # both workers were already starting
     assert set(child_pids()) - before == set()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -11,8 +11,9 @@ import pytest
 import torch
 from testkit import run_rows
 
-from annealbench.execution.local import RayOptions
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
+from annealbench.sharing.plan import NO_SHARE, Share
 from annealbench.spec.load import load_study
 
 CPU = torch.device("cpu")
@@ -56,11 +57,11 @@ def test_ray_executor_matches_local_and_resumes(write_study, tmp_path):
     study = _tiny(write_study)
     logs = []
     with _one_thread():
-        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+        local = run_study(study, RunOptions(tmp_path / "local", CPU, None, log=lambda m: None))
         with _ray_cluster(ray):
-            remote = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, executor="ray",
-                               ray_options=RayOptions(cpus_per_run=1))
-            again = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, executor="ray")
+            remote = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=logs.append, executor="ray",
+                                                 cpus_per_run=1))
+            again = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=logs.append, executor="ray"))
 
     assert sorted(o.status for o in remote) == ["completed"] * len(local)
     assert [o.status for o in again] == ["skipped"] * len(local)
@@ -83,7 +84,7 @@ def test_ray_missing_is_a_user_error(write_study, tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     study = load_study(write_study())
     with pytest.raises(AnnealbenchError, match="pip install 'annealbench\\[ray\\]'"):
-        run_study(study, tmp_path / "out", CPU, None, log=lambda m: None, executor="ray")
+        run_study(study, RunOptions(tmp_path / "out", CPU, None, log=lambda m: None, executor="ray"))
 
 
 @pytest.mark.timeout(240)
@@ -91,13 +92,14 @@ def test_a_dead_ray_worker_fails_its_run_and_the_next_invocation_resumes_it(writ
     ray = pytest.importorskip("ray")
     study = _tiny(write_study)
     with _one_thread():
-        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+        local = run_study(study, RunOptions(tmp_path / "local", CPU, None, log=lambda m: None))
         # every worker SIGKILLs itself at its 6th step: mid-epoch 2, after epoch 1's checkpoint
         with _ray_cluster(ray, ANNEALBENCH_FAULT="kill:train-step:6"):
-            died = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None, executor="ray")
+            died = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=lambda m: None,
+                                               executor="ray"))
         unfinished = [not (tmp_path / "ray" / "tiny" / "runs" / o.run_key / "status.json").exists()
                       for o in died]
-        resumed = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None)
+        resumed = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=lambda m: None))
 
     assert [o.status for o in died] == ["failed"] * len(local)
     assert all(unfinished)  # no final status on disk: the next invocation picks them up
@@ -120,16 +122,16 @@ def workers_env(monkeypatch):
 
 
 class _Plan:
-    """The interface the prefix planner implements: after(run_key) and options(run_key)."""
+    """The interface the prefix planner implements: after(run_key) and share(run_key)."""
 
-    def __init__(self, after: dict, options: dict):
-        self._after, self._options = after, options
+    def __init__(self, after: dict, shares: dict):
+        self._after, self._shares = after, shares
 
     def after(self, key):
         return self._after.get(key)
 
-    def options(self, key):
-        return dict(self._options.get(key, {}))
+    def share(self, key):
+        return self._shares.get(key, NO_SHARE)
 
 
 def _pool(study, grid, root, plan=None, workers=2):
@@ -138,8 +140,9 @@ def _pool(study, grid, root, plan=None, workers=2):
 
     spec = TaskSpec(study.dataset, dict(study.dataset_kwargs), None, study.batch_size)
     seen = []
-    outcomes = run_pool(grid, root, spec, CPU, workers, 1, log=lambda m: None, max_steps=None,
-                        max_epochs=None, on_outcome=lambda c, o: seen.append(o.run_key), plan=plan)
+    outcomes = run_pool(grid, root, spec, RunOptions(device=CPU, workers=workers, threads=1,
+                                                     log=lambda m: None),
+                        on_outcome=lambda c, o: seen.append(o.run_key), plan=plan)
     return outcomes, seen
 
 
@@ -147,15 +150,16 @@ def _pool(study, grid, root, plan=None, workers=2):
 def test_pool_matches_one_at_a_time_and_skips_finished(write_study, tmp_path, workers_env):
     study = _tiny(write_study)
     with _one_thread():
-        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
-    pooled = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None, workers=2, threads=1)
+        local = run_study(study, RunOptions(tmp_path / "local", CPU, None, log=lambda m: None))
+    pooled = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=lambda m: None, workers=2,
+                                         threads=1))
     assert [o.status for o in pooled] == ["completed"] * len(local)
     assert [o.run_key for o in pooled] == [o.run_key for o in local]  # grid order
     _assert_same_records(local, tmp_path)
     meta = json.loads((tmp_path / "ray" / "tiny" / "meta.json").read_text())
     assert meta["engine"] == {"executor": "pool", "workers": 2, "threads": 1}
     logs = []
-    again = run_study(study, tmp_path / "ray", CPU, None, log=logs.append, workers=2, threads=1)
+    again = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=logs.append, workers=2, threads=1))
     assert [o.status for o in again] == ["skipped"] * len(local)
     assert not any(m.startswith("pool:") for m in logs)  # nothing to train: no worker started
 
@@ -169,7 +173,7 @@ def test_pool_starts_a_run_after_the_one_it_waits_for_and_passes_its_options(wri
     grid = expand(study, "cpu")  # constant, step, onecycle, plateau
     k = [c["run_key"] for c in grid]
     # the first run in grid order waits for the last: a donor placed last starts first
-    plan = _Plan({k[0]: k[3], k[2]: k[1]}, {k[0]: {"max_epochs": 1}})
+    plan = _Plan({k[0]: k[3], k[2]: k[1]}, {k[0]: Share(keep_epochs=(1,))})
     root = tmp_path / "out"
     outcomes, seen = _pool(study, grid, root, plan)
     assert [o.status for o in outcomes] == ["completed"] * 4
@@ -178,8 +182,8 @@ def test_pool_starts_a_run_after_the_one_it_waits_for_and_passes_its_options(wri
         assert seen.index(donor) < seen.index(fork)
         started = (run[fork] / "epochs" / "00000.csv").stat().st_mtime_ns
         assert started >= (run[donor] / "status.json").stat().st_mtime_ns
-    assert sorted(p.name for p in (run[k[0]] / "epochs").iterdir()) == ["00000.csv", "00001.csv"]
-    assert len(list((run[k[2]] / "epochs").iterdir())) == 3  # no options: its 2 epochs
+    assert sorted(p.name for p in (run[k[0]] / "prefix").iterdir()) == ["00001.pt"]  # as it was told
+    assert not (run[k[2]] / "prefix").exists()  # told nothing: keeps nothing
 
 
 @pytest.mark.timeout(240)
@@ -222,13 +226,13 @@ def test_queue_dispatches_donors_first_and_only_ready_runs():
     q = _Queue(grid, {"a", "b", "c", "d", "x"}, _Plan({"a": "d", "b": "x", "c": "zzz"},
                                                        {"c": {"fork": 1}}))
     assert [c["run_key"] for c in q.pending] == ["d", "a", "b", "c"]  # d: a donor
-    assert q.take() == ({"run_key": "d"}, {})
+    assert q.take() == ({"run_key": "d"}, NO_SHARE)
     assert q.take() == ({"run_key": "c"}, {"fork": 1})  # a: waits for d, b: for x; zzz: no such run
     assert q.take() is None
     q.done("x", "busy")
     assert q.blocked() == [{"run_key": "b"}] and q.take() is None
     q.done("d", "failed")  # any outcome releases the runs waiting for it
-    assert q.take() == ({"run_key": "a"}, {})
+    assert q.take() == ({"run_key": "a"}, NO_SHARE)
 
 
 @pytest.mark.timeout(240)

@@ -13,6 +13,7 @@ import torch
 from testkit import run_rows
 
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.sharing import plan as prefix
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
@@ -76,9 +77,9 @@ class Runs:
 
     def __init__(self, study, out: Path, **kw):
         self.study, self.out, self.log = study, out, []
-        self.shared = run_study(study, out / "shared", CPU, None, log=self.log.append, **kw)
-        self.alone = run_study(study, out / "alone", CPU, None, log=lambda m: None,
-                               share_prefix=False)
+        self.shared = run_study(study, RunOptions(out / "shared", CPU, None, log=self.log.append, **kw))
+        self.alone = run_study(study, RunOptions(out / "alone", CPU, None, log=lambda m: None,
+                               share_prefix=False))
         self.cfg = {c["run_key"]: c for c in expand(study, "cpu")}
 
     def key(self, schedule: str, epochs: int) -> str:
@@ -182,7 +183,7 @@ def test_meta_counts_what_was_shared_and_donors_drop_their_kept_states(runs):
 
 
 def test_a_rerun_skips_every_run_forks_included(runs):
-    again = run_study(runs.study, runs.out / "shared", CPU, None, log=lambda m: None)
+    again = run_study(runs.study, RunOptions(runs.out / "shared", CPU, None, log=lambda m: None))
     assert {o.status for o in again} == {"skipped"}
 
 
@@ -227,9 +228,9 @@ def test_plan_k_is_derived_from_trajectories_and_matches_closed_forms(tmp_path):
     assert k["plateau"] == 10      # an upper bound, checked at run time
     assert plan.epochs_shared() == sum(k.values()) - k["plateau"]  # the skips it is sure of
     assert {plan.forks[key[s]].donor for s in key if k[s]} == {key["constant"]}
-    assert plan.options(key["constant"]) == {"keep_epochs": (1, 3, 5, 7)}
+    assert plan.share(key["constant"]) == prefix.Share(keep_epochs=(1, 3, 5, 7))
     assert plan.after(key["step"]) == key["constant"] and plan.after(key["constant"]) is None
-    assert plan.options(key["step"]) == {"fork": prefix.Fork(key["constant"], 3)}
+    assert plan.share(key["step"]) == prefix.Share(fork=prefix.Fork(key["constant"], 3))
 
 
 def test_plan_orders_donors_first_and_keeps_seeds_outermost(tmp_path):
@@ -254,7 +255,7 @@ def test_whole_mode_plans_only_whole_length_forks_and_off_plans_none(tmp_path):
     lengths = {c["run_key"]: c["epochs"] for c in grid}
     assert whole.forks and all(f.epochs == lengths[k] and not f.partial_ok
                                for k, f in whole.forks.items())
-    assert not any(whole.options(k).get("keep_epochs") for k in lengths)
+    assert not any(whole.share(k).keep_epochs for k in lengths)
     off = prefix.plan(grid, SPE, "off")
     assert not off.forks and off.epochs_shared() == 0 and off.order(grid) == grid
 
@@ -276,7 +277,7 @@ def test_env_zero_turns_sharing_off_in_a_study(tmp_path, monkeypatch):
     monkeypatch.setenv(prefix.ENV, "0")
     study = _study(tmp_path)
     small = dataclasses.replace(study, schedules={s: study.schedules[s] for s in ("constant",)})
-    run_study(small, tmp_path / "out", CPU, None, log=lambda m: None)
+    run_study(small, RunOptions(tmp_path / "out", CPU, None, log=lambda m: None))
     assert not list((tmp_path / "out").rglob("prefix.json"))
     meta = json.loads((tmp_path / "out" / "pre" / "meta.json").read_text())
     assert meta["prefix"]["mode"] == "off"
@@ -308,22 +309,24 @@ def test_a_fork_with_a_missing_kept_state_trains_from_scratch(tmp_path):
     plan = prefix.plan(grid, SPE, "all")
     donor = next(c for c in grid if c["schedule"] == "constant" and c["epochs"] == 4)
     fork = next(c for c in grid if c["schedule"] == "stepped-decay" and c["epochs"] == 4)
+    from annealbench.options import TrainOptions
     from annealbench.tasks import make_task
     from annealbench.training.runner import run_one
     task = make_task(small.dataset, small.dataset_kwargs, data_dir=None, device=CPU,
                      batch_size=small.batch_size)
     root = tmp_path / "out" / "pre" / "runs"
-    assert run_one(donor, RunDir(root / donor["run_key"]), task, CPU, log=lambda m: None,
-                   **plan.options(donor["run_key"])).status == "completed"
+    assert run_one(donor, RunDir(root / donor["run_key"]), task, CPU, TrainOptions(log=lambda m: None),
+                   plan.share(donor["run_key"])).status == "completed"
     for f in (root / donor["run_key"] / "prefix").glob("*.pt"):
         f.write_bytes(f.read_bytes()[:50])  # truncated
     log = []
-    o = run_one(fork, RunDir(root / fork["run_key"]), task, CPU, log=log.append,
-                **plan.options(fork["run_key"]))
+    o = run_one(fork, RunDir(root / fork["run_key"]), task, CPU, TrainOptions(log=log.append),
+                plan.share(fork["run_key"]))
     assert o.status == "completed" and o.epochs_trained == 4
     assert [m for m in log if "not sharing" in m and "unreadable" in m]
     assert not (root / fork["run_key"] / "prefix.json").exists()
-    alone = run_study(small, tmp_path / "alone", CPU, None, log=lambda m: None, share_prefix=False)
+    alone = run_study(small, RunOptions(tmp_path / "alone", CPU, None, log=lambda m: None,
+                                        share_prefix=False))
     assert {o.status for o in alone} == {"completed"}
     assert run_rows(root / fork["run_key"]) == run_rows(tmp_path / "alone" / "pre" / "runs" / fork["run_key"])
 
@@ -337,15 +340,16 @@ def test_forks_of_a_donor_another_process_holds_wait_for_it(tmp_path):
     holder = RunLock(RunDir(tmp_path / "out" / "pre" / "runs" / donor))
     assert holder.acquire()
     try:  # --no-wait: the donor and its forks are left to the process holding it
-        outcomes = run_study(small, tmp_path / "out", CPU, None, log=lambda m: None)
+        outcomes = run_study(small, RunOptions(tmp_path / "out", CPU, None, log=lambda m: None,
+                                               wait=False))
         busy = {o.run_key: o for o in outcomes if o.status == "busy"}
         plan = prefix.plan(grid, SPE, "all")
         assert set(busy) == {donor} | {k for k, f in plan.forks.items() if f.donor == donor}
         assert all(donor in o.message for k, o in busy.items() if k != donor)
         # waiting: the donor is taken up once the holder lets go, then its forks share from it
         threading.Timer(1.0, holder.release).start()
-        outcomes = run_study(small, tmp_path / "out", CPU, None, log=lambda m: None,
-                             wait_for_busy=True)
+        outcomes = run_study(small, RunOptions(tmp_path / "out", CPU, None, log=lambda m: None,
+                             wait=True))
     finally:
         holder.release()
     assert {o.status for o in outcomes} == {"completed"}
@@ -355,11 +359,11 @@ def test_forks_of_a_donor_another_process_holds_wait_for_it(tmp_path):
 
 
 def test_plan_options_cross_process_boundaries(tmp_path):
-    # Ray and a process pool pickle run_one's keyword arguments
+    # Ray and a process pool pickle what run_one shares
     import pickle
     study = _study(tmp_path)
     grid = expand(study, "cpu")
     plan = prefix.plan(grid, SPE, "all")
-    options = [plan.options(c["run_key"]) for c in grid]
-    assert any("fork" in o for o in options) and any("keep_epochs" in o for o in options)
+    options = [plan.share(c["run_key"]) for c in grid]
+    assert any(o.fork for o in options) and any(o.keep_epochs for o in options)
     assert pickle.loads(pickle.dumps(options)) == options

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.spec.load import load_study
 from annealbench.store import RunDir, RunLock
 from annealbench.training import runner
@@ -23,7 +24,7 @@ def _quiet(_msg):
 
 
 def _run(study, out, **kw):
-    return run_study(study, out, CPU, None, log=_quiet, **kw)
+    return run_study(study, RunOptions(out, CPU, None, log=_quiet, **kw))
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -114,8 +115,8 @@ def test_resume_matches_uninterrupted_and_redoes_no_epoch(write_study, tmp_path,
         _run(study, tmp_path / "resumed")
     monkeypatch.setattr(runner, "_save_checkpoint", real_save)
     trained = []
-    outcomes = run_study(study, tmp_path / "resumed", CPU, None,
-                         log=lambda m: trained.append(m) if " epoch " in m else None)
+    outcomes = run_study(study, RunOptions(tmp_path / "resumed", CPU, None,
+                         log=lambda m: trained.append(m) if " epoch " in m else None))
     # the interrupted run resumes at epoch 3: epochs 1-2 are not trained again
     first_key = outcomes[0].run_key
     assert [m for m in trained if first_key in m][0].split(" epoch ")[1].startswith("3/3")
@@ -179,8 +180,8 @@ def test_a_run_locked_elsewhere_is_left_alone(write_study, tmp_path):
     rd = RunDir(tmp_path / "out" / "tiny" / "runs" / cfg["run_key"])
     holder = RunLock(rd)
     assert holder.acquire()
-    try:
-        outcomes = _run(study, tmp_path / "out")
+    try:  # --no-wait: left to the process holding it (waiting would block on this very lock)
+        outcomes = _run(study, tmp_path / "out", wait=False)
         assert outcomes[2].status == "busy" and not rd.status.exists()
         assert {o.status for i, o in enumerate(outcomes) if i != 2} == {"completed"}
     finally:

@@ -19,6 +19,7 @@ from annealbench import api
 from annealbench.cli import main
 from annealbench.errors import SpecError
 from annealbench.models import build_model
+from annealbench.options import RunOptions
 from annealbench.spec import preflight
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
@@ -193,7 +194,7 @@ def test_the_data_callable_is_called_once_per_process_for_validation_and_trainin
 
     from annealbench.execution.study import run_study
 
-    run_study(study, tmp_path / "out", CPU, None, log=lambda m: None)
+    run_study(study, RunOptions(tmp_path / "out", CPU, None, log=lambda m: None))
     assert abkit.CALLS["images"] == 1
 
 
@@ -219,11 +220,12 @@ def test_ray_workers_import_the_users_pieces(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # each Ray worker computes with one thread; so does the reference
     try:
-        local = run_study(study, tmp_path / "local", CPU, None, log=lambda m: None)
+        local = run_study(study, RunOptions(tmp_path / "local", CPU, None, log=lambda m: None))
         ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
                  runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
         try:
-            remote = run_study(study, tmp_path / "ray", CPU, None, log=lambda m: None, executor="ray")
+            remote = run_study(study, RunOptions(tmp_path / "ray", CPU, None, log=lambda m: None,
+                                                 executor="ray"))
         finally:
             ray.shutdown()
     finally:

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from annealbench.errors import MISSING, AnnealbenchError, SpecError
-from annealbench.execution.local import RayOptions
+from annealbench.options import RunOptions
 from annealbench.spec.load import Study, find_study, load_study
-from annealbench.tasks import default_data_dir
 from annealbench.training.runner import RunOutcome
 
 DICT_SOURCE = "<dict>"  # how a study given as a dict is named in messages; its code is looked up in the cwd
@@ -73,43 +72,43 @@ def load(source, budget: str = "quick", *, data_dir=None, experiments="experimen
                       device_type=device_type, with_tuning=with_tuning)
 
 
-def run(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
-        dry_run: bool = False, report: bool = True, executor: str = "local",
-        ray_address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 1.0,
-        wait: bool = True, progress: bool = False, log=print, experiments="experiments",
-        workers: int | None = None, threads: int | None = None, **run_options) -> Result:
+def run(source, *, budget: str = "auto", report: bool = True, experiments="experiments",
+        **options) -> Result:
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
     ``budget="auto"`` is chosen as on the command line (``annealbench.spec.budgets.auto_budget``); a
-    ``Study`` already loaded keeps its own. ``wait``: wait for runs another process holds, as the
-    CLI does without ``--no-wait``. ``workers``/``threads``: as ``--workers``/``--threads``
-    (default: the environment, else ``annealbench.execution.workers.choose``; the thread count can change
-    the last digits of the records, the number of workers cannot). Further keyword arguments
-    (``share_prefix``) go to ``annealbench.execution.study.run_study``.
+    ``Study`` already loaded keeps its own. The other keyword arguments are the CLI's run options
+    under their flags' names, with the same defaults (``annealbench.options.RunOptions``): ``out``,
+    ``device``, ``data_dir``, ``dry_run``, ``executor``, ``ray_address``, ``cpus_per_run``,
+    ``gpus_per_run``, ``wait`` (``--no-wait`` is ``wait=False``), ``share_prefix``, ``workers`` and
+    ``threads`` (default: the environment, else ``annealbench.execution.workers.choose``; the thread
+    count can change the last digits of the records, the number of workers cannot), ``progress``
+    (a bar per epoch), ``log``.
     """
-    import torch
-
     from annealbench.execution.study import run_study
-    from annealbench.execution.workers import choose
-    from annealbench.training.runner import resolve_device
 
-    dev = resolve_device(device)
-    data_dir = default_data_dir(data_dir)
-    study = load(source, budget, data_dir=data_dir, experiments=experiments,
-                 device_type=dev.type)
-    engine = choose(dev.type, workers, threads)
-    torch.set_num_threads(engine.threads)  # as the CLI: a run taken over here computes as a worker
-    outcomes = run_study(study, Path(out), dev, data_dir, log=log, progress=progress, dry_run=dry_run,
-                         executor=executor,
-                         ray_options=RayOptions(ray_address, cpus_per_run, gpus_per_run),
-                         wait_for_busy=wait, workers=engine.workers, threads=engine.threads,
-                         **run_options)
-    result = Result(study, outcomes, Path(out) / study.name)
-    if report and not dry_run:
-        result.report = build_report(out, study.name)
+    opts = _resolved(RunOptions(**options))
+    study = load(source, budget, data_dir=opts.data_dir, experiments=experiments,
+                 device_type=opts.device.type)
+    outcomes = run_study(study, opts)
+    result = Result(study, outcomes, opts.out / study.name)
+    if report and not opts.dry_run:
+        result.report = build_report(opts.out, study.name)
         result.records = records(result.folder)
     return result
+
+
+def _resolved(opts: RunOptions) -> RunOptions:
+    """``opts`` resolved (annealbench.execution.workers.resolve), this process's threads set as the
+    CLI sets them: a run taken over here computes as a worker would."""
+    import torch
+
+    from annealbench.execution.workers import resolve
+
+    opts, engine = resolve(opts)
+    torch.set_num_threads(engine.threads)
+    return opts
 
 
 @dataclass
@@ -123,43 +122,33 @@ class Tuned:
     tuning: dict | None = None  # its content
 
 
-def tune(source, *, budget: str = "auto", out="reports", device: str = "auto", data_dir=None,
-         dry_run: bool = False, progress: bool = False, log=print, experiments="experiments",
-         workers: int | None = None, threads: int | None = None) -> Tuned:
+def tune(source, *, budget: str = "auto", experiments="experiments", **options) -> Tuned:
     """Train the runs of the tuning budget that ``budget`` names in ``tuned_by`` (every base LR,
     schedule and curve length, on the tuning seeds; finished ones are skipped), then write the
     judged budget's tuning file beside the study (annealbench.spec.tuning). The tuning runs go to
     ``<out>/<name>/tuning/<tuning budget>``, apart from the judged runs and their records.
     With failed runs nothing is written (``file`` None); a dry run writes nothing either.
+    The other keyword arguments are run options, as for ``run``.
     """
-    import torch
-
     from annealbench.execution.study import git_commit, run_study
-    from annealbench.execution.workers import choose
     from annealbench.spec import tuning
     from annealbench.spec.grid import expand
-    from annealbench.training.runner import resolve_device
 
-    dev = resolve_device(device)
-    data_dir = default_data_dir(data_dir)
-    judged = load(source, budget, data_dir=data_dir, experiments=experiments, device_type=dev.type,
-                  with_tuning=False)
+    opts = _resolved(RunOptions(**options))
+    judged = load(source, budget, data_dir=opts.data_dir, experiments=experiments,
+                  device_type=opts.device.type, with_tuning=False)
     if judged.tuned_by is None:
         raise SpecError(judged.file, f"budgets.{judged.budget}.tuned_by", MISSING,
                         f"budget {judged.budget} chooses its base LRs inside the study; to tune it, "
                         "name a budget of the same runs on other seeds (tuned_by = \"NAME\")")
-    tuner = load(source, judged.tuned_by, data_dir=data_dir, experiments=experiments,
-                 device_type=dev.type)
-    engine = choose(dev.type, workers, threads)
-    torch.set_num_threads(engine.threads)
-    folder = Path(out) / judged.name / "tuning" / tuner.budget
-    outcomes = run_study(tuner, Path(out), dev, data_dir, log=log, progress=progress,
-                         dry_run=dry_run, wait_for_busy=True, workers=engine.workers,
-                         threads=engine.threads, root=folder)
+    tuner = load(source, judged.tuned_by, data_dir=opts.data_dir, experiments=experiments,
+                 device_type=opts.device.type)
+    folder = opts.out / judged.name / "tuning" / tuner.budget
+    outcomes = run_study(tuner, opts, root=folder)
     result = Tuned(judged, outcomes, folder)
-    if dry_run or any(o.status not in ("completed", "diverged", "skipped") for o in outcomes):
+    if opts.dry_run or any(o.status not in ("completed", "diverged", "skipped") for o in outcomes):
         return result
-    choices = tuning.choose(tuner, expand(tuner, dev.type), folder)
+    choices = tuning.choose(tuner, expand(tuner, opts.device.type), folder)
     result.tuning = tuning.write(judged, tuner, choices, git_commit(Path(judged.file).resolve().parent))
     result.file = tuning.path(judged)
     result.study = replace(judged, tuning={**result.tuning, "file": result.file.name})

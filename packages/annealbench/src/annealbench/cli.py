@@ -21,6 +21,7 @@ from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
 from annealbench.execution.local import EXECUTORS
+from annealbench.options import RunOptions
 from annealbench.precision import PRECISIONS
 
 STUDIES_ENV = "ANNEALBENCH_STUDIES"  # the studies `run` trains when none is named (nox -s reproduce)
@@ -34,7 +35,14 @@ def _data_dir(arg: str | None) -> Path:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    _add_run(sub)
+    _add_checks(sub)
+    _add_tune(sub)
+    sub.add_parser("schedules", help="list the registered schedules")
+    return p
 
+
+def _add_run(sub) -> None:
     run = sub.add_parser("run", help="train every unfinished run of one or more studies")
     run.add_argument("studies", nargs="*", metavar="STUDY",
                      help="a study name in experiments/ (e.g. smoke) or a path to its .toml "
@@ -90,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-run", type=float, default=1.0,
                      help="Ray GPUs reserved per run on CUDA (fractions share a GPU)")
 
+
+def _add_checks(sub) -> None:
+    """validate and grid: a study read, nothing trained."""
     val = sub.add_parser("validate", help="check study files without training")
     val.add_argument("studies", nargs="+", metavar="STUDY")
     val.add_argument("--budget", default="quick")
@@ -107,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="override the study's precision (--device cuda with no GPU here: "
                            "'auto' is the GPU's to decide, so give fp32 or bf16)")
 
+
+def _add_tune(sub) -> None:
     tune = sub.add_parser("tune", help="train a budget's tuning budget and write its tuning file "
                                        "(the base LRs the budget then trains) beside the study")
     tune.add_argument("study", metavar="STUDY")
@@ -124,8 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--workers", help="as for run")
     tune.add_argument("--threads", help="as for run")
 
-    sub.add_parser("schedules", help="list the registered schedules")
-    return p
+
+def _run_options(a) -> RunOptions:
+    """The run flags as one object (annealbench.options), before anything is resolved."""
+    for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
+        if not v > 0:
+            raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
+    return RunOptions(out=a.out, device=a.device, data_dir=a.data_dir, dry_run=a.dry_run,
+                      executor=a.executor, ray_address=a.ray_address, cpus_per_run=a.cpus_per_run,
+                      gpus_per_run=a.gpus_per_run, wait=not a.no_wait, share_prefix=a.share_prefix,
+                      workers=a.workers, threads=a.threads, display=display, verbose=a.verbose,
+                      log=lambda m: print(m, flush=True))
 
 
 def _cmd_run(a) -> int:
@@ -133,42 +156,30 @@ def _cmd_run(a) -> int:
 
     import torch
 
-    from annealbench.execution.local import RayOptions
     from annealbench.execution.study import run_study
-    from annealbench.execution.workers import choose
+    from annealbench.execution.workers import resolve
     from annealbench.spec.load import find_study, load_study
-    from annealbench.training.runner import resolve_device
 
-    for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
-        if not v > 0:
-            raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    opts = _run_options(a)
     names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
     if not names:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
-    device = resolve_device(a.device)
+    opts, engine = resolve(opts)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
-                          device_type=device.type) for s in names]
+    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, opts.data_dir,
+                          device_type=opts.device.type) for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
-    engine = choose(device.type, a.workers, a.threads)
     # here too: a run this process takes over (finish_busy) computes as a worker would
     torch.set_num_threads(engine.threads)
-    if a.executor == "local" and not a.dry_run:
+    if opts.executor == "local" and not opts.dry_run:
         print(f"engine: {engine.workers} runs at a time x {engine.threads} threads ({engine.why})",
               flush=True)
-    display = a.progress if a.progress != "auto" else "bar" if sys.stderr.isatty() else "lines"
     failed = 0
     for study in studies:
-        outcomes = run_study(study, Path(a.out), device, _data_dir(a.data_dir),
-                             display=display, verbose=a.verbose, dry_run=a.dry_run,
-                             log=lambda m: print(m, flush=True), executor=a.executor,
-                             ray_options=RayOptions(a.ray_address, a.cpus_per_run, a.gpus_per_run),
-                             wait_for_busy=not a.no_wait, share_prefix=a.share_prefix,
-                             workers=engine.workers, threads=engine.threads)
-        failed += sum(o.status == "failed" for o in outcomes)
+        failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
-        _report(Path(a.out), [s.name for s in studies])
+        _report(opts.out, [s.name for s in studies])
     return 1 if failed else 0
 
 

@@ -33,6 +33,7 @@ from annealbench.errors import AnnealbenchError
 def time_epochs(cfg: dict, task, device, epochs: int, max_steps: int | None = None) -> list[float]:
     """Wall seconds of each of the first ``epochs`` epochs of run ``cfg`` (training, the per-epoch
     validation and the checkpoint, as the runner does them), trained in a scratch folder."""
+    from annealbench.options import TrainOptions
     from annealbench.store import RunDir
     from annealbench.training.runner import train_run
 
@@ -44,8 +45,8 @@ def time_epochs(cfg: dict, task, device, epochs: int, max_steps: int | None = No
 
     with tempfile.TemporaryDirectory(prefix="annealbench-estimate-") as tmp:
         t0 = time.perf_counter()
-        train_run(cfg, RunDir(Path(tmp) / "run"), task, device, log=log, max_steps=max_steps,
-                  max_epochs=epochs)
+        train_run(cfg, RunDir(Path(tmp) / "run"), task, device,
+                  TrainOptions(log=log, max_steps=max_steps, max_epochs=epochs))
     starts = [t0, *marks[:-1]]
     return [b - a for a, b in zip(starts, marks, strict=True)]
 

@@ -22,11 +22,28 @@ import re
 import socket
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 from annealbench import faults
 from annealbench.errors import StoreError
 
-EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
+
+class EpochRow(NamedTuple):
+    """One row of an epoch file (``epochs/NNNNN.csv``); its fields are the file's columns."""
+    epoch: int
+    step: int
+    split: str
+    metric: str
+    value: float
+    lr: float
+    wall_time_s: float
+
+
+EPOCH_COLUMNS = EpochRow._fields  # declared once, by EpochRow
+# written with repr, so every bit survives: resumed and uninterrupted runs compare equal
+FLOAT_COLUMNS = ("value", "lr", "wall_time_s")
+_PARSE = {"epoch": int, "step": int, "split": str, "metric": str, "value": float, "lr": float,
+          "wall_time_s": float}
 
 
 # .<name>.<pid>@<host>.<random>.tmp: a later process can tell a dead writer's leftovers
@@ -109,6 +126,12 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
+def read_epoch(path: Path) -> list[EpochRow]:
+    """The rows of an epoch file, each column parsed to its type, by name."""
+    with open(path, newline="") as f:
+        return [EpochRow(**{c: _PARSE[c](r[c]) for c in EPOCH_COLUMNS}) for r in csv.DictReader(f)]
+
+
 class RunDir:
     """Paths and file formats of one run's directory."""
 
@@ -128,13 +151,16 @@ class RunDir:
     def prefix_file(self, epoch: int) -> Path:
         return self.prefix / f"{epoch:05d}.pt"
 
-    def write_epoch(self, epoch: int, rows: list[tuple]) -> None:
+    def write_epoch(self, epoch: int, rows: list[EpochRow]) -> None:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(EPOCH_COLUMNS)
-        # repr keeps every float bit so resumed and uninterrupted runs compare equal
-        w.writerows([r[:4] + tuple(repr(float(x)) for x in r[4:]) for r in rows])
+        w.writerows([[repr(float(v)) if c in FLOAT_COLUMNS else v for c, v in zip(EPOCH_COLUMNS, r)]
+                     for r in rows])
         atomic_write_bytes(self.epoch_file(epoch), buf.getvalue().encode(), fault="epoch-write")
+
+    def read_epoch(self, epoch: int) -> list[EpochRow]:
+        return read_epoch(self.epoch_file(epoch))
 
     def drop_epochs_after(self, epoch: int) -> None:
         """Forget epoch files (and kept states) the checkpoint does not cover (written just

@@ -43,6 +43,7 @@ from annealbench.bench.output import line as _line
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.devices import resolve_device
 from annealbench.devices import sync as _sync
+from annealbench.options import TrainOptions
 from annealbench.store import RunDir, atomic_write_json
 from annealbench.training.runner import train_run
 
@@ -98,11 +99,11 @@ def runner_epoch(task, device, dataset: str, max_steps: int | None = None) -> fl
            "primary_metric": "accuracy", "clip_grad_norm": None, "dataset": dataset}
     with tempfile.TemporaryDirectory(prefix="annealbench-bench-") as tmp:
         run = RunDir(Path(tmp) / "run")
-        train_run(cfg, run, task, device, log=lambda m: None, max_steps=max_steps)
-        for line in (run.epochs / "00001.csv").read_text().splitlines():
-            if ",throughput," in line:
-                return float(line.split(",")[4])
-    raise RuntimeError("the runner recorded no throughput")
+        train_run(cfg, run, task, device, TrainOptions(log=lambda m: None, max_steps=max_steps))
+        rates = [r.value for r in run.read_epoch(1) if r.metric == "throughput"]
+    if not rates:
+        raise RuntimeError("the runner recorded no throughput")
+    return rates[0]
 
 
 def augment_rates(task, device, steps: int) -> tuple[float, float]:
@@ -122,7 +123,6 @@ def augment_rates(task, device, steps: int) -> tuple[float, float]:
 
         def __getitem__(self, i):
             return tf(x_cpu[i])
-
     t0 = time.perf_counter()
     n = 0
     for xb in DataLoader(PerSample(), batch_size=task.batch_size, shuffle=True, num_workers=0):

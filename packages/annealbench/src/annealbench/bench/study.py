@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import statistics
@@ -17,6 +16,7 @@ from pathlib import Path
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.execution import workers as engine
 from annealbench.sharing import plan as prefix
+from annealbench.store import read_epoch
 
 SHARE_ENV = prefix.ENV
 STUDY = "bench-study"
@@ -103,9 +103,7 @@ def final_accuracy(root: Path) -> dict[tuple, float]:
     for rd in sorted((root / STUDY / "runs").iterdir()):
         cfg = json.loads((rd / "config.json").read_text())
         last = sorted((rd / "epochs").glob("*.csv"))[-1]
-        with open(last, newline="") as f:
-            acc = [float(r["value"]) for r in csv.DictReader(f)
-                   if r["split"] == "val" and r["metric"] == "accuracy"]
+        acc = [r.value for r in read_epoch(last) if (r.split, r.metric) == ("val", "accuracy")]
         out[(cfg["optimizer"], cfg["schedule"], cfg["base_lr"], cfg["seed"], cfg["epochs"])] = acc[0]
     return out
 

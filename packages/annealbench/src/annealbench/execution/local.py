@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annealbench.errors import AnnealbenchError
+from annealbench.options import RunOptions, TrainOptions
+
+if TYPE_CHECKING:
+    from annealbench.sharing.plan import Share
 
 EXECUTORS = ("local", "ray")
 
@@ -29,13 +34,6 @@ class TaskSpec:
     batch_size: int
 
 
-@dataclass(frozen=True)
-class RayOptions:
-    address: str | None = None       # None: start a local Ray instance; "auto": join a running one
-    cpus_per_run: float = 1.0
-    gpus_per_run: float = 1.0        # used only when the study runs on CUDA
-
-
 def make_task(spec: TaskSpec, device):
     from annealbench.tasks import make_task
     return make_task(spec.dataset, spec.dataset_kwargs,
@@ -43,8 +41,7 @@ def make_task(spec: TaskSpec, device):
                      device=device, batch_size=spec.batch_size)
 
 
-def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_steps, max_epochs,
-              on_outcome, plan=None):
+def run_local(grid: list[dict], root: Path, task, opts: RunOptions, *, on_outcome, plan=None):
     """One run after another, each donor before its forks (``plan``: a prefix.Plan); a fork whose
     donor another process holds is left "busy" too, for finish_busy to take up after it."""
     from annealbench.sharing.plan import Plan
@@ -52,6 +49,7 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
     from annealbench.training.runner import RunOutcome, run_one
 
     plan = plan or Plan()
+    train = opts.train()
     outcomes = []
     status = {}
     for cfg in plan.order(grid):
@@ -60,8 +58,7 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
         if status.get(donor) == "busy":
             o = RunOutcome(key, "busy", 0, f"its donor {donor} is running in another process")
         else:
-            o = run_one(cfg, RunDir(root / "runs" / key), task, device, log=log, progress=progress,
-                        max_steps=max_steps, max_epochs=max_epochs, **plan.options(key))
+            o = run_one(cfg, RunDir(root / "runs" / key), task, opts.device, train, plan.share(key))
         status[key] = o.status
         on_outcome(cfg, o)
         outcomes.append(o)
@@ -72,8 +69,8 @@ def run_local(grid: list[dict], root: Path, task, device, *, log, progress, max_
 _WORKER_TASKS: dict = {}
 
 
-def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, max_epochs,
-             options: dict):
+def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, train: TrainOptions,
+             share: Share):
     import torch
 
     from annealbench.store import RunDir
@@ -86,8 +83,7 @@ def _ray_run(cfg: dict, root: str, spec: TaskSpec, device_type: str, max_steps, 
         _WORKER_TASKS[key] = make_task(spec, device)
     # Worker stdout is forwarded to the driver by Ray, so the per-epoch log lines still appear.
     return run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), _WORKER_TASKS[key], device,
-                   log=lambda m: print(m, flush=True), progress=False,
-                   max_steps=max_steps, max_epochs=max_epochs, **options)
+                   replace(train, log=lambda m: print(m, flush=True)), share)
 
 
 def _lost(cfg: dict, msg: str):
@@ -95,11 +91,11 @@ def _lost(cfg: dict, msg: str):
     return RunOutcome(cfg["run_key"], "failed", 0, msg.splitlines()[0])
 
 
-def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptions, *, log,
-            max_steps, max_epochs, on_outcome, plan=None):
+def run_ray(grid: list[dict], root: Path, spec: TaskSpec, opts: RunOptions, *, on_outcome, plan=None):
     from annealbench.sharing.plan import Plan
 
     plan = plan or Plan()
+    device, log, train = opts.device, opts.log, opts.train().portable()
     try:
         import ray
     except ImportError:
@@ -109,7 +105,7 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
     if started_here:
         # every run's per-epoch line matters; Ray would otherwise fold "similar" lines together
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        ray.init(address=opts.address, include_dashboard=False, log_to_driver=True,
+        ray.init(address=opts.ray.address, include_dashboard=False, log_to_driver=True,
                  configure_logging=False)
     try:
         resources = {"num_cpus": opts.cpus_per_run,
@@ -119,8 +115,8 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
         forks = {}
 
         def submit(cfg):
-            pending[remote.remote(cfg, str(root), spec, device.type, max_steps, max_epochs,
-                                  plan.options(cfg["run_key"]))] = cfg
+            pending[remote.remote(cfg, str(root), spec, device.type, train,
+                                  plan.share(cfg["run_key"]))] = cfg
 
         for cfg in grid:  # a fork is submitted once its donor is done
             forks.setdefault(plan.after(cfg["run_key"]), []).append(cfg)
@@ -150,24 +146,25 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, device, opts: RayOptio
             ray.shutdown()
 
 
-def finish_busy(outcomes: list, grid: list[dict], root: Path, task, device, *, log=print,
-                progress: bool = False, options=None) -> list:
+def finish_busy(outcomes: list, grid: list[dict], root: Path, task, opts: RunOptions, *,
+                share=None) -> list:
     """After a pass over the grid: wait for each run another process held ("busy"), then take
     what it wrote, or finish the run here if that process died. So a study invocation that
     returns 0 leaves every run of its grid finished, however many processes share the folder.
-    ``options(run_key)``: run_one's sharing options (a prefix.Plan's). Returns the outcomes, each
+    ``share(run_key)``: run_one's sharing options (a prefix.Plan's). Returns the outcomes, each
     busy one replaced by what became of it."""
+    from annealbench.sharing.plan import NO_SHARE
     from annealbench.store import RunDir
     from annealbench.training.runner import run_one
 
     by_key = {c["run_key"]: c for c in grid}
+    log, train = opts.log, opts.train()
     done = []
     for o in outcomes:
         if o.status == "busy":
             log(f"[{o.run_key}] waiting for the other process running it")
-            o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, device,
-                        log=log, progress=progress, wait=True,
-                        **(options(o.run_key) if options else {}))
+            o = run_one(by_key[o.run_key], RunDir(Path(root) / "runs" / o.run_key), task, opts.device,
+                        train, share(o.run_key) if share else NO_SHARE, wait=True)
             if o.status == "skipped":
                 o.message = f"{o.message} by another process"
             log(f"[{o.run_key}] {o.status} ({o.message})" if o.message else f"[{o.run_key}] {o.status}")

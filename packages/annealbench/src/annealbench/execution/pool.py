@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 
-from annealbench.errors import AnnealbenchError, DataError, DeviceLost, StoreError
-from annealbench.execution.local import TaskSpec, make_task
+from annealbench.errors import AnnealbenchError, DataError, StoreError
+from annealbench.execution.local import TaskSpec
+from annealbench.execution.worker import Done, Failure, Job, Log, Ready, Retire, Start, Stop
+from annealbench.options import RunOptions
+from annealbench.sharing.plan import NO_SHARE
 from annealbench.store import RunDir
 from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 _ERRORS = {"StoreError": StoreError, "DataError": DataError}
-_PR_SET_PDEATHSIG = 1
 # The worker's first lines use only the standard library: it takes the parent's sys.path (as the
 # "spawn" start method does) before it imports annealbench. Not multiprocessing.Process itself:
 # its spawn start also starts a resource-tracker process that would outlive the pool. Ctrl-C
@@ -47,71 +46,7 @@ _PR_SET_PDEATHSIG = 1
 _BOOT = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
          "from multiprocessing.connection import Connection\n"
          "conn = Connection(int(sys.argv[1]))\nsys.path[:] = conn.recv()\n"
-         "from annealbench.execution.pool import serve\nserve(conn)\n")
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):  # not Linux: poll for the parent instead
-        def watch():
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            os.kill(os.getpid(), signal.SIGTERM)
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _exit_on_term(signum, frame):
-    raise SystemExit(128 + signum)
-
-
-def serve(conn: Connection) -> None:
-    """A worker's life: load the data once, then train the runs sent to it until told to stop."""
-    signal.signal(signal.SIGTERM, _exit_on_term)
-    try:
-        spec, device_name, threads, root, parent = conn.recv()
-        _die_with_parent(parent)
-        import torch
-
-        from annealbench.training.runner import run_one
-
-        torch.set_num_threads(threads)
-        device = torch.device(device_name)
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        task = make_task(spec, device)
-
-        def log(msg):  # a parent gone mid-run must not fail the run: SIGTERM is on its way
-            try:
-                conn.send(("log", msg))
-            except OSError:
-                pass
-
-        conn.send(("ready",))
-        while (job := conn.recv()) is not None:
-            cfg, kwargs = job
-            try:
-                o = run_one(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), task, device,
-                            log=log, progress=False, **kwargs)
-            except DeviceLost as e:
-                log(f"[{cfg['run_key']}] worker exits: {e}")
-                conn.send(("retire", e.outcome))  # no further job: this process exits now
-                return
-            conn.send(("done", o))
-    except AnnealbenchError as e:  # bad data, a full disk: stops the study, as in one process
-        try:
-            conn.send(("error", type(e).__name__, str(e)))
-        except OSError:
-            pass
-    except (SystemExit, EOFError, OSError):
-        pass  # stopped, or the parent went away: everything written so far is resumable
-    finally:  # nothing left to unwind: a late SIGTERM must not raise in interpreter shutdown
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+         "from annealbench.execution.worker import serve\nserve(conn)\n")
 
 
 class _Queue:
@@ -143,14 +78,14 @@ class _Queue:
         for i, cfg in enumerate(self.pending):
             if not self._waits(cfg):
                 del self.pending[i]
-                return cfg, self.plan.options(cfg["run_key"]) if self.plan else {}
+                return cfg, self.plan.share(cfg["run_key"]) if self.plan else NO_SHARE
         return None
 
 
 class _Worker:
     """One worker process and this end of its pipe (which reads EOF when the process dies)."""
 
-    def __init__(self, spec: TaskSpec, device_name: str, threads: int, root: Path):
+    def __init__(self, start: Start):
         self.conn, child = multiprocessing.Pipe()
         self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(child.fileno())],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
@@ -161,11 +96,11 @@ class _Worker:
         self.retired = False
         try:
             self.conn.send(list(sys.path))
-            self.conn.send((spec, device_name, threads, str(root), os.getpid()))
+            self.conn.send(start)
         except OSError:  # it died at once: its pipe reads EOF, counted as a failed start
             pass
 
-    def messages(self) -> list[tuple]:
+    def messages(self) -> list:
         out = []
         try:
             while self.conn.poll():
@@ -176,7 +111,7 @@ class _Worker:
 
     def ask_to_stop(self) -> None:
         try:
-            self.conn.send(None)
+            self.conn.send(Stop())
         except OSError:  # already gone
             pass
 
@@ -193,99 +128,129 @@ class _Worker:
         self.conn.close()
 
 
-def run_pool(grid: list[dict], root: Path, spec: TaskSpec, device, workers: int, threads: int, *,
-             log, max_steps, max_epochs, on_outcome, plan=None, prepare=None) -> list[RunOutcome]:
-    """Train the grid's unfinished runs in ``workers`` processes of ``threads`` threads each;
-    returns the outcomes in grid order.
+def run_pool(grid: list[dict], root: Path, spec: TaskSpec, opts: RunOptions, *, on_outcome, plan=None,
+             prepare=None) -> list[RunOutcome]:
+    """Train the grid's unfinished runs in ``opts.workers`` processes of ``opts.threads`` threads
+    each (None: this process's count); returns the outcomes in grid order.
 
     ``prepare()``, when given, runs in this process once the workers are starting and returns the
     plan: a worker takes seconds to import torch and load its data, the caller's own set-up
     (loading the data for checksums, planning prefixes) overlaps that instead of preceding it.
     Nothing is dispatched before it returns, and the workers are stopped if it raises."""
-    outcomes: dict[str, RunOutcome] = {}
-    todo = []
-    for cfg in grid:  # finished runs need no worker (and no data set loaded for them)
-        st = RunDir(Path(root) / "runs" / cfg["run_key"]).finished()
-        if (st or {}).get("status") in FINAL_STATUSES:
-            outcomes[cfg["run_key"]] = RunOutcome(cfg["run_key"], "skipped", 0, st["status"])
-            on_outcome(cfg, outcomes[cfg["run_key"]])
-        else:
-            todo.append(cfg)
-    queue = None
+    return _Pool(grid, Path(root), spec, opts, on_outcome).run(plan, prepare)
 
-    def record(cfg, o):
-        outcomes[cfg["run_key"]] = o
-        queue.done(cfg["run_key"], o.status)
-        on_outcome(cfg, o)
 
-    n = min(workers, len(todo))
-    if n:
-        log(f"pool: {len(todo)} runs to train in {n} processes x {threads} threads")
-    gpus = _gpus(device)
+class _Pool:
+    """One ``run_pool`` call: the outcomes so far, the runs left, the worker processes."""
 
-    def start(i):
-        name = f"cuda:{i % gpus}" if gpus and device.index is None else str(device)
-        return _Worker(spec, name, threads, root)
+    def __init__(self, grid: list[dict], root: Path, spec: TaskSpec, opts: RunOptions, on_outcome):
+        import torch
 
-    pool: list[_Worker] = []
-    failed_starts = 0
-    try:
-        pool = [start(i) for i in range(n)]
-        if prepare is not None:
-            plan = prepare()
-        queue = _Queue(todo, {c["run_key"] for c in grid}, plan)
-        queue.status.update({k: o.status for k, o in outcomes.items()})
-        while len(outcomes) < len(grid):
-            for cfg in queue.blocked():
-                record(cfg, RunOutcome(cfg["run_key"], "busy", 0, f"its donor "
-                                       f"{queue.after[cfg['run_key']]} is running in another process"))
-            for w in pool:
-                if w.ready and not w.retired and w.job is None and (job := queue.take()) is not None:
-                    w.job = job[0]
-                    w.conn.send((job[0], {"max_steps": max_steps, "max_epochs": max_epochs,
-                                          **job[1]}))
-            live = [w for w in pool if not w.retired]  # a retired one is replaced once it exits
-            if len(outcomes) < len(grid) and live and all(w.ready and w.job is None for w in live):
-                raise RuntimeError("plan: runs wait for each other in a cycle: "
-                                   + ", ".join(c["run_key"] for c in queue.pending))
-            if len(outcomes) == len(grid):
-                break
-            wait([w.conn for w in pool])
-            for i, w in enumerate(pool):
-                for msg in w.messages():
-                    if msg[0] == "ready":
+        self.grid, self.root, self.spec, self.opts, self.on_outcome = grid, root, spec, opts, on_outcome
+        self.threads = opts.threads or torch.get_num_threads()
+        self.gpus = _gpus(opts.device)
+        self.outcomes: dict[str, RunOutcome] = {}
+        self.queue: _Queue | None = None
+        self.workers: list[_Worker] = []
+        self.failed_starts = 0
+        self.todo = []
+        for cfg in grid:  # finished runs need no worker (and no data set loaded for them)
+            st = RunDir(root / "runs" / cfg["run_key"]).finished()
+            if (st or {}).get("status") in FINAL_STATUSES:
+                self.outcomes[cfg["run_key"]] = RunOutcome(cfg["run_key"], "skipped", 0, st["status"])
+                on_outcome(cfg, self.outcomes[cfg["run_key"]])
+            else:
+                self.todo.append(cfg)
+        self.n = min(opts.workers or 1, len(self.todo))
+
+    def start(self, i: int) -> _Worker:
+        device = self.opts.device
+        name = f"cuda:{i % self.gpus}" if self.gpus and device.index is None else str(device)
+        return _Worker(Start(self.spec, name, self.threads, str(self.root), os.getpid(),
+                             self.opts.train().portable()))
+
+    def record(self, cfg: dict, o: RunOutcome) -> None:
+        self.outcomes[cfg["run_key"]] = o
+        self.queue.done(cfg["run_key"], o.status)
+        self.on_outcome(cfg, o)
+
+    def finished(self) -> bool:
+        return len(self.outcomes) == len(self.grid)
+
+    def run(self, plan, prepare) -> list[RunOutcome]:
+        if self.n:
+            self.opts.log(f"pool: {len(self.todo)} runs to train in {self.n} processes x {self.threads} "
+                          "threads")
+        try:
+            self.workers = [self.start(i) for i in range(self.n)]
+            if prepare is not None:
+                plan = prepare()
+            self.queue = _Queue(self.todo, {c["run_key"] for c in self.grid}, plan)
+            self.queue.status.update({k: o.status for k, o in self.outcomes.items()})
+            while not self.finished():
+                self.dispatch()
+                if self.finished():
+                    break
+                wait([w.conn for w in self.workers])
+                self.receive()
+        finally:  # all asked first, so they wind down together
+            self.workers = [w for w in self.workers if w is not None]
+            for w in self.workers:
+                w.ask_to_stop()
+            for w in self.workers:
+                w.stop(timeout=30 if self.finished() else 0)
+        return [self.outcomes[c["run_key"]] for c in self.grid]
+
+    def dispatch(self) -> None:
+        """Runs whose donor another process holds are busy; each idle worker gets a run that may
+        start. All idle with runs left: they wait for each other, which a plan must never do."""
+        queue = self.queue
+        for cfg in queue.blocked():
+            self.record(cfg, RunOutcome(cfg["run_key"], "busy", 0, f"its donor "
+                                        f"{queue.after[cfg['run_key']]} is running in another process"))
+        for w in self.workers:
+            if w.ready and not w.retired and w.job is None and (job := queue.take()) is not None:
+                w.job = job[0]
+                w.conn.send(Job(*job))
+        live = [w for w in self.workers if not w.retired]  # a retired one is replaced once it exits
+        if not self.finished() and live and all(w.ready and w.job is None for w in live):
+            raise RuntimeError("plan: runs wait for each other in a cycle: "
+                               + ", ".join(c["run_key"] for c in queue.pending))
+
+    def receive(self) -> None:
+        """Every worker's messages, then a new worker in place of each that died."""
+        for i, w in enumerate(self.workers):
+            for msg in w.messages():
+                match msg:
+                    case Ready():
                         w.ready = True
-                    elif msg[0] == "log":
-                        log(msg[1])
-                    elif msg[0] in ("done", "retire"):
-                        cfg = w.job
-                        w.job = None
-                        w.retired = msg[0] == "retire"
-                        record(cfg, msg[1])
-                    elif msg[0] == "error":
-                        raise _ERRORS.get(msg[1], AnnealbenchError)(msg[2])
-                if not w.dead:
-                    continue
-                code = w.proc.wait()
-                w.conn.close()
-                if w.job is not None:
-                    why = f"worker process died (exit code {code}); rerun to resume this run"
-                    log(f"[{w.job['run_key']}] {why}")
-                    record(w.job, RunOutcome(w.job["run_key"], "failed", 0, why))
-                elif not w.ready:
-                    failed_starts += 1
-                    if failed_starts > n:
-                        raise AnnealbenchError(f"worker processes exit before they are ready (exit "
-                                               f"code {code}); try --workers 1")
-                pool[i] = start(i) if queue.pending else None
-            pool = [w for w in pool if w is not None]
-    finally:  # all asked first, so they wind down together
-        pool = [w for w in pool if w is not None]
-        for w in pool:
-            w.ask_to_stop()
-        for w in pool:
-            w.stop(timeout=30 if len(outcomes) == len(grid) else 0)
-    return [outcomes[c["run_key"]] for c in grid]
+                    case Log(text):
+                        self.opts.log(text)
+                    case Done(outcome) | Retire(outcome):
+                        cfg, w.job = w.job, None
+                        w.retired = isinstance(msg, Retire)
+                        self.record(cfg, outcome)
+                    case Failure(error, message):
+                        raise _ERRORS.get(error, AnnealbenchError)(message)
+            if w.dead:
+                self.replace(i, w)
+        self.workers = [w for w in self.workers if w is not None]
+
+    def replace(self, i: int, w: _Worker) -> None:
+        """A dead worker: its run failed (no status on disk: the next invocation resumes it), or it
+        never started (too many of those: give up); a new one takes its place if runs are left."""
+        code = w.proc.wait()
+        w.conn.close()
+        if w.job is not None:
+            why = f"worker process died (exit code {code}); rerun to resume this run"
+            self.opts.log(f"[{w.job['run_key']}] {why}")
+            self.record(w.job, RunOutcome(w.job["run_key"], "failed", 0, why))
+        elif not w.ready:
+            self.failed_starts += 1
+            if self.failed_starts > self.n:
+                raise AnnealbenchError(f"worker processes exit before they are ready (exit "
+                                       f"code {code}); try --workers 1")
+        self.workers[i] = self.start(i) if self.queue.pending else None
 
 
 def _gpus(device) -> int:

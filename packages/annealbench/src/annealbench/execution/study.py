@@ -11,13 +11,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from annealbench import devices
-from annealbench.execution.local import RayOptions, TaskSpec, finish_busy, run_local, run_ray
+from annealbench.execution.local import TaskSpec, finish_busy, run_local, run_ray
 from annealbench.execution.pool import run_pool
+from annealbench.options import RunOptions
 from annealbench.progress import Progress
 from annealbench.sharing import plan as prefix
 from annealbench.sharing.fork import prune, totals
@@ -85,112 +87,117 @@ def data_checksums(files, data_dir: Path | None) -> dict:
     return out
 
 
-def run_study(study: Study, out: Path, device: torch.device, data_dir: Path | None, *,
-              log=print, progress: bool = False, dry_run: bool = False, executor: str = "local",
-              ray_options: RayOptions | None = None, wait_for_busy: bool = False,
-              share_prefix: bool | None = None, workers: int = 1,
-              threads: int | None = None, root: Path | None = None, display: str = "off",
-              verbose: bool = False) -> list[RunOutcome]:
-    """Train every run of the study's grid that is not finished yet, here, in ``workers`` local
-    processes of ``threads`` threads each (annealbench.execution.pool), or on a Ray cluster.
+def run_study(study: Study, opts: RunOptions, *, root: Path | None = None) -> list[RunOutcome]:
+    """Train every run of the study's grid that is not finished yet, as ``opts`` (resolved: see
+    annealbench.options) says: here, in ``opts.workers`` local processes of ``opts.threads``
+    threads each (annealbench.execution.pool), or on a Ray cluster.
 
-    ``dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a temporary
-    directory, in this process: a check that data, models and schedules fit together, writing
-    nothing under ``out``.
-    ``share_prefix``: True/False forces shared prefixes on/off (default: annealbench.sharing.plan.mode).
+    ``opts.dry_run`` trains each (optimizer, schedule) arm for two steps of one epoch in a
+    temporary directory, in this process: a check that data, models and schedules fit together,
+    writing nothing under ``opts.out``.
     ``root``: the study's folder (default ``out/<name>``; a tuning budget's runs go elsewhere, so
     that they never mix into the judged study's records).
-    ``display``/``verbose``: how progress is shown (annealbench.progress; "off": every line).
     """
-    from annealbench.tasks import make_task
-
-    grid = expand(study, device.type)
-    if not dry_run:
-        done = _all_finished(grid, Path(out) / study.name)
+    grid = expand(study, opts.device.type)
+    if not opts.dry_run:
+        done = _all_finished(grid, Path(opts.out) / study.name)
         if done is not None:  # nothing to train: the data set is not needed, nor loaded
-            log(f"{study.name}: {len(grid)} skipped (every run of the {study.budget} budget is "
-                "finished: nothing to train, the data set is not loaded)")
+            opts.log(f"{study.name}: {len(grid)} skipped (every run of the {study.budget} budget is "
+                     "finished: nothing to train, the data set is not loaded)")
             return done
-    share = "off" if dry_run else prefix.mode(device.type, share_prefix)
-    if dry_run:
-        first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
-        grid = list(first.values())
-        tmp = tempfile.TemporaryDirectory(prefix="annealbench-dry-run-")
-        root = Path(tmp.name) / study.name
-    else:
-        root = Path(root) if root is not None else Path(out) / study.name
+    share = "off" if opts.dry_run else prefix.mode(opts.device.type, opts.share_prefix)
+    if not opts.dry_run:
+        root = Path(root) if root is not None else Path(opts.out) / study.name
+        return _Invocation(study, grid, root, opts, share).run()
+    first = {(c["optimizer"], c["schedule"]): c for c in reversed(grid)}
+    with tempfile.TemporaryDirectory(prefix="annealbench-dry-run-") as tmp:
+        return _Invocation(study, list(first.values()), Path(tmp) / study.name, opts, share).run()
 
-    def load(on: torch.device):
-        return make_task(study.dataset, study.dataset_kwargs, data_dir=data_dir, device=on,
+
+class _Invocation:
+    """One ``run_study`` call past its checks: the grid, its folder, the options (their log
+    going through the progress display), and what the set-up loaded (task, plan, meta.json)."""
+
+    def __init__(self, study: Study, grid: list[dict], root: Path, opts: RunOptions, share: str):
+        self.study, self.grid, self.root, self.share = study, grid, root, share
+        self.started = now()
+        self.t0 = time.perf_counter()
+        self.shown = Progress(study.name, grid, root, mode=opts.display, verbose=opts.verbose,
+                              out=opts.log)
+        self.opts = replace(opts, log=self.shown.log)
+        self.task = self.plan = self.meta = None
+        self.seen: list[RunOutcome] = []
+
+    def load(self, on: torch.device):
+        from annealbench.tasks import make_task
+
+        study = self.study
+        return make_task(study.dataset, study.dataset_kwargs, data_dir=self.opts.data_dir, device=on,
                          batch_size=study.batch_size)
 
-    # With Ray or a pool the workers load their own copies; the driver's (checksums, a run taken
-    # over from a dead process) stays off the GPU the workers share until it is needed there.
-    pool = executor == "local" and workers > 1 and not dry_run
-    started = now()
-    t0 = time.perf_counter()
-    here: dict = {}
-    shown = Progress(study.name, grid, root, mode=display, verbose=verbose, out=log)
-    log = shown.log
-
-    def prepare() -> prefix.Plan:
+    def prepare(self) -> prefix.Plan:
         """Load the data (checksums, steps per epoch), plan shared prefixes, write study.json and
-        meta.json: in a pool, while the workers start."""
-        task = load(torch.device("cpu") if executor == "ray" or pool else device)
-        plan = prefix.plan(grid, task.steps_per_epoch(), share)
-        here.update(task=task, plan=plan, meta=_meta(study, grid, root, device, task, plan, data_dir,
-                                                     started, dry_run, executor, pool, workers,
-                                                     threads))
-        log(f"{study.name}: {len(grid)} runs ({study.budget} budget) on "
-            f"{here['meta']['device_name']} -> {root}")
-        return plan
+        meta.json: in a pool, while the workers start. With Ray or a pool the workers load their
+        own copies; this one (checksums, a run taken over from a dead process) stays off the GPU
+        the workers share until it is needed there."""
+        opts = self.opts
+        self.task = self.load(torch.device("cpu") if opts.executor == "ray" or opts.pool
+                              else opts.device)
+        self.plan = prefix.plan(self.grid, self.task.steps_per_epoch(), self.share)
+        self.meta = _meta(self.study, self.grid, self.root, opts, self.task, self.plan, self.started)
+        opts.log(f"{self.study.name}: {len(self.grid)} runs ({self.study.budget} budget) on "
+                 f"{self.meta['device_name']} -> {self.root}")
+        return self.plan
 
-    seen = []
+    def on_outcome(self, cfg: dict, outcome: RunOutcome) -> None:
+        self.seen.append(outcome)
+        self.shown.finished(cfg["run_key"], outcome.status, outcome.message)
+        if outcome.status == "busy" or (outcome.status == "skipped" and self.opts.display == "off"):
+            self.opts.log(f"[{cfg['run_key']}] run {len(self.seen)}/{len(self.grid)} {outcome.status} "
+                          f"({outcome.message})")
 
-    def on_outcome(cfg, outcome):
-        seen.append(outcome)
-        shown.finished(cfg["run_key"], outcome.status, outcome.message)
-        if outcome.status == "busy" or (outcome.status == "skipped" and display == "off"):
-            log(f"[{cfg['run_key']}] run {len(seen)}/{len(grid)} {outcome.status} ({outcome.message})")
+    def run(self) -> list[RunOutcome]:
+        try:
+            outcomes = self.execute()
+        finally:
+            self.shown.close()  # the live line ends before the summary
+        return self.finish(outcomes)
 
-    limits = {"max_steps": 2 if dry_run else None, "max_epochs": 1 if dry_run else None}
-    spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
-                    str(data_dir) if data_dir else None, study.batch_size)
-    try:
-        if pool:
-            outcomes = run_pool(grid, root, spec, device, workers, threads or torch.get_num_threads(),
-                                log=log, on_outcome=on_outcome, prepare=prepare, **limits)
-        elif executor == "ray":
-            outcomes = run_ray(grid, root, spec, device, ray_options or RayOptions(), log=log,
-                               on_outcome=on_outcome, plan=prepare(), **limits)
+    def execute(self) -> list[RunOutcome]:
+        """Every run through the chosen executor, then (``opts.wait``) those another process held."""
+        grid, root, opts, study = self.grid, self.root, self.opts, self.study
+        if opts.pool or opts.executor == "ray":
+            spec = TaskSpec(study.dataset, dict(study.dataset_kwargs),
+                            str(opts.data_dir) if opts.data_dir else None, study.batch_size)
+        if opts.pool:
+            outcomes = run_pool(grid, root, spec, opts, on_outcome=self.on_outcome, prepare=self.prepare)
+        elif opts.executor == "ray":
+            outcomes = run_ray(grid, root, spec, opts, on_outcome=self.on_outcome, plan=self.prepare())
         else:
-            plan = prepare()
-            outcomes = run_local(grid, root, here["task"], device, log=log, progress=progress,
-                                 on_outcome=on_outcome, plan=plan, **limits)
-        task = here["task"]
-        plan = here["plan"]
-        meta = here["meta"]
-        if wait_for_busy and not dry_run:  # runs another process held: wait, take its result or finish
-            if any(o.status == "busy" for o in outcomes) and task.device != device:
-                task = load(device)
-            outcomes = finish_busy(outcomes, grid, root, task, device, log=log, progress=progress,
-                                   options=plan.options)
-    finally:
-        shown.close()  # the live line ends before the summary
-    at = {c["run_key"]: i for i, c in enumerate(grid)}
-    outcomes.sort(key=lambda o: at[o.run_key])  # grid order, whatever order they ran in
-    counts = Counter(o.status for o in outcomes)
-    meta.update(finished_at=now(), wall_time_s=round(time.perf_counter() - t0, 2),
-                outcomes=dict(counts))
-    if not dry_run:
-        prune(root, plan)
-        meta["prefix"] = totals(root, grid, plan)
-        atomic_write_json(root / "meta.json", meta)
-    else:
-        tmp.cleanup()
-    log(f"{study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        + f" in {meta['wall_time_s']:.1f} s")
-    return outcomes
+            plan = self.prepare()
+            outcomes = run_local(grid, root, self.task, opts, on_outcome=self.on_outcome, plan=plan)
+        if not opts.wait or opts.dry_run:
+            return outcomes
+        task = self.task  # runs another process held: wait, take its result or finish them here
+        if any(o.status == "busy" for o in outcomes) and task.device != opts.device:
+            task = self.load(opts.device)
+        return finish_busy(outcomes, grid, root, task, opts, share=self.plan.share)
+
+    def finish(self, outcomes: list[RunOutcome]) -> list[RunOutcome]:
+        """Outcomes in grid order, whatever order they ran in; meta.json completed; a summary line."""
+        at = {c["run_key"]: i for i, c in enumerate(self.grid)}
+        outcomes.sort(key=lambda o: at[o.run_key])
+        counts = Counter(o.status for o in outcomes)
+        meta = self.meta
+        meta.update(finished_at=now(), wall_time_s=round(time.perf_counter() - self.t0, 2),
+                    outcomes=dict(counts))
+        if not self.opts.dry_run:
+            prune(self.root, self.plan)
+            meta["prefix"] = totals(self.root, self.grid, self.plan)
+            atomic_write_json(self.root / "meta.json", meta)
+        self.opts.log(f"{self.study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                      + f" in {meta['wall_time_s']:.1f} s")
+        return outcomes
 
 
 def _all_finished(grid, root: Path) -> list[RunOutcome] | None:
@@ -204,24 +211,25 @@ def _all_finished(grid, root: Path) -> list[RunOutcome] | None:
     return done
 
 
-def _meta(study: Study, grid, root: Path, device, task, plan, data_dir, started, dry_run, executor,
-          pool, workers, threads) -> dict:
+def _meta(study: Study, grid, root: Path, opts: RunOptions, task, plan, started: str) -> dict:
     """meta.json of this invocation, written (with study.json) unless it is a dry run."""
     meta = {"study": study.name, "budget": study.budget, "spec_file": study.file,
             "spec_sha256": study.spec_sha256, "command": shlex.join(sys.argv),
             "started_at": started, "finished_at": None, "wall_time_s": None,
             "git_commit": git_commit(Path(study.file).resolve().parent),
             # a dry run writes no meta.json: no reason to hash the whole data set for it
-            "data_checksums": {} if dry_run else data_checksums(task.data_files(), data_dir),
-            "runs_planned": len(grid), **environment(device), "prefix": totals(root, grid, plan),
+            "data_checksums": {} if opts.dry_run else data_checksums(task.data_files(), opts.data_dir),
+            "runs_planned": len(grid), **environment(opts.device), "prefix": totals(root, grid, plan),
             "precision": {"requested": study.precision,
                           "resolved": sorted({c["precision"] for c in grid})},
-            "engine": {"executor": "pool" if pool else executor, "workers": workers if pool else 1,
-                       "threads": None if executor == "ray" else threads or torch.get_num_threads()},
+            "engine": {"executor": "pool" if opts.pool else opts.executor,
+                       "workers": opts.workers if opts.pool else 1,
+                       "threads": None if opts.executor == "ray"
+                       else opts.threads or torch.get_num_threads()},
             # the report keeps only these: runs of an earlier budget or edited spec stay on disk
             # (nothing computed is lost) but do not mix into this study's table
             "run_keys": sorted(c["run_key"] for c in grid)}
-    if not dry_run:
+    if not opts.dry_run:
         previous = root / "meta.json"
         if previous.exists():  # several invocations can build one study; keep its first start
             try:

@@ -40,10 +40,11 @@ Four is the best measured for the CNN and costs the LSTM nothing. ``--workers N`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
+from annealbench.options import RunOptions
 
 ENV_WORKERS = "ANNEALBENCH_WORKERS"
 ENV_THREADS = "ANNEALBENCH_THREADS"
@@ -123,3 +124,16 @@ def choose(device_type: str, workers: str | int | None = None,
         w = max(1, mem // WORKER_BYTES)
         why += f", capped at {w} by the memory available ({mem / 2**30:.1f} GiB)"
     return Engine(w, t, why)
+
+
+def resolve(opts: RunOptions) -> tuple[RunOptions, Engine]:
+    """The options with everything left to decide decided: the device ("auto": CUDA if present),
+    the data folder (None: $ANNEALBENCH_DATA, else ./data), the workers and threads (``choose``).
+    Also returns the engine, whose ``why`` the CLI prints."""
+    from annealbench.devices import resolve_device
+    from annealbench.tasks import default_data_dir
+
+    device = resolve_device(opts.device) if isinstance(opts.device, str) else opts.device
+    engine = choose(device.type, opts.workers, opts.threads)
+    return replace(opts, out=Path(opts.out), device=device, data_dir=default_data_dir(opts.data_dir),
+                   workers=engine.workers, threads=engine.threads), engine

@@ -22,7 +22,6 @@ missing, unreadable or does not prove identity, one line is logged and the run t
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import shutil
@@ -51,8 +50,7 @@ class _NoShare(Exception):
     """Why the records cannot be proven identical (one phrase)."""
 
 
-def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, device,
-                log) -> Shared | None:
+def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, log) -> Shared | None:
     """Start ``run`` (config.json written, no progress) from its donor; None: train from scratch
     (the caller then rebuilds model, optimizer and scheduler from the seed)."""
     donor = RunDir(run.root.parent / fork.donor)
@@ -66,8 +64,7 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
         else:
             with lock:
                 try:
-                    return _materialise(fork, record, run, donor, model, optimizer, built, device,
-                                        log)
+                    return _materialise(fork, record, run, donor, model, optimizer, built, log)
                 except StoreError:
                     raise  # a full disk stops the study, as anywhere else
                 except _NoShare as e:
@@ -94,7 +91,7 @@ def _share_lock(lock: RunLock, tries: int = 20) -> bool:
     return False
 
 
-def _materialise(fork, record, run, donor, model, optimizer, built, device, log) -> Shared:
+def _materialise(fork, record, run, donor, model, optimizer, built, log) -> Shared:
     spe = record["steps_per_epoch"]
     length = record["epochs"]
     theirs = read_json(donor.config)
@@ -145,13 +142,12 @@ def _val_losses(run: RunDir, epochs: int) -> list[float]:
     out = []
     for e in range(1, epochs + 1):
         try:
-            with open(run.epoch_file(e), newline="") as f:
-                rows = [r for r in csv.DictReader(f) if (r["split"], r["metric"]) == ("val", "loss")]
+            rows = [r for r in run.read_epoch(e) if (r.split, r.metric) == ("val", "loss")]
         except OSError:
             break
         if len(rows) != 1:
             break
-        out.append(float(rows[0]["value"]))
+        out.append(rows[0].value)
     return out
 
 

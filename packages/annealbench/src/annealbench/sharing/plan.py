@@ -43,6 +43,17 @@ class Fork:
     partial_ok: bool = True  # may fall back to an earlier kept epoch (never on CUDA by default)
 
 
+@dataclass(frozen=True)
+class Share:
+    """What one run shares (annealbench.training.runner.run_one): the epochs whose state it keeps
+    for the runs that fork from it, and its own fork. Picklable, for Ray and the pool."""
+    keep_epochs: tuple[int, ...] = ()
+    fork: Fork | None = None
+
+
+NO_SHARE = Share()  # a run trained on its own
+
+
 def mode(device_type: str, share: bool | None = None) -> str:
     """"off", "whole" or "all" from the CLI flag (True/False), else $ANNEALBENCH_SHARE_PREFIX
     ("0" off, "1" all), else the device's default."""
@@ -120,14 +131,9 @@ class Plan:
         fork = self.forks.get(run_key)
         return fork.donor if fork else None
 
-    def options(self, run_key: str) -> dict:
-        """Keyword arguments for runner.run_one."""
-        out = {}
-        if self.keeps.get(run_key):
-            out["keep_epochs"] = tuple(sorted(self.keeps[run_key]))
-        if run_key in self.forks:
-            out["fork"] = self.forks[run_key]
-        return out
+    def share(self, run_key: str) -> Share:
+        """What the run shares, for runner.run_one."""
+        return Share(tuple(sorted(self.keeps.get(run_key, ()))), self.forks.get(run_key))
 
     def order(self, grid: list[dict]) -> list[dict]:
         """The grid in its own order (seeds outermost), each donor moved just before its first fork."""

@@ -16,34 +16,34 @@ from __future__ import annotations
 
 import gc
 import math
-import sys
-import time
 from dataclasses import dataclass
 
 import torch
 
-from annealbench import faults, schedules
 from annealbench.devices import (
-    StepClock,
     broken_context,
     resolve_device,  # noqa: F401  (cli, api, estimate import it from here)
 )
 from annealbench.devices import configure as configure_device
-from annealbench.devices import sync as _sync
 from annealbench.errors import DeviceLost, StoreError
-from annealbench.optim import build_optimizer
-from annealbench.precision import autocast
+from annealbench.options import TRAIN_DEFAULTS, TrainOptions
 from annealbench.sharing.fork import keep as keep_state
 from annealbench.sharing.fork import materialise
-from annealbench.sharing.plan import Fork
+from annealbench.sharing.plan import NO_SHARE, Fork, Share
 from annealbench.sharing.trajectory import tests_at as _tests_at
-from annealbench.store import RunDir, RunLock, atomic_write_json
+from annealbench.store import EpochRow, RunDir, RunLock, atomic_write_json
+from annealbench.training.epoch import (
+    Setting,
+    State,
+    epoch_seed,  # noqa: F401  (tests import it from here)
+    eval_rows,
+    label,
+    train_steps,
+)
 from annealbench.training.resume import load_checkpoint as _load_checkpoint
 from annealbench.training.resume import same_config as _same_config
 from annealbench.training.resume import save_checkpoint as _save_checkpoint
 
-# How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
-FINITE_CHECK_EVERY = 25
 # Statuses a rerun leaves alone; a failed run (an OOM, a crash) is tried again.
 FINAL_STATUSES = ("completed", "diverged")
 
@@ -56,192 +56,137 @@ class RunOutcome:
     message: str = ""
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    # Re-seeding per epoch makes dropout noise a function of (seed, epoch): a resumed run
-    # replays exactly what an uninterrupted one would, with no RNG state to checkpoint.
-    return seed * 1_000_003 + epoch
+@dataclass(frozen=True)
+class _Diverged:
+    """An epoch's records up to and including its first non-finite value, and where that was."""
+    rows: list[EpochRow]
+    at_step: int
+    what: str
 
 
-def _eval_rows(task, model, epoch, step, lr, wall, splits, amp) -> tuple[list[tuple], dict]:
-    rows = []
-    val = {}
-    for split in splits:
-        with autocast(*amp):
-            metrics = task.evaluate(model, split)
-        if split == "val":
-            val = metrics
-        rows += [(epoch, step, split, m, v, lr, wall) for m, v in sorted(metrics.items())]
-    return rows, val
-
-
-def _label(cfg: dict) -> str:
-    return f"{cfg['optimizer']}/{cfg['schedule']} lr={cfg['base_lr']:g} seed={cfg['seed']}"
-
-
-def train_run(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
-              progress: bool = False, max_steps: int | None = None,
-              max_epochs: int | None = None, keep_epochs=(), fork: Fork | None = None) -> RunOutcome:
+def train_run(cfg: dict, run: RunDir, task, device: torch.device, how: TrainOptions = TRAIN_DEFAULTS,
+              share: Share = NO_SHARE) -> RunOutcome:
     """Train (or resume) one run to the end. The caller holds the run's lock.
 
-    ``max_steps``/``max_epochs`` cut the run short (dry runs, benchmarks) without changing the
-    schedule, which is still resolved for the full run length (and share no prefixes).
-    ``keep_epochs``: keep the state after these epochs for runs that fork from this one;
-    ``fork``: start from a donor's first epochs when there is no progress yet (annealbench.sharing.fork).
+    ``how.max_steps``/``how.max_epochs`` cut the run short (dry runs, benchmarks) without changing
+    the schedule, which is still resolved for the full run length (and share no prefixes).
+    ``share.keep_epochs``: keep the state after these epochs for runs that fork from this one;
+    ``share.fork``: start from a donor's first epochs when there is no progress yet
+    (annealbench.sharing.fork).
     """
-    key = cfg["run_key"]
     configure_device(device)  # TF32 off, cuDNN benchmark off: annealbench.devices says why
-    if max_steps or max_epochs:
-        keep_epochs = ()
-        fork = None
-    amp = (cfg.get("precision", "fp32"), device.type)
-    steps_per_epoch = task.steps_per_epoch()
-    epochs = cfg["epochs"]
-    interval = cfg["schedule_interval"]
-    last_epoch = min(epochs, max_epochs or epochs)
-    resolved = schedules.resolve(cfg["schedule_type"], cfg["schedule_kwargs"], epochs=epochs,
-                                 steps_per_epoch=steps_per_epoch, interval=interval)
+    if how.max_steps or how.max_epochs:
+        share = NO_SHARE
+    s = Setting.of(cfg, run, task, device, how)
+    state = _start(s, share.fork)
+    if state is None:  # a whole-length fork: every epoch's records are the donor's
+        return _completed(s, 0)
+    trained = 0
+    for epoch in range(state.epoch + 1, s.last_epoch + 1):
+        end = _epoch(s, state, epoch, epoch in share.keep_epochs)
+        if end is not None:
+            return _diverged(s, epoch, end, trained)
+        trained += 1
+    return _completed(s, trained)
 
-    def fresh():
-        torch.manual_seed(cfg["seed"])  # identical initial weights for every schedule of this seed
-        model = task.build_model(cfg["model"], cfg["model_kwargs"])
-        optimizer = build_optimizer(cfg["optimizer_type"], model.parameters(), cfg["base_lr"],
-                                    cfg["optimizer_kwargs"])
-        built = schedules.build(cfg["schedule_type"], resolved, optimizer, interval=interval,
-                                epochs=epochs, steps_per_epoch=steps_per_epoch)
-        return model, optimizer, built
 
-    model, optimizer, built = fresh()
-    sched = built.scheduler
-    record = {**cfg, "schedule_kwargs_resolved": resolved, "steps_per_epoch": steps_per_epoch}
+def _start(s: Setting, fork: Fork | None) -> State | None:
+    """The run's state to train on from: its checkpoint's (resume), else a donor's (fork), else
+    fresh weights with the epoch-0 evaluation written. None: nothing left to train."""
+    run, log = s.run, s.how.log
+    state = s.fresh()
+    record = s.record()
     if run.config.exists() and not _same_config(run, record, log):
         run.clear_progress()
         run.config.unlink()
     if not run.config.exists():
         atomic_write_json(run.config, record)
-
     had_checkpoint = run.checkpoint.exists()
-    state = _load_checkpoint(run, device, model, optimizer, sched, log, last_epoch)
-    if state is None:
+    at = _load_checkpoint(run, s.device, state.model, state.optimizer, state.built.scheduler, log,
+                          s.last_epoch)
+    if at is None:
         if had_checkpoint:
-            model, optimizer, built = fresh()  # a bad checkpoint may have half-loaded into them
+            state = s.fresh()  # a bad checkpoint may have half-loaded into them
         run.clear_progress()
-        shared = fork and materialise(fork, record, run, model, optimizer, built, device, log)
+        if fork is None:
+            return _begin(s, state)
+        shared = materialise(fork, record, run, state.model, state.optimizer, state.built, log)
         if shared and shared.whole:
-            return _completed(run, key, last_epoch, 0)
-        if shared:  # a donor keeps only epochs it trains itself: none up to here
-            state = shared.epochs, shared.step, shared.wall
-            _save_checkpoint(run, model, optimizer, built.scheduler, *state)
-        elif fork:
-            model, optimizer, built = fresh()  # the donor's state may have half-loaded into them
-    sched = built.scheduler
-    if state is None:
-        splits = ("val", "test") if cfg["eval_test"] == "every" else ("val",)
-        rows, _ = _eval_rows(task, model, 0, 0, optimizer.param_groups[0]["lr"], 0.0, splits,
-                             amp)
-        run.write_epoch(0, rows)
-        epoch0 = 0
-        step = 0
-        wall = 0.0
-    else:
-        epoch0, step, wall = state
-        run.drop_epochs_after(epoch0)
-    trained = 0
-    unit = task.item_unit
-    for epoch in range(epoch0 + 1, last_epoch + 1):
-        torch.manual_seed(epoch_seed(cfg["seed"], epoch))
-        model.train()
-        losses = []
-        lrs = []
-        items = 0
-        bad = None
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=min(steps_per_epoch, max_steps or steps_per_epoch), leave=False,
-                       desc=f"{_label(cfg)} ep {epoch}/{epochs}", file=sys.stderr, unit="step")
-        t0 = time.perf_counter()
-        clock = StepClock(device)
-        for i, batch in enumerate(task.train_batches(epoch, cfg["seed"])):
-            if i >= (max_steps or steps_per_epoch):
-                break
-            lrs.append(optimizer.param_groups[0]["lr"])
-            with autocast(*amp):
-                loss, n = task.train_loss(model, batch)
-            blow_up = faults.hit("train-step") == "nan"
-            optimizer.zero_grad(set_to_none=True)
-            (loss * math.nan if blow_up else loss).backward()
-            if cfg.get("clip_grad_norm"):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
-            optimizer.step()
-            if interval == "step":
-                sched.step()
-            losses.append(loss.detach())
-            items += n
-            clock.mark()
-            if bar is not None:
-                bar.update()
-            if (i + 1) % FINITE_CHECK_EVERY == 0 and not torch.isfinite(
-                    torch.stack(losses[-FINITE_CHECK_EVERY:])).all():
-                break
-        _sync(device)
-        elapsed = time.perf_counter() - t0
-        stamps = clock.stamps()
-        if bar is not None:
-            bar.close()
-        values = torch.stack(losses).float().cpu().tolist()
-        bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
-        keep = len(values) if bad is None else bad + 1
-        rows = [(epoch, step + j + 1, "train", "step_loss", values[j], lrs[j], wall + stamps[j])
-                for j in range(keep)]
-        if bad is not None:
-            return _diverged(run, cfg, epoch, rows, step + bad + 1, f"loss {values[bad]}", trained, log)
-        step += keep
-        wall += elapsed
-        last_lr = lrs[-1]
-        rows += [(epoch, step, "train", "loss", sum(values) / len(values), last_lr, wall),
-                 (epoch, step, "train", "throughput", items / max(elapsed, 1e-9), last_lr, wall)]
-        splits = ("val", "test") if _tests_at(cfg, epoch, last_epoch) else ("val",)
-        eval_rows, val = _eval_rows(task, model, epoch, step, last_lr, wall, splits, amp)
-        rows += eval_rows
-        # The epoch's last update is only seen by the evaluation after it: a model it made
-        # non-finite diverged at that step (no checkpoint, no scheduler step on a NaN metric).
-        first = next((j for j, r in enumerate(rows) if not math.isfinite(r[4])), None)
-        if first is not None:
-            what = " ".join(map(str, rows[first][2:5]))
-            return _diverged(run, cfg, epoch, rows[:first + 1], step, what, trained, log)
-        if interval == "epoch":
-            sched.step(val["loss"]) if built.needs_metric else sched.step()
-        run.write_epoch(epoch, rows)
-        if epoch in keep_epochs:
-            keep_state(run, model, optimizer, sched, epoch, step, wall)
-        _save_checkpoint(run, model, optimizer, sched, epoch, step, wall)
-        trained += 1
-        metric = cfg["primary_metric"]
-        log(f"[{key}] {_label(cfg)} epoch {epoch}/{epochs} loss {rows[keep][4]:.4f} "
-            f"val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
-            f"{items / max(elapsed, 1e-9):,.0f} {unit}/s")
-    return _completed(run, key, last_epoch, trained)
+            return None
+        if not shared:
+            return _begin(s, s.fresh())  # the donor's state may have half-loaded into them
+        at = shared.epochs, shared.step, shared.wall  # a donor keeps only epochs it trains itself
+        _save_checkpoint(run, state.model, state.optimizer, state.built.scheduler, *at)
+    state.epoch, state.step, state.wall = at
+    run.drop_epochs_after(state.epoch)
+    return state
 
 
-def _diverged(run: RunDir, cfg: dict, epoch: int, rows: list[tuple], at_step: int, what: str,
-              trained: int, log) -> RunOutcome:
-    """The epoch's records up to and including the first non-finite value (``rows`` end with it),
-    then the status: diverged at ``at_step``, in ``epoch``, which does not count as done."""
+def _begin(s: Setting, state: State) -> State:
+    """A run from fresh weights: its epoch-0 evaluation (test too when every epoch has one)."""
+    splits = ("val", "test") if s.cfg["eval_test"] == "every" else ("val",)
+    lr = state.optimizer.param_groups[0]["lr"]
+    rows, _ = eval_rows(s, state.model, EpochRow(0, 0, "", "", 0.0, lr, 0.0), splits)
+    s.run.write_epoch(0, rows)
+    return state
+
+
+def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None:
+    """Train, evaluate and record one epoch, then checkpoint it (and keep its state for forks)."""
+    steps = train_steps(s, state, epoch)
+    rows = steps.rows(epoch, state.step, state.wall)
+    if steps.first_bad is not None:
+        bad = rows[-1]
+        return _Diverged(rows, bad.step, f"loss {bad.value}")
+    state.step += len(rows)
+    state.wall += steps.elapsed
+    last_lr = steps.lrs[-1]
+    rate = steps.items / max(steps.elapsed, 1e-9)
+    loss = EpochRow(epoch, state.step, "train", "loss", sum(steps.losses) / len(steps.losses),
+                    last_lr, state.wall)
+    rows += [loss, loss._replace(metric="throughput", value=rate)]
+    splits = ("val", "test") if _tests_at(s.cfg, epoch, s.last_epoch) else ("val",)
+    evaluated, val = eval_rows(s, state.model, loss, splits)
+    rows += evaluated
+    # The epoch's last update is only seen by the evaluation after it: a model it made
+    # non-finite diverged at that step (no checkpoint, no scheduler step on a NaN metric).
+    first = next((j for j, r in enumerate(rows) if not math.isfinite(r.value)), None)
+    if first is not None:
+        r = rows[first]
+        return _Diverged(rows[:first + 1], state.step, f"{r.split} {r.metric} {r.value}")
+    _checkpoint(s, state, epoch, rows, val, keep)
+    metric = s.cfg["primary_metric"]
+    s.how.log(f"[{s.cfg['run_key']}] {label(s.cfg)} epoch {epoch}/{s.cfg['epochs']} loss "
+              f"{loss.value:.4f} val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
+              f"{rate:,.0f} {s.task.item_unit}/s")
+    return None
+
+
+def _checkpoint(s: Setting, state: State, epoch: int, rows: list[EpochRow], val: dict, keep: bool):
+    """The epoch's scheduler step (per-epoch schedules), records, kept state, then checkpoint."""
+    built, run = state.built, s.run
+    if s.cfg["schedule_interval"] == "epoch":
+        built.scheduler.step(val["loss"]) if built.needs_metric else built.scheduler.step()
     run.write_epoch(epoch, rows)
-    run.write_status("diverged", epochs_done=epoch - 1, diverged_step=at_step)
-    log(f"[{cfg['run_key']}] {_label(cfg)} diverged at step {at_step} ({what})")
-    return RunOutcome(cfg["run_key"], "diverged", trained)
+    if keep:
+        keep_state(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall)
+    _save_checkpoint(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall)
 
 
-def _completed(run: RunDir, key: str, last_epoch: int, trained: int) -> RunOutcome:
-    run.write_status("completed", epochs_done=last_epoch)
-    return RunOutcome(key, "completed", trained)
+def _diverged(s: Setting, epoch: int, end: _Diverged, trained: int) -> RunOutcome:
+    """The epoch's records up to and including the first non-finite value, then the status:
+    diverged at ``end.at_step``, in ``epoch``, which does not count as done."""
+    s.run.write_epoch(epoch, end.rows)
+    s.run.write_status("diverged", epochs_done=epoch - 1, diverged_step=end.at_step)
+    s.how.log(f"[{s.cfg['run_key']}] {label(s.cfg)} diverged at step {end.at_step} ({end.what})")
+    return RunOutcome(s.cfg["run_key"], "diverged", trained)
 
 
-def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
-            progress: bool = False, max_steps: int | None = None,
-            max_epochs: int | None = None, wait: bool = False, keep_epochs=(),
-            fork: Fork | None = None) -> RunOutcome:
+def _completed(s: Setting, trained: int) -> RunOutcome:
+    s.run.write_status("completed", epochs_done=s.last_epoch)
+    return RunOutcome(s.cfg["run_key"], "completed", trained)
+def run_one(cfg: dict, run: RunDir, task, device: torch.device, how: TrainOptions = TRAIN_DEFAULTS,
+            share: Share = NO_SHARE, *, wait: bool = False) -> RunOutcome:
     """Skip finished runs, leave runs another process holds ("busy"), train the rest.
 
     ``wait``: block until another process holding the run lets go; then report what it wrote
@@ -265,8 +210,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
         run.status.unlink(missing_ok=True)  # a failed run is retried from its last checkpoint
         oom = lost = False
         try:
-            return train_run(cfg, run, task, device, log=log, progress=progress, max_steps=max_steps,
-                             max_epochs=max_epochs, keep_epochs=keep_epochs, fork=fork)
+            return train_run(cfg, run, task, device, how, share)
         except torch.OutOfMemoryError:
             oom = True
             msg = (f"out of memory on {device} at batch_size {cfg['batch_size']}; "
@@ -280,7 +224,7 @@ def run_one(cfg: dict, run: RunDir, task, device: torch.device, *, log=print,
             gc.collect()
             torch.cuda.empty_cache()
         run.write_status("failed", error=msg)
-        log(f"[{key}] {_label(cfg)} failed: {msg}")
+        how.log(f"[{key}] {label(cfg)} failed: {msg}")
         if lost:
             raise DeviceLost(RunOutcome(key, "failed", 0, msg), msg)
         return RunOutcome(key, "failed", 0, msg)
