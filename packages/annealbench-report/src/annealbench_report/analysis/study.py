@@ -109,8 +109,9 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
     c = claims.analyse(sel, study, fixed, scheds, opts, lengths, sgn, min_effect)
     a = Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths, min_effect,
                  units, sel, c, target)
-    a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1], primary, directions,
-                                    *regime.declared(study, where), units)
+    a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1],
+                                    regime.Metric(primary, directions, units),
+                                    regime.declared(study, where))
     a.regime = dict(zip(a.regime_frame["optimizer"], a.regime_frame["sentence"]))
     if target is not None:
         tuned = sel.judged[(sel.judged["protocol"] == protocol.TUNED)
