@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
+from annealbench_report.records.contract import EPOCH_COLUMNS  # = annealbench.store's (parity test)
+
 OPTIMIZERS = {"sgd": ("sgd", [0.05], {"momentum": 0.9}), "adam": ("adam", [0.001, 0.003], {})}
 SCHEDULES = {
     "constant": ("constant", {}, "epoch"),

@@ -90,8 +90,9 @@ def records(runs: list[list[dict]]) -> pd.DataFrame:
 def study_claims(df: pd.DataFrame, study: dict, primary: str = "accuracy"):
     """(selection, claims) of constructed records, as the study page computes them."""
     lengths = protocol.curve_lengths(study, df)
-    sel = protocol.select(protocol.points(df, primary, lengths), study, primary, DIRS)
-    fixed = frames.constant_arm(df)
+    sel = protocol.select(protocol.points(df, primary, lengths, frames.length_free_arms(df, study)),
+                          study, primary, DIRS)
+    fixed = frames.baseline_arm(df, study)
     order = sorted(set(df["schedule"].astype(str)), key=lambda s: (s != fixed, s))
     opts = sorted(set(df["optimizer"].astype(str)))
     c = claims.analyse(sel, study, fixed, order, opts, lengths, frames.sign(primary, DIRS),

@@ -44,7 +44,9 @@ def _modules() -> dict[str, Path]:
 
 
 def _folder(module: str) -> str:
-    return module.rsplit(".", 1)[0] if "." in module else TOP
+    """The layer of a module: its top folder (a package inside a folder, such as
+    analysis/claim_defs, belongs to that folder's layer)."""
+    return module.split(".", 1)[0] if "." in module else TOP
 
 
 def _report_imports(tree: ast.AST, mods: dict) -> list[tuple[str, list[str], int]]:

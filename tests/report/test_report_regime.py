@@ -59,8 +59,8 @@ def study_of(slopes, other_lr_slope=None, plateau=0.003, metric="accuracy"):
 
 def frame_of(df, study, metric="accuracy", units=POINTS):
     sel = protocol.select(protocol.points(df, metric, [E]), study, metric, DIRS)
-    return regime.analyse(df, sel, "constant", ["sgd"], E, metric, DIRS,
-                          *regime.declared(study, "study.json"), units)
+    return regime.analyse(df, sel, "constant", ["sgd"], E, regime.Metric(metric, DIRS, units),
+                          regime.declared(study, "study.json"))
 
 
 def expected(slopes, sgn=1.0):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,7 +105,31 @@ def test_runs_from_records_a_run_that_diverged_at_its_evaluation(frame):
     assert r.loc["cosine0", "epochs_done"] == 2
 
 
-def test_constant_arm():
-    df = pd.DataFrame({"schedule": ["fixed", "cos"], "schedule_type": ["constant", "cosine"]})
-    assert frames.constant_arm(df) == "fixed"
-    assert frames.constant_arm(df.iloc[1:]) is None
+def test_baseline_arm_is_declared_else_the_fixed_lr_type_of_older_records():
+    df = pd.DataFrame({"schedule": ["fixed", "cos", "lr0"],
+                       "schedule_type": ["constant", "cosine", "constant"]})
+    assert frames.baseline_arm(df) == "fixed"  # records without a declared baseline
+    assert frames.baseline_arm(df.iloc[1:2]) is None
+    assert frames.baseline_arm(df, {"baseline": "lr0"}) == "lr0"
+    # the declared one wins even where its schedule type is not the fixed LR's
+    assert frames.baseline_arm(df, {"baseline": "cos"}) == "cos"
+
+
+def test_length_free_arms_are_the_baseline_and_the_anytime_arms():
+    df = pd.DataFrame({"schedule": ["fixed", "cos", "lr0", "sf"],
+                       "schedule_type": ["constant", "cosine", "constant", "constant"]})
+    assert frames.length_free_arms(df) == {"fixed", "lr0", "sf"}
+    study = {"baseline": "lr0", "arms": {"sf": {"role": "alternative", "anytime": True},
+                                         "fixed": {"role": "anneal", "anytime": False}}}
+    assert frames.length_free_arms(df, study) == {"lr0", "sf"}
+
+
+def test_the_fixed_lr_type_is_named_in_one_place_only():
+    """Analysis and pages read the declared baseline; the schedule-type name stands only in the
+    fallback for records written before study.json declared it."""
+    import annealbench_report
+    src = Path(annealbench_report.__file__).parent
+    hits = [f"{p.relative_to(src)}:{i}" for p in sorted(src.rglob("*.py"))
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if '"constant"' in line]
+    assert len(hits) == 1 and hits[0].startswith("records/frames.py:"), hits

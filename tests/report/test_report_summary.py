@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from annealbench_report import cli
+from annealbench_report.analysis import claim_defs
 from annealbench_report.pages import summary
 
 
@@ -43,7 +44,7 @@ def test_every_table_row_is_a_verdicts_csv_row(built):
             ci = ("[–]" if not (math.isfinite(v["lo"]) and math.isfinite(v["hi"]))
                   else f"[{_pts(v['lo'])}, {_pts(v['hi'])}]")
             p = v["p_holm"]
-            expected.append((summary.CLAIM_LABEL[v["claim"]], v["schedule"],
+            expected.append((claim_defs.get(v["claim"]).summary_label, v["schedule"],
                              f"{_pts(v['delta'])} {ci} points",
                              "–" if not math.isfinite(p) else f"{p:.2g}" if p < 0.001 else f"{p:.3f}",
                              f"**{v['verdict']}**",

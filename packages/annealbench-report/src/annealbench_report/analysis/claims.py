@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from annealbench_report.analysis import curve, inference, selection_test, verdicts
+from annealbench_report.analysis import claim_defs, curve, inference, selection_test, verdicts
 from annealbench_report.analysis.pairs import Judged, counts, per_seed
 from annealbench_report.analysis.protocol import ARTICLE, TUNED, Selection, article_lrs
 
@@ -97,20 +97,39 @@ def _aware(points: pd.DataFrame, opt: str, s: str, fixed: str, lengths: list, sg
     return selection_test.test(sel, div, val, sgn > 0, sgn, levels=(level,))
 
 
-def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn: float,
-            min_effect, edges: dict, n_seeds: int,
-            points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict, dict]:
-    """One family's verdict rows (ROW_COLUMNS: Holm, TOST and verdict per schedule), its MDE line
-    (FAMILY_COLUMNS) and each schedule's per-seed table, keyed ``(*key, schedule)``.
+@dataclass(frozen=True)
+class Comparison:
+    """What every family of one study shares: the fixed-LR schedule the others are compared with,
+    the sign (+1 where a higher primary metric is better, -1 where lower is) and the equivalence
+    margin (None: no TOST)."""
 
-    ``j``: the judged runs of one optimizer setting and protocol; ``key``: (optimizer, protocol,
-    claim); ``scheds``: the schedules compared with ``fixed``, the fixed-LR schedule;
-    ``lengths``: the training lengths the claim pairs over (the full length for "better", the
-    shorter ones for "faster"); ``sgn``: +1 where a higher primary metric is better, -1 where
-    lower is; ``min_effect``: the equivalence margin (None: no TOST); ``edges``: schedule ->
-    whether its chosen LR is at the grid's edge; ``n_seeds``: seeds judged, for the warnings;
-    ``points``: given for in-study selection, whose p, interval and MDE come from the
-    selection-aware test."""
+    fixed: str
+    sgn: float
+    min_effect: float | None
+
+
+@dataclass(frozen=True)
+class FamilyInput:
+    """One family's data: ``j`` the judged runs of one optimizer setting and protocol; ``key``
+    (optimizer, protocol, claim); ``scheds`` the schedules compared with the fixed LR;
+    ``lengths`` the training lengths the claim pairs over; ``edges`` schedule -> whether its
+    chosen LR is at the grid's edge; ``n_seeds`` seeds judged, for the warnings; ``points`` given
+    for in-study selection, whose p, interval and MDE come from the selection-aware test."""
+
+    j: Judged
+    key: tuple
+    scheds: list
+    lengths: list
+    edges: dict
+    n_seeds: int
+    points: pd.DataFrame | None = None
+
+
+def _family(cmp: Comparison, f: FamilyInput) -> tuple[pd.DataFrame, dict, dict]:
+    """One family's verdict rows (ROW_COLUMNS: Holm, TOST and verdict per schedule), its MDE line
+    (FAMILY_COLUMNS) and each schedule's per-seed table, keyed ``(*key, schedule)``."""
+    j, key, scheds, lengths, edges, points = f.j, f.key, f.scheds, f.lengths, f.edges, f.points
+    fixed, sgn, min_effect = cmp.fixed, cmp.sgn, cmp.min_effect
     opt, protocol, claim = key
     rows = []
     crits = []
@@ -150,7 +169,7 @@ def _family(j: Judged, key: tuple, scheds: list, fixed: str, lengths: list, sgn:
                # |t| the test needs at Holm's first threshold: Student's, or the permutation's
                "crit": crit if crits else inference.t_critical(n, inference.ALPHA / m),
                "mde": inference.mde(n, sd, m, crit=crit if crits else None),
-               "warnings": verdicts.seed_warnings(n, m, n_seeds, bool(crits), crit)}
+               "warnings": verdicts.seed_warnings(n, m, f.n_seeds, bool(crits), crit)}
     return fam[ROW_COLUMNS], fam_row, per_seed_tables
 
 
@@ -162,11 +181,12 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
     if fixed is None or not lengths:
         return out
     article = article_lrs(study)
-    full, short = lengths[-1], [b for b in lengths if b < lengths[-1]]
-    if not short:
-        out.notes.append(f"The budget curve has no length below the full {full} epochs, so there is "
-                         "no verdict on “converges faster” (a study declares the lengths in "
-                         "[study] budget_curve).")
+    full = lengths[-1]
+    judged_at = {name: cl.lengths(lengths) for name, cl in claim_defs.CLAIMS.items()}
+    for name, cl in claim_defs.CLAIMS.items():
+        if not judged_at[name] and cl.missing_note is not None:
+            out.notes.append(cl.missing_note(full))
+    cmp = Comparison(fixed, sgn, min_effect)
     arm_parts = []
     rows = []
     fams = []
@@ -192,11 +212,11 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
                 continue
             e = edges if protocol == TUNED else {}
             aware = protocol == TUNED and sel.in_study
-            for claim, lens in (("better", [full]), ("faster", short)):
+            for claim, lens in judged_at.items():
                 if lens:
-                    r, f, seeds = _family(lookup, (opt, protocol, claim), scheds, fixed, lens,
-                                          sgn, min_effect, e, int(j["seed"].nunique()),
-                                          sel.points if aware else None)
+                    r, f, seeds = _family(cmp, FamilyInput(
+                        lookup, (opt, protocol, claim), scheds, lens, e, int(j["seed"].nunique()),
+                        sel.points if aware else None))
                     out.seeds.update(seeds)
                     rows.append(r)
                     fams.append(f)

@@ -2,9 +2,9 @@
 
 An arm is (optimizer setting, schedule). At each length B of the budget curve a run contributes
 a *selection value* (validation primary metric at epoch B) and a *judged value* (test primary
-metric at epoch B). The run for length B is the run annealed to B; for a fixed-LR schedule
-(type ``constant``, whose LR does not depend on the length) with no run of that length, the
-shortest longer run at its epoch B, which measured exactly that.
+metric at epoch B). The run for length B is the run annealed to B; for an arm whose LR does not
+depend on the length (the declared baseline, an anytime arm: ``frames.length_free_arms``) with no
+run of that length, the shortest longer run at its epoch B, which measured exactly that.
 
 Protocols:
 - ``tuned`` with a tuning file (study.json ``tuning``, see :mod:`tuning`): every arm at the base
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from annealbench_report.analysis import tuning as tuning_file
-from annealbench_report.records.frames import direction, epoch_rows
+from annealbench_report.records.frames import direction, epoch_rows, length_free_arms
 
 TUNED, ARTICLE = "tuned", "article"
 POINT_COLUMNS = ["optimizer", "schedule", "schedule_type", "base_lr", "seed", "length", "status",
@@ -65,9 +65,14 @@ def curve_lengths(study: dict, df: pd.DataFrame) -> list[int]:
     return sorted({int(e) for e in df["epochs"].unique()}) if len(df) else []
 
 
-def points(df: pd.DataFrame, primary: str, lengths: list[int]) -> pd.DataFrame:
+def points(df: pd.DataFrame, primary: str, lengths: list[int],
+           length_free: set[str] | None = None) -> pd.DataFrame:
     """Per (optimizer, schedule, base LR, seed, length B): the run that stands for B, its status
-    at B, its validation and test ``primary`` at epoch B and its training seconds until B."""
+    at B, its validation and test ``primary`` at epoch B and its training seconds until B.
+    ``length_free``: the arms whose longer run stands for a shorter length
+    (:func:`frames.length_free_arms`; by default read off the records)."""
+    if length_free is None:
+        length_free = length_free_arms(df)
     ep = epoch_rows(df)
     ep = ep.assign(run_key=ep["run_key"].astype(str))
     ev = ep[ep["split"].isin(["val", "test"]) & (ep["metric"] == primary)]
@@ -82,7 +87,7 @@ def points(df: pd.DataFrame, primary: str, lengths: list[int]) -> pd.DataFrame:
     arm_keys = ["optimizer", "schedule", "base_lr", "seed"]
     for key, g in runs.groupby(arm_keys, sort=True):
         by_len = dict(zip(g["epochs"].astype(int), zip(g["run_key"], g["status"])))
-        fixed = (g["schedule_type"] == "constant").all()
+        fixed = key[1] in length_free
         for b in lengths:
             if b in by_len:
                 rk, status = by_len[b]

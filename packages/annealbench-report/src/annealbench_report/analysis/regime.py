@@ -27,6 +27,7 @@ Definitions (per optimizer setting):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -66,8 +67,26 @@ def ls_slope(epochs, values) -> float:
     return float((dx * (y - y.mean())).sum() / (dx * dx).sum())
 
 
-def declared(study: dict, where: str) -> tuple[float | None, dict | None]:
-    """(plateau, reference) of study.json, checked (a hand-edited file gets one clear line)."""
+@dataclass(frozen=True)
+class Declared:
+    """What study.json declares about the regime: the plateau (gain per epoch, primary-metric
+    units; None: not declared) and the reference level the fixed LR is compared with."""
+
+    plateau: float | None
+    reference: dict | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The primary metric, the study's metric directions and the page's units for it."""
+
+    primary: str
+    directions: dict | None
+    units: Units
+
+
+def declared(study: dict, where: str) -> Declared:
+    """The regime facts of study.json, checked (a hand-edited file gets one clear line)."""
     plateau = study.get("plateau")
     ref = study.get("reference")
     if plateau is not None and (isinstance(plateau, bool) or not isinstance(plateau, (int, float))
@@ -81,7 +100,7 @@ def declared(study: dict, where: str) -> tuple[float | None, dict | None]:
         if not ok:
             raise ReportError(f"{where}: reference must be {{\"level\": NUMBER, \"text\": TEXT, "
                               f"\"source\": TEXT}} or absent, not {ref!r}")
-    return (None if plateau is None else float(plateau)), ref
+    return Declared(None if plateau is None else float(plateau), ref)
 
 
 def seed_gains(df: pd.DataFrame, judged: pd.DataFrame, primary: str, directions: dict | None,
@@ -107,9 +126,10 @@ def seed_gains(df: pd.DataFrame, judged: pd.DataFrame, primary: str, directions:
 
 
 def analyse(df: pd.DataFrame, sel: protocol.Selection, fixed: str | None, opts: list, full: int,
-            primary: str, directions: dict | None, plateau: float | None, reference: dict | None,
-            units: Units) -> pd.DataFrame:
+            metric: Metric, decl: Declared) -> pd.DataFrame:
     """One row per optimizer setting with a judged full-length fixed-LR run (:data:`COLUMNS`)."""
+    primary, directions, units = metric.primary, metric.directions, metric.units
+    plateau, reference = decl.plateau, decl.reference
     j = sel.judged
     j = j[(j["protocol"] == protocol.TUNED) & (j["length"] == full) & (j["schedule"] == fixed)]
     gains = seed_gains(df, j, primary, directions, full)

@@ -17,7 +17,7 @@ from annealbench_report.analysis import claims, protocol, regime, targets
 from annealbench_report.analysis.units import Units, units_for
 from annealbench_report.errors import ReportError
 from annealbench_report.records import collect
-from annealbench_report.records.frames import constant_arm, direction, sign
+from annealbench_report.records.frames import baseline_arm, direction, length_free_arms, sign
 
 
 @dataclass
@@ -87,7 +87,7 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
     primary = str(study.get("primary_metric") or cfg.get("primary_metric") or "loss")
     directions = dict(study.get("metric_directions") or cfg.get("metric_directions") or {})
     name = str(study.get("name") or meta.get("study") or cfg.get("study") or study_dir.name)
-    fixed = constant_arm(df) if len(df) else None
+    fixed = baseline_arm(df, study) if len(df) else None
     scheds, opts = _orders(study, df, fixed)
     lengths = protocol.curve_lengths(study, df)
     min_effect = _min_effect(study, where)
@@ -104,13 +104,14 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
                                scheds, opts, [], sgn, min_effect)
         return Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths,
                         min_effect, units, None, empty, target)
-    pts = protocol.points(df, primary, lengths)
+    pts = protocol.points(df, primary, lengths, length_free_arms(df, study))
     sel = protocol.select(pts, study, primary, directions, where)
     c = claims.analyse(sel, study, fixed, scheds, opts, lengths, sgn, min_effect)
     a = Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths, min_effect,
                  units, sel, c, target)
-    a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1], primary, directions,
-                                    *regime.declared(study, where), units)
+    a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1],
+                                    regime.Metric(primary, directions, units),
+                                    regime.declared(study, where))
     a.regime = dict(zip(a.regime_frame["optimizer"], a.regime_frame["sentence"]))
     if target is not None:
         tuned = sel.judged[(sel.judged["protocol"] == protocol.TUNED)

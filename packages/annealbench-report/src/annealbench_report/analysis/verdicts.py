@@ -22,17 +22,6 @@ DECIDED = (REPRODUCED, REPRODUCED_SMALL, REVERSED, REVERSED_SMALL, NO_DIFFERENCE
 SIGNIFICANT_UP = (REPRODUCED, REPRODUCED_SMALL)
 SIGNIFICANT_DOWN = (REVERSED, REVERSED_SMALL)
 
-CLAIMS = {"better": "better final result",
-          "faster": "ahead at shorter budgets (“converges faster”)"}
-CLAIM_RULES = {
-    "better": ("at the full length E, per seed Δ = sign·(test metric of the schedule − test metric "
-               "of the fixed LR), the sign chosen so that Δ > 0 means the schedule is better."),
-    "faster": ("per seed, the mean over the budget-curve lengths B < E of sign·(schedule at B − "
-               "fixed LR at B), each run trained and annealed to B: ahead on average over those "
-               "lengths at equal training budget. It is an average: it does not say that every "
-               "length is ahead, so the answer names any shorter length whose own 95% t-interval "
-               "is wholly behind and then does not call the schedule ahead."),
-}
 PROTOCOL_RULES = {
     "tuned": ("(the fair test): every arm (optimizer setting, schedule; the fixed LR included) at "
               "each length B is judged at a base LR chosen on validation data that never judges "

@@ -12,10 +12,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from annealbench_report.analysis.claim_defs import CLAIMS
 from annealbench_report.analysis.claims import StudyClaims
 from annealbench_report.analysis.protocol import ARTICLE, TUNED
 from annealbench_report.analysis.units import Units
-from annealbench_report.analysis.verdicts import CLAIMS, VERDICTS
+from annealbench_report.analysis.verdicts import VERDICTS
 from annealbench_report.figures.style import STYLE, VERDICT_STYLE, matplotlib, mpl_text, svg_string
 
 PROTOCOL_LINE = {TUNED: "-", ARTICLE: (0, (3, 2))}
@@ -68,8 +69,8 @@ def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: b
                 ax.set_title(claim, fontsize=8)
                 ax.set_xlabel(mpl_text(f"Δ ({units.unit})"), fontsize=7)
             else:
-                title = CLAIMS[claim] + (f" (at {c.full} epochs)" if claim == "better"
-                                         else " (mean over shorter budgets)")
+                cl = CLAIMS[claim]
+                title = cl.label + cl.title_suffix.format(full=c.full)
                 # wrapped to its panel's width: side by side, unwrapped titles ran into each other
                 ax.set_title(mpl_text(textwrap.fill(title, TITLE_CHARS // len(claims))))
                 ax.set_xlabel(mpl_text(f"Δ vs fixed LR ({units.unit}); > 0: schedule better"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.protocol import TUNED
 from annealbench_report.analysis.study import Analysis
 from annealbench_report.figures import detail as fig_detail
@@ -100,7 +101,7 @@ def optimizer_section(i: int, df: pd.DataFrame, a: Analysis, opt: str, styles: d
                                  "never reach it are censored at the end of training and keep the "
                                  "curve below 100%; diverged runs count as never reaching it.")})
     seeds = {s: f for (o, p, c, s), f in a.claims.seeds.items()
-             if o == opt and p == TUNED and c == "better"}
+             if o == opt and p == TUNED and claim_defs.get(c).at_full}
     if seeds:
         svg, num = fig_detail.paired_figure(seeds, opt, a.fixed, a.primary, a.units, styles,
                                             f"f{i}c")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis import verdicts as V
 from annealbench_report.analysis.claims import family_rows
 from annealbench_report.analysis.study import Analysis
 from annealbench_report.pages.labels import PROTOCOL_SHORT, VERDICT_CLASS, VERDICT_MARK, verdict_families
-
-CLAIM_SHORT = {"better": "better result", "faster": "faster"}
 
 
 def legend() -> list[dict]:
@@ -33,13 +32,13 @@ def matrix(a: Analysis) -> dict | None:
     fams = verdict_families(a)
     if not fams:
         return None
-    cols = [{"opt": o, "label": f"{PROTOCOL_SHORT[p]} · {CLAIM_SHORT.get(c, c)}"} for o, p, c in fams]
+    cols = [{"opt": o, "label": f"{PROTOCOL_SHORT[p]} · {claim_defs.get(c).short}"} for o, p, c in fams]
     mdes = []
     for _, f in a.claims.families.iterrows():
         if (f["optimizer"], f["protocol"], f["claim"]) in fams:
             mde = a.units.effect(f["mde"]) if f["mde"] == f["mde"] else "not estimable"
             mdes.append(f"{f['optimizer']} · {PROTOCOL_SHORT[f['protocol']]} · "
-                        f"{CLAIM_SHORT.get(f['claim'], f['claim'])}: {mde}")
+                        f"{claim_defs.get(f['claim']).short}: {mde}")
     opts = list(dict.fromkeys(o for o, _, _ in fams))
     groups = [{"opt": o, "span": sum(c["opt"] == o for c in cols), "regime": _regime(a, o)}
               for o in opts]
@@ -54,7 +53,7 @@ def matrix(a: Analysis) -> dict | None:
                 continue
             r = m.iloc[0]
             v = r["verdict"]
-            tip = (f"{s} vs {a.fixed}, {key[0]} · {PROTOCOL_SHORT[key[1]]} · {V.CLAIMS[key[2]]}: "
+            tip = (f"{s} vs {a.fixed}, {key[0]} · {PROTOCOL_SHORT[key[1]]} · {claim_defs.get(key[2]).label}: "
                    f"Δ {a.units.effect(r['mean'], True)}, 95% interval "
                    f"{a.units.interval(r['lo'], r['hi'], True)}, Holm p {r['p_holm']:.3g}, "
                    f"{int(r['n_pairs'])} paired seeds")

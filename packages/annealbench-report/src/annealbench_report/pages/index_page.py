@@ -12,8 +12,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from annealbench_report import __version__
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.study import Analysis, analyse
-from annealbench_report.analysis.verdicts import CLAIMS, VERDICTS
+from annealbench_report.analysis.verdicts import VERDICTS
 from annealbench_report.figures.forest import forest_figure
 from annealbench_report.pages import answer, index_matrix
 from annealbench_report.pages.cells import cell, fmt_date, table
@@ -81,7 +82,7 @@ def _column(key: tuple) -> str:
     opt, protocol, claim = key
     if protocol:
         return family_label(opt, protocol, claim)
-    return f"{opt}: {CLAIMS.get(claim, claim)} (earlier rules)"
+    return f"{opt}: {claim_defs.label(claim)} (earlier rules)"
 
 
 def history_table(entries: list[dict], current: tuple) -> dict:

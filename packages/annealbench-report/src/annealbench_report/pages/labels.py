@@ -3,6 +3,7 @@ tables and the index's matrix label a family the same way."""
 
 from __future__ import annotations
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis import verdicts as V
 from annealbench_report.analysis.claims import family_rows
 from annealbench_report.analysis.protocol import ARTICLE, TUNED
@@ -18,7 +19,7 @@ PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 
 def family_label(opt: str, protocol: str, claim: str) -> str:
     """A family's column label: 'optimizer · protocol · claim'."""
-    return f"{opt} · {PROTOCOL_SHORT[protocol]} · {V.CLAIMS[claim]}"
+    return f"{opt} · {PROTOCOL_SHORT[protocol]} · {claim_defs.get(claim).label}"
 
 
 def verdict_families(a: Analysis) -> list[tuple]:
@@ -27,7 +28,7 @@ def verdict_families(a: Analysis) -> list[tuple]:
     out = []
     for opt, protos in a.claims.protocols.items():
         for protocol, _ in protos:
-            for claim in V.CLAIMS:
+            for claim in claim_defs.CLAIMS:
                 if len(family_rows(a.claims, opt, protocol, claim)):
                     out.append((opt, protocol, claim))
     return out

@@ -50,7 +50,7 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
         "seeds": ", ".join(str(s) for s in study.get("seeds", [])) or "–",
         "primary": a.primary,
         "direction": direction(a.primary, a.directions),
-        "constant": a.fixed,
+        "baseline": a.fixed,
         "has_records": bool(len(df)),
         **top_context(a, styles, bool(len(df))),
         "target": target_text(a),

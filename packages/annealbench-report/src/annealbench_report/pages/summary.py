@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.claims import protocol_label
 from annealbench_report.analysis.protocol import TUNED, article_lrs
 from annealbench_report.figures import forest as fig_forest
@@ -24,7 +25,6 @@ from annealbench_report.pages import verdicts_csv
 from annealbench_report.records.files import atomic_write, write_text_atomic
 
 TABLE_NAME, FIGURE_NAME = "summary.md", "forest.png"
-CLAIM_LABEL = {"better": "better final result", "faster": "faster (shorter budgets)"}
 HEAD = ["study, protocol", "regime (fixed LR, last quarter)", "claim", "schedule",
         "Δ [95% interval]", "Holm p", "verdict", "MDE"]
 DPI = 90
@@ -72,12 +72,12 @@ def table(analysed: dict) -> str:
             label = f"{a.name}" + (f" ({opt})" if len(a.opts) > 1 else "")
             how = protocol_label(proto, opt, a.selection, article_lrs(a.study))
             first = True
-            for claim in CLAIM_LABEL:
+            for claim, cl in claim_defs.CLAIMS.items():
                 for _, r in g[g["claim"] == claim].iterrows():
                     lines.append("| " + " | ".join([
                         f"{label}, {how}" if first else "",
                         regime_text(a, opt) if first and proto == TUNED else "",
-                        CLAIM_LABEL[claim], str(r["schedule"]),
+                        cl.summary_label, str(r["schedule"]),
                         f"{u.num(r['delta'], True)} {u.interval(r['lo'], r['hi'], True)} {u.unit}",
                         _p(r["p_holm"]), f"**{r['verdict']}**",
                         _effect(u, r["mde"])]) + " |")

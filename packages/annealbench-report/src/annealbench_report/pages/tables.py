@@ -7,10 +7,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from annealbench_report.analysis import inference
+from annealbench_report.analysis.claim_defs import CLAIMS
 from annealbench_report.analysis.claims import family_rows
 from annealbench_report.analysis.study import Analysis
 from annealbench_report.analysis.targets import TargetResult
-from annealbench_report.analysis.verdicts import CLAIMS
 from annealbench_report.pages.cells import (
     cell,
     fmt_delta_epochs,
@@ -85,8 +85,7 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                     cell(Markup('<span class="verdict">{} {}</span><small class="reason">{}</small>'
                                 ).format(VERDICT_MARK[x["verdict"]], x["verdict"], x["reason"]),
                          cls=f"vcell {VERDICT_CLASS[x['verdict']]}")]})
-            what = (f"test {a.primary} at {a.full} epochs" if claim == "better" else
-                    f"mean over the shorter lengths of test {a.primary} at that length")
+            what = CLAIMS[claim].measured.format(primary=a.primary, full=a.full)
             cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})",
                     "95% interval (t-interval; selection-aware where the test is)",
                     "test", "p", "Holm p", "TOST Holm p", "diverged alone: sched. / fixed",

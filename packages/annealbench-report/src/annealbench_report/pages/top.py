@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis import verdicts as V
 from annealbench_report.analysis.claims import family_rows
 from annealbench_report.analysis.inference import ALPHA
@@ -87,7 +88,8 @@ def forest(a: Analysis) -> dict | None:
         return None
     svg, num = fig_forest.forest_figure(a.claims, a.scheds, a.opts, a.units, "forest")
     rows = [{"cls": "", "cells": [
-        cell(V.CLAIMS[r["claim"]]), cell(r["optimizer"], cls="name"), cell(r["schedule"], cls="name"),
+        cell(claim_defs.get(r["claim"]).label), cell(r["optimizer"], cls="name"),
+        cell(r["schedule"], cls="name"),
         cell(PROTOCOL_SHORT[r["protocol"]]), cell(str(int(r["n_pairs"])), r["n_pairs"], "num"),
         cell(a.units.effect(r["mean"], True), r["mean"], "num"),
         cell(a.units.interval(r["lo"], r["hi"], True), None, "num"), cell(r["verdict"])]}
@@ -194,7 +196,7 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "warnings": sorted({w for ws in a.claims.families.get("warnings", []) for w in ws}),
         "selection": selection_lines(a),
         "rules": [(name, text) for name, text in V.RULES],
-        "claim_rules": [(V.CLAIMS[k], t) for k, t in V.CLAIM_RULES.items()],
+        "claim_rules": [(cl.label, cl.rule) for cl in claim_defs.CLAIMS.values()],
         "protocol_rules": [(k, t) for k, t in V.PROTOCOL_RULES.items()],
         "tests_rule": V.TESTS_RULE, "mde_rule": V.MDE_RULE, "seeds_rule": V.SEEDS_RULE,
         "min_effect": a.units.effect(a.min_effect) if a.min_effect else None,

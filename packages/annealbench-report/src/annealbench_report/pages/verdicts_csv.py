@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.protocol import TUNED
 from annealbench_report.analysis.regime import VERDICT_COLUMNS as REGIME_COLUMNS
 from annealbench_report.analysis.regime import verdict_columns
@@ -39,12 +40,11 @@ def frame(a) -> pd.DataFrame:
     if sel is None or c.rows.empty:
         return pd.DataFrame(columns=COLUMNS)
     fams = c.families.set_index(["optimizer", "protocol", "claim"])
-    short = [b for b in c.lengths if b < c.full]
     rows = []
     for r in c.rows.itertuples():
         j = sel.judged[(sel.judged["optimizer"] == r.optimizer)
                        & (sel.judged["protocol"] == r.protocol)]
-        lens = [c.full] if r.claim == "better" else short
+        lens = claim_defs.get(r.claim).lengths(c.lengths)
         tuned_file = r.protocol == TUNED and sel.tuning is not None
         rows.append({"optimizer": r.optimizer, "protocol": r.protocol, "claim": r.claim,
                      "schedule": r.schedule, "n": int(r.n_pairs), "delta": r.mean, "lo": r.lo,

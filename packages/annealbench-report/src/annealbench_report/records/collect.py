@@ -19,6 +19,9 @@ import pandas as pd
 from annealbench_report.errors import ReportError
 from annealbench_report.records.contract import (
     COLUMNS,
+    DTYPES,
+    EPOCH_COLUMNS,
+    MEASURED_FLOATS,
     RUN_COLUMNS,
     RUN_FIELDS,
     RUN_SORT,
@@ -31,7 +34,6 @@ from annealbench_report.records.contract import (
 from annealbench_report.records.files import read_json as _read_json
 from annealbench_report.records.files import read_json_optional
 
-EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
 _EPOCH_FILE = re.compile(r"^\d+\.csv$")
 SPEC_VERSIONS = (1,)  # run config.json spec_version values this report reads
 __all__ = ["COLUMNS", "collect", "runs", "write_records", "stale_runs", "has_runs", "study_info"]
@@ -96,9 +98,8 @@ def _epoch_files(run_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-_CSV_DTYPES = {"epoch": "int64", "step": "int64", "split": str, "metric": str,
-               "value": "float64", "lr": "float64", "wall_time_s": "float64"}
-_CSV_NA = {c: ["nan"] for c in ("value", "lr", "wall_time_s")}  # repr(float("nan")); inf parses
+_CSV_DTYPES = {c: str if DTYPES[c] == "category" else DTYPES[c] for c in EPOCH_COLUMNS}
+_CSV_NA = {c: ["nan"] for c in MEASURED_FLOATS}  # repr(float("nan")); inf parses
 
 
 def _read_epoch_file(path: Path) -> pd.DataFrame:

@@ -19,7 +19,10 @@ from annealbench_report.records.files import atomic_write
 
 RUN_FIELDS = ("study", "model", "dataset", "optimizer", "schedule", "schedule_type", "base_lr",
               "epochs", "seed", "run_key")
-COLUMNS = (*RUN_FIELDS, "epoch", "step", "split", "metric", "value", "lr", "wall_time_s", "status")
+# a run's per-epoch file, written by the training side (annealbench.store.EPOCH_COLUMNS; a parity
+# test holds the two equal) and the measured columns of every records row
+EPOCH_COLUMNS = ("epoch", "step", "split", "metric", "value", "lr", "wall_time_s")
+COLUMNS = (*RUN_FIELDS, *EPOCH_COLUMNS, "status")
 STATUSES = ("completed", "diverged", "failed", "running")
 SPLITS = ("train", "val", "test")
 CATEGORY_COLUMNS = ("study", "model", "dataset", "optimizer", "schedule", "schedule_type",
@@ -30,6 +33,8 @@ DTYPES = {
     "value": "float64", "lr": "float64", "wall_time_s": "float64",
     "status": pd.CategoricalDtype(list(STATUSES)),
 }
+# the measured floats: a missing one is written as an empty field or "nan"
+MEASURED_FLOATS = tuple(c for c in EPOCH_COLUMNS if DTYPES[c] == "float64")
 SORT_KEYS = ["optimizer", "base_lr", "schedule", "epochs", "seed", "run_key", "epoch", "step",
              "split", "metric"]
 RUN_COLUMNS = (*RUN_FIELDS, "status", "epochs_done", "diverged_step", "error", "finished_at")
@@ -129,8 +134,7 @@ def read_records(path) -> pd.DataFrame:
         else:
             text_cols = {c: str for c in (*CATEGORY_COLUMNS, "status")}
             df = pd.read_csv(path, dtype=text_cols, keep_default_na=False,
-                             na_values={c: ["nan", "NaN", ""] for c in ("value", "lr",
-                                                                        "wall_time_s")})
+                             na_values={c: ["nan", "NaN", ""] for c in MEASURED_FLOATS})
     except (OSError, ValueError, pa.ArrowException) as e:
         raise ReportError(f"{path}: cannot read records ({' '.join(str(e).split())[:200]}); "
                           "a truncated or foreign file: rebuild it from runs/") from None

@@ -49,13 +49,34 @@ def diverged_step(df: pd.DataFrame) -> pd.Series:
     return bad.combine_first(last).astype("int64").rename("diverged_step")
 
 
-def constant_arm(df: pd.DataFrame) -> str | None:
-    """The fixed-LR arm: schedule_type 'constant' (the one named 'constant' if several)."""
+def _undeclared_fixed_arms(df: pd.DataFrame) -> list[str]:
+    """Records written before study.json declared its baseline: the arms of the fixed-LR schedule
+    type, the one named like that type first. The only place the report knows that name."""
+    fixed_type = "constant"
     arms = df[["schedule", "schedule_type"]].drop_duplicates()
-    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
-    if not names:
-        return None
-    return "constant" if "constant" in names else names[0]
+    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == fixed_type})
+    return sorted(names, key=lambda s: s != fixed_type)
+
+
+def baseline_arm(df: pd.DataFrame, study: dict | None = None) -> str | None:
+    """The fixed-LR arm every other arm is compared with: study.json's ``baseline``; for records
+    written before that key existed, the arm of the fixed-LR schedule type (None if there is none)."""
+    declared = (study or {}).get("baseline")
+    if declared:
+        return str(declared)
+    names = _undeclared_fixed_arms(df)
+    return names[0] if names else None
+
+
+def length_free_arms(df: pd.DataFrame, study: dict | None = None) -> set[str]:
+    """Arms whose LR does not depend on the run's length, so that a longer run's epoch B stands
+    for a run of B: the baseline and study.json's ``anytime`` arms; for records written before
+    study.json declared its baseline, every arm of the fixed-LR schedule type."""
+    study = study or {}
+    if not study.get("baseline"):
+        return set(_undeclared_fixed_arms(df))
+    anytime = {str(n) for n, a in (study.get("arms") or {}).items() if (a or {}).get("anytime")}
+    return {str(study["baseline"]), *anytime}
 
 
 def runs_from_records(df: pd.DataFrame) -> pd.DataFrame:
