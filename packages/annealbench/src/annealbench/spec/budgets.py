@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from annealbench.spec.checker import Checker
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The budget being loaded and the keys it sets, so that a message names the field written:
+    the budget's when it overrides a key, else the study's."""
+
+    name: str
+    over: dict
+
+    def where(self, key: str, study_field: str | None = None) -> str:
+        return f"budgets.{self.name}.{key}" if key in self.over else (study_field or f"study.{key}")
+
+    def value(self, key: str, st: dict, default=None):
+        return self.over.get(key, st.get(key, default))
 
 
 def check_lengths(c: Checker, arms: dict, epochs: int) -> None:
@@ -140,6 +155,8 @@ def _plain(v):
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
+    if hasattr(v, "plain"):  # an arm: what makes its runs
+        return _plain(v.plain())
     if hasattr(v, "__dataclass_fields__"):
         return {k: _plain(getattr(v, k)) for k in v.__dataclass_fields__}
     return v

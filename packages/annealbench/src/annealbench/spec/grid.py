@@ -1,4 +1,4 @@
-"""Expand a Study into runs: optimizer setting × schedule arm × base LR × seed × budget (for a
+"""Expand a Study into runs: optimizer setting × arm × base LR × seed × budget (for a
 budget tuned on other seeds, the chosen base LR and the article's only).
 
 The budget is the run's length: every schedule is annealed to each epoch count of the study's
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from annealbench import precision
+from annealbench.spec.arms import Arm
 from annealbench.spec.load import SPEC_VERSION, Study
 
 
@@ -26,22 +28,31 @@ def run_key(config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Point:
+    """Where a run sits in the grid besides its arm: seed, optimizer setting, base LR, length."""
+
+    seed: int
+    optimizer: str
+    base_lr: float
+    epochs: int
+
+
 def expand(study: Study, device_type: str) -> list[dict]:
     """Every run of the study's grid. A budget tuned on other seeds (``study.tuning``, see
-    annealbench.spec.tuning) keeps, per (optimizer, schedule, length), only the chosen base LR and
+    annealbench.spec.tuning) keeps, per (optimizer, arm, length), only the chosen base LR and
     the optimizer's ``article_lr``: nothing is chosen from the judged seeds' own runs."""
     keep = _tuned(study)
     runs = []
     for seed in study.seeds:
         for opt_name, opt in study.optimizers.items():
             for base_lr in opt.lrs:
-                for arm_name, arm in study.schedules.items():
+                for arm in study.schedules.values():
                     for epochs in study.curve_epochs:
-                        if keep is not None and base_lr not in (keep[(opt_name, arm_name, epochs)],
+                        if keep is not None and base_lr not in (keep[(opt_name, arm.name, epochs)],
                                                                 opt.article_lr):
                             continue
-                        runs.append(_config(study, device_type, seed, opt_name, opt, base_lr,
-                                            arm_name, arm, epochs))
+                        runs.append(_config(study, device_type, Point(seed, opt_name, base_lr, epochs), arm))
     return runs
 
 
@@ -54,21 +65,21 @@ def _tuned(study: Study) -> dict | None:
     return {(c["optimizer"], c["schedule"], c["length"]): c["base_lr"] for c in study.tuning["choices"]}
 
 
-def _config(study: Study, device_type: str, seed, opt_name, opt, base_lr, arm_name, arm,
-            epochs: int) -> dict:
+def _config(study: Study, device_type: str, p: Point, arm: Arm) -> dict:
+    opt = study.optimizers[p.optimizer]
     cfg = {
         "spec_version": SPEC_VERSION,
         "study": study.name,
         "model": study.model, "model_kwargs": study.model_kwargs,
         "dataset": study.dataset, "dataset_kwargs": study.dataset_kwargs,
-        "optimizer": opt_name, "optimizer_type": opt.type,
+        "optimizer": p.optimizer, "optimizer_type": opt.type,
         "optimizer_kwargs": opt.kwargs, "clip_grad_norm": opt.clip_grad_norm,
-        "schedule": arm_name, "schedule_type": arm.type,
+        "schedule": arm.name, "schedule_type": arm.type,
         "schedule_kwargs": arm.kwargs, "schedule_interval": arm.interval,
-        "base_lr": base_lr, "seed": seed,
-        "epochs": epochs, "batch_size": study.batch_size,
+        "base_lr": p.base_lr, "seed": p.seed,
+        "epochs": p.epochs, "batch_size": study.batch_size,
         "eval_test": study.eval_test,
-        "test_epochs": [e for e in study.curve_epochs if e <= epochs],
+        "test_epochs": [e for e in study.curve_epochs if e <= p.epochs],
         "primary_metric": study.primary_metric,
         "metric_directions": study.metric_directions,
         "device": device_type,

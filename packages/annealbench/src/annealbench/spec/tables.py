@@ -1,4 +1,5 @@
-"""Checks of a study's [model], [dataset], [optimizers.NAME] and [schedules.NAME] tables, for load_study.
+"""Checks of a study's [model], [dataset], [optimizers.NAME] and [schedules.NAME] tables, for load_study,
+and which of them a budget runs.
 
 Each takes a registered name or a user's "package.module:attribute" import path; for a path, the
 object's own signature says which keys the table may hold.
@@ -6,9 +7,16 @@ object's own signature says which keys the table may hold.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from annealbench.errors import MISSING, WHOLE, Problem
+from annealbench.spec.arms import Arm
+from annealbench.spec.budgets import Budget
 from annealbench.spec.checker import Checker
+from annealbench.spec.study import OptimizerSetting
 from annealbench.user_code import Registry, is_path
+
+OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}  # the rest of the table: kwargs
 
 
 def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
@@ -91,3 +99,66 @@ def component(c: Checker, table, where, registry: Registry, override=(), overrid
     if problem:
         c.fail(where, kwargs, f"{name} {problem}")
     return name, kwargs
+
+
+def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict) -> tuple[list, list]:
+    """The optimizer settings and arms the budget runs (default: all)."""
+    names_opt = c.names(b.over["optimizers"], f"budgets.{b.name}.optimizers", optimizers_doc) \
+        if "optimizers" in b.over else list(optimizers_doc)
+    names_sched = c.names(b.over["schedules"], f"budgets.{b.name}.schedules", schedules_doc) \
+        if "schedules" in b.over else list(schedules_doc)
+    return names_opt, names_sched
+
+
+def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dict[str, OptimizerSetting]:
+    """Every [optimizers.NAME] table validated (the budget's LRs over its own), the chosen returned."""
+    lr_over = b.over.get("lrs", {})
+    c.keys(lr_over, f"budgets.{b.name}.lrs", set(optimizers_doc))
+    # A budget may leave the article's untuned row to other budgets (issue 15's reference: the
+    # row costs a third more runs when article_lr is outside the grid worth tuning over).
+    article_row = b.over.get("article_row", True)
+    if not isinstance(article_row, bool):
+        c.fail(f"budgets.{b.name}.article_row", article_row,
+               "must be true (train the article's untuned LR row) or false (leave it out)")
+    optimizers = {}
+    for n in optimizers_doc:  # validate every table, run only the budget's
+        setting = OptimizerSetting(*optimizer(c, optimizers_doc[n], f"optimizers.{n}",
+                                                          OPTIMIZER_KEYS))
+        if n in lr_over:
+            setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{b.name}.lrs.{n}"))
+        if article_row is False:
+            setting = replace(setting, article_lr=None)
+        if setting.article_lr is not None and setting.article_lr not in setting.lrs:
+            where = f"budgets.{b.name}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
+            c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
+                   "(the article's own LR is compared untuned, from the same runs)")
+        if n in chosen:
+            optimizers[n] = setting
+    return optimizers
+
+
+def arms(c: Checker, schedules_doc: dict, chosen: list) -> dict[str, Arm]:
+    """Every [schedules.NAME] arm validated, the chosen returned."""
+    arms = {n: _arm(c, n, schedules_doc[n], f"schedules.{n}") for n in schedules_doc}
+    return {n: arm for n, arm in arms.items() if n in chosen}
+
+
+def _arm(c: Checker, name: str, table, where: str) -> Arm:
+    from annealbench import schedules
+
+    if not isinstance(table, dict):
+        c.fail(where, table, "must be a table")
+    type_ = table.get("type", name)
+    c.str_(type_, f"{where}.type")
+    interval = table.get("interval", None)
+    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
+    problem = schedules.find_problem(type_, kwargs)
+    if problem is not None:
+        schedule_problem(c, where, type_, kwargs, problem)
+    if interval is None:
+        interval = schedules.default_interval(type_)
+    c.str_(interval, f"{where}.interval", set(schedules.INTERVALS))
+    problem = schedules.check(type_, kwargs, interval=interval)  # e.g. plateau stepped per step
+    if problem:
+        c.fail(f"{where}.interval", interval, problem)
+    return Arm(name, type_, kwargs, interval)

@@ -5,14 +5,14 @@ tuning budget chose for each (optimizer setting, schedule, curve length), plus t
 ``article_lr`` row. The choice lives in ``<study name>.<judged budget>.tuning.json`` beside the
 study file, written by ``annealbench tune`` (annealbench.api.tune) from the tuning budget's runs:
 the selection value of a run at length B is its validation primary metric at epoch B (for the
-fixed LR, a schedule of type ``constant``, at epoch B of its full-length run), and the chosen LR
-has the best mean over the tuning seeds, ties to the smaller LR, LRs where a run diverged passed
-over while another LR had none (as annealbench-report's in-study selection). The file is checked
-against the study each time the judged budget is loaded: a file written for other tuning runs
-(``tuning_runs_sha256``: the tuning budget's model, data, optimizers, schedules, lengths, batch,
-precision and seeds, annealbench.spec.budgets.runs_sha256) or another grid is stale and stops the run;
-an edit that leaves those runs as they were (a comment, a target, the judged seeds) does not.
-``spec_sha256`` records the study file as it was when tuned. See docs/tuning.md.
+fixed LR, or any arm whose LR does not depend on the run's length, at epoch B of its full-length
+run), and the chosen LR has the best mean over the tuning seeds, ties to the smaller LR, LRs where
+a run diverged passed over while another LR had none (as annealbench-report's in-study selection).
+The file is checked against the study each time the judged budget is loaded: a file written for
+other tuning runs (``tuning_runs_sha256``: the tuning budget's model, data, optimizers, schedules,
+lengths, batch, precision and seeds, annealbench.spec.budgets.runs_sha256) or another grid is stale
+and stops the run; an edit that leaves those runs as they were (a comment, a target, the judged
+seeds) does not. ``spec_sha256`` records the study file as it was when tuned. See docs/tuning.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from annealbench.store import RunDir, atomic_write_json
 FIELDS = {"study": str, "judged_budget": str, "tuning_budget": str, "seeds": list,
           "primary_metric": str, "direction": str, "commit": str, "date": str,
           "spec_sha256": str, "tuning_runs_sha256": str, "choices": list}
-FIXED_TYPE = "constant"  # a schedule whose LR does not depend on the run's length
 
 
 def path(study) -> Path:
@@ -145,7 +144,7 @@ def choose(study, grid: list[dict], root: Path) -> list[dict]:
                     vals = []
                     diverged = 0
                     for seed in study.seeds:
-                        cfg = runs[(o, s, lr, seed, study.epochs if arm.type == FIXED_TYPE else b)]
+                        cfg = runs[(o, s, lr, seed, study.epochs if arm.length_independent else b)]
                         v, div = _point(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), b, metric)
                         diverged += div
                         if math.isfinite(v):

@@ -1,0 +1,52 @@
+"""The validated, budget-applied study that ``load_study`` returns: what the grid expands, what
+study.json records, and what the tuning file is checked against."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from annealbench.spec.arms import Arm
+
+
+@dataclass(frozen=True)
+class OptimizerSetting:
+    type: str
+    lrs: tuple[float, ...]
+    kwargs: dict
+    clip_grad_norm: float | None = None
+    article_lr: float | None = None  # the article's own base LR: its untuned comparison row
+
+
+@dataclass(frozen=True)
+class Study:
+    file: str
+    spec_sha256: str
+    name: str
+    description: str
+    notes: str
+    budget: str
+    primary_metric: str
+    metric_directions: dict
+    target: float | None
+    min_effect: float | None  # smallest effect of interest, in primary-metric units
+    budget_curve: tuple[float, ...]  # fractions of the run each schedule is also annealed to
+    curve_epochs: tuple[int, ...]  # those fractions as epochs (the last is ``epochs``)
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    eval_test: str
+    model: str
+    model_kwargs: dict
+    dataset: str
+    dataset_kwargs: dict
+    optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)
+    schedules: dict[str, Arm] = field(default_factory=dict)
+    plateau: float | None = None  # spec_regime: the fixed LR's largest gain per epoch at a plateau
+    reference: dict | None = None  # spec_regime: {level, text, source} of a converged model
+    precision: str = "auto"  # asked for; each run's config holds what it resolved to
+    tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
+    tuning: dict | None = None  # that choice: the tuning file's content (annealbench.spec.tuning)
+    tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()}}
