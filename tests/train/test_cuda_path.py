@@ -15,7 +15,7 @@ from annealbench.options import RunOptions, TrainOptions
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
 from annealbench.store import RunDir
-from annealbench.training import resume, runner
+from annealbench.training import epoch, resume, runner
 
 CPU = torch.device("cpu")
 ONE_SEED = {"seeds = [0, 1]": "seeds = [0]"}
@@ -131,7 +131,7 @@ def test_cuda_memory_is_released_after_the_oom_handler(write_study, tmp_path, mo
         if point == "train-step":
             raise torch.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(runner.faults, "hit", hit)
+    monkeypatch.setattr(epoch.faults, "hit", hit)
     refs = []
     real_train = runner.train_run
 
@@ -162,7 +162,7 @@ def test_a_broken_cuda_context_stops_the_process_not_the_next_run(write_study, t
         if point == "train-step":
             raise error[0]
 
-    monkeypatch.setattr(runner.faults, "hit", hit)
+    monkeypatch.setattr(epoch.faults, "hit", hit)
     rd = RunDir(tmp_path / "runs" / cfg["run_key"])
     with pytest.raises(DeviceLost, match="CUDA context is unusable") as e:
         runner.run_one(cfg, rd, task, CPU, QUIET)
@@ -206,7 +206,7 @@ def test_every_cuda_run_computes_fp32_without_tf32(write_study, tmp_path, monkey
         if point == "train-step":
             raise ValueError("stop here")
 
-    monkeypatch.setattr(runner.faults, "hit", hit)
+    monkeypatch.setattr(epoch.faults, "hit", hit)
     runner.run_one(cfg, RunDir(tmp_path / "a"), task, CPU, QUIET)
     assert _flags() == (True, True, True)
     runner.run_one(cfg, RunDir(tmp_path / "b"), task, torch.device("cuda"), QUIET)
