@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
 
@@ -285,3 +288,86 @@ def test_smoke_reference_is_what_its_generator_allows(root):
     protos = protos / protos.flatten(1).std(1).view(-1, 1, 1, 1)
     pred = torch.cdist(test.x.double().flatten(1), (128 + 40 * protos).flatten(1)).argmin(1)
     assert (pred == test.y).double().mean().item() == s.reference["level"] == 1.0
+
+
+# Arms: [study] baseline, and an arm's optimizer, evaluate and role (docs/studies.md).
+ARMS = {"[schedules.onecycle]": """[optimizers.adamw]
+type = "adamw"
+lrs = [0.001, 0.003]
+
+[schedules.ema]
+type = "constant"
+evaluate = { average = "ema", decay = 0.99 }
+
+[schedules.sf]
+type = "constant"
+optimizer = "adamw"
+
+[schedules.sf-swa]
+type = "constant"
+optimizer = "adamw"
+evaluate = { average = "uniform", start = { frac = 0.25 }, bn_batches = 0 }
+
+[schedules.onecycle]"""}
+
+
+def test_a_study_without_arm_keys_keeps_its_run_keys_and_default_baseline(write_study):
+    plain = load_study(write_study())
+    assert plain.baseline == "constant" and plain.arm_optimizers == {}
+    grid = expand(plain, "cpu")
+    assert all("arm_optimizer" not in c and "averages" not in c for c in grid)
+    # the run keys this study had before arms had keys of their own (its first config's, and all
+    # 8 in grid order): records trained then are still found
+    assert grid[0]["run_key"] == "5a9e45b596835776"
+    keys = " ".join(c["run_key"] for c in grid).encode()
+    want = "d855853f8f08b0cc145edcb595869ad5ed754430fb7358450fd69d4cc8d334cd"
+    assert hashlib.sha256(keys).hexdigest() == want
+    armed = expand(load_study(write_study(replace=ARMS)), "cpu")
+    plain_keys = {c["run_key"] for c in grid}
+    kept = {c["run_key"] for c in armed if c["schedule"] not in ("constant", "sf")}
+    assert kept == plain_keys - {c["run_key"] for c in grid if c["schedule"] == "constant"}
+
+
+def test_arm_optimizer_and_averaging_arms_in_the_grid(write_study):
+    s = load_study(write_study(replace=ARMS))
+    assert list(s.optimizers) == ["sgd"] and list(s.arm_optimizers) == ["adamw"]  # not a setting
+    grid = expand(s, "cpu")
+    assert {c["schedule"] for c in grid} == {"constant", "step", "sf", "onecycle", "plateau"}
+    sf = [c for c in grid if c["schedule"] == "sf"]
+    assert {c["base_lr"] for c in sf} == {0.001, 0.003}  # the arm's table's LR grid
+    assert all(c["optimizer"] == "sgd" and c["arm_optimizer"] == "adamw" and c["optimizer_type"] == "adamw"
+               for c in sf)
+    assert all(c["averages"] == {"sf-swa": {"average": "uniform", "start": {"frac": 0.25}, "bn_batches": 0}}
+               for c in sf)
+    fixed = [c for c in grid if c["schedule"] == "constant"]
+    assert all(c["averages"] == {"ema": {"average": "ema", "decay": 0.99, "bn_batches": 16}} for c in fixed)
+    assert all("averages" not in c for c in grid if c["schedule"] in ("step", "onecycle", "plateau"))
+
+
+def test_arms_description_for_study_json(write_study):
+    s = load_study(write_study(replace=ARMS))
+    d = s.arms_description()
+    assert d["baseline"] == "constant"
+    assert d["arms"]["constant"] == {"role": "anneal", "optimizer": None, "evaluate": None, "anytime": False}
+    assert d["arms"]["sf"]["role"] == d["arms"]["ema"]["role"] == "alternative"
+    assert d["arms"]["sf-swa"]["optimizer"] == "adamw"
+    assert json.loads(json.dumps(s.to_dict()))["arms"] == d["arms"]
+    assert "arm_optimizers" not in load_study(write_study()).to_dict()
+
+
+def test_declared_baseline_and_role(write_study):
+    s = load_study(write_study(replace={"seeds = [0, 1]": "seeds = [0, 1]\nbaseline = \"step\"",
+                                        "gamma = 0.1": "gamma = 0.1\nrole = \"alternative\""}))
+    assert s.baseline == "step" and s.schedules["step"].role == "alternative"
+
+
+def test_a_tuned_budget_keeps_the_lrs_chosen_for_the_host_and_its_riders(write_study):
+    s = load_study(write_study(replace={**ARMS, "lrs = [0.05]": "lrs = [0.05, 0.1, 0.2]"}))
+    choices = [{"optimizer": "sgd", "schedule": a, "length": 3, "base_lr": lr}
+               for a, lr in (("constant", 0.05), ("ema", 0.2), ("step", 0.1), ("onecycle", 0.1),
+                             ("plateau", 0.1), ("sf", 0.001), ("sf-swa", 0.001))]
+    tuned = dataclasses.replace(s, tuned_by="tuning", tuning={"choices": choices})
+    lrs = {}
+    for c in expand(tuned, "cpu"):
+        lrs.setdefault(c["schedule"], set()).add(c["base_lr"])
+    assert lrs == {"constant": {0.05, 0.2}, "step": {0.1}, "onecycle": {0.1}, "plateau": {0.1}, "sf": {0.001}}

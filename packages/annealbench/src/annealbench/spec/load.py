@@ -16,6 +16,7 @@ from pathlib import Path
 
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
+from annealbench.spec import arms as spec_arms
 from annealbench.spec import tables as spec_tables
 from annealbench.spec.budgets import (
     Budget,
@@ -34,7 +35,7 @@ SPEC_VERSION = 1
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve", "tuned_by", "article_row"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STUDY_KEYS |= REGIME_STUDY_KEYS  # the training regime (plateau, reference): spec_regime.py
@@ -65,9 +66,14 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     optimizers_doc, schedules_doc = _arm_tables(c, doc)
     parts, info = _components(c, doc, b)
     parts.update(_evaluation(c, st, b, info))
-    names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc)
+    arm_tables = spec_tables.arm_optimizer_tables(schedules_doc, optimizers_doc)
+    names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc, arm_tables)
     optimizers = spec_tables.optimizers(c, optimizers_doc, b, names_opt)
-    arms = spec_tables.arms(c, schedules_doc, names_sched)
+    every_arm = spec_tables.every_arm(c, schedules_doc, optimizers_doc)
+    parts["baseline"] = spec_arms.baseline(c, st, every_arm)
+    arms = spec_tables.arms(c, every_arm, names_sched, schedules_doc)
+    parts["arm_optimizers"] = {n: s for n, s in optimizers.items() if n in arm_tables}
+    optimizers = {n: s for n, s in optimizers.items() if n not in arm_tables}
     study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
                   **parts, **_lengths(c, st, b, arms), **_study_table(c, st, b))
     study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric))
@@ -188,6 +194,7 @@ def _lengths(c: Checker, st: dict, b: Budget, arms: dict) -> dict:
     curve, curve_epochs = budget_curve(c, st, b.over, b.name, epochs)
     for e in curve_epochs:
         check_lengths(c, arms, e)
+    spec_arms.check_starts(c, arms, curve_epochs[0])
     return {"epochs": epochs, "budget_curve": curve, "curve_epochs": curve_epochs}
 
 

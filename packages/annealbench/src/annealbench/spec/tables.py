@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from annealbench.errors import MISSING, WHOLE, Problem
-from annealbench.spec.arms import Arm
+from annealbench.spec import arms as spec_arms
+from annealbench.spec.arms import ARM_KEYS, Arm
 from annealbench.spec.budgets import Budget
 from annealbench.spec.checker import Checker
 from annealbench.spec.study import OptimizerSetting
@@ -101,13 +102,30 @@ def component(c: Checker, table, where, registry: Registry, override=(), overrid
     return name, kwargs
 
 
-def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict) -> tuple[list, list]:
-    """The optimizer settings and arms the budget runs (default: all)."""
-    names_opt = c.names(b.over["optimizers"], f"budgets.{b.name}.optimizers", optimizers_doc) \
-        if "optimizers" in b.over else list(optimizers_doc)
+def arm_optimizer_tables(schedules_doc: dict, optimizers_doc: dict) -> set:
+    """The [optimizers.NAME] tables an arm names in ``optimizer``: an arm's, not settings."""
+    return {t["optimizer"] for t in schedules_doc.values()
+            if isinstance(t, dict) and isinstance(t.get("optimizer"), str)} & set(optimizers_doc)
+
+
+def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict,
+           arm_tables: set) -> tuple[list, list]:
+    """The optimizer settings and arms the budget runs (default: all), with the optimizer tables
+    of the chosen arms."""
+    settings = [n for n in optimizers_doc if n not in arm_tables]
+    where = f"budgets.{b.name}.optimizers"
+    names_opt = c.names(b.over["optimizers"], where, optimizers_doc) if "optimizers" in b.over else settings
+    for n in names_opt:
+        if n in arm_tables:
+            c.fail(where, n, f"[optimizers.{n}] is an arm's optimizer (a [schedules.NAME] table names it "
+                   f"in optimizer), not a setting; settings: {', '.join(settings) or 'none'}")
+    if not settings:
+        c.fail("optimizers", sorted(optimizers_doc), "must define at least one setting: an "
+               "[optimizers.NAME] table that no arm names in optimizer")
     names_sched = c.names(b.over["schedules"], f"budgets.{b.name}.schedules", schedules_doc) \
         if "schedules" in b.over else list(schedules_doc)
-    return names_opt, names_sched
+    own = {schedules_doc[n].get("optimizer") for n in names_sched if isinstance(schedules_doc[n], dict)}
+    return names_opt + sorted(arm_tables & own), names_sched
 
 
 def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dict[str, OptimizerSetting]:
@@ -137,13 +155,23 @@ def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dic
     return optimizers
 
 
-def arms(c: Checker, schedules_doc: dict, chosen: list) -> dict[str, Arm]:
-    """Every [schedules.NAME] arm validated, the chosen returned."""
-    arms = {n: _arm(c, n, schedules_doc[n], f"schedules.{n}") for n in schedules_doc}
-    return {n: arm for n, arm in arms.items() if n in chosen}
+def every_arm(c: Checker, schedules_doc: dict, optimizers_doc: dict) -> dict[str, Arm]:
+    """Every [schedules.NAME] arm of the file, validated."""
+    return {n: _arm(c, n, schedules_doc[n], f"schedules.{n}", optimizers_doc) for n in schedules_doc}
 
 
-def _arm(c: Checker, name: str, table, where: str) -> Arm:
+def arms(c: Checker, every: dict, chosen: list, schedules_doc: dict) -> dict[str, Arm]:
+    """The arms the budget runs; each averaging arm among them has its host."""
+    chosen_arms = {n: arm for n, arm in every.items() if n in chosen}
+    for n, arm in chosen_arms.items():
+        if arm.evaluate is not None and spec_arms.host_of(arm, chosen_arms) is None:
+            c.fail(f"schedules.{n}.evaluate", schedules_doc[n]["evaluate"],
+                   "averages the weights of a plain arm with the same schedule and optimizer (its "
+                   "host), and the runs have none: add one (the same keys without evaluate and role)")
+    return chosen_arms
+
+
+def _arm(c: Checker, name: str, table, where: str, optimizers_doc: dict) -> Arm:
     from annealbench import schedules
 
     if not isinstance(table, dict):
@@ -151,7 +179,7 @@ def _arm(c: Checker, name: str, table, where: str) -> Arm:
     type_ = table.get("type", name)
     c.str_(type_, f"{where}.type")
     interval = table.get("interval", None)
-    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
+    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval", *ARM_KEYS}}
     problem = schedules.find_problem(type_, kwargs)
     if problem is not None:
         schedule_problem(c, where, type_, kwargs, problem)
@@ -161,4 +189,4 @@ def _arm(c: Checker, name: str, table, where: str) -> Arm:
     problem = schedules.check(type_, kwargs, interval=interval)  # e.g. plateau stepped per step
     if problem:
         c.fail(f"{where}.interval", interval, problem)
-    return Arm(name, type_, kwargs, interval)
+    return Arm(name, type_, kwargs, interval, **spec_arms.arm_keys(c, table, where, optimizers_doc))
