@@ -80,7 +80,9 @@ BAD = [
     ({"lrs = [0.05]": "lrs = [-0.05]"}, "optimizers.sgd.lrs", "> 0"),
     ({"lrs = [0.05]": "lrs = [0]"}, "optimizers.sgd.lrs", "> 0"),
     ({"momentum = 0.9": "momentum = 1.5"}, "optimizers.sgd.momentum", "< 1"),
-    ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas", "sgd takes"),
+    ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas",
+     "unknown key; allowed: article_lr, clip_grad_norm, dampening, lrs, momentum, nesterov, type, "
+     "weight_decay"),
     ({"type = \"sgd\"": "type = \"lbfgs\""}, "optimizers.sgd.type", "allowed: adam, adamw, sgd"),
     ({"gamma = 0.1": "gamma = -0.1"}, "schedules.step", "gamma"),
     ({"[schedules.plateau]": "[schedules.cosin]\n[schedules.plateau]"}, "schedules.cosin.type",
@@ -371,3 +373,38 @@ def test_a_tuned_budget_keeps_the_lrs_chosen_for_the_host_and_its_riders(write_s
     for c in expand(tuned, "cpu"):
         lrs.setdefault(c["schedule"], set()).add(c["base_lr"])
     assert lrs == {"constant": {0.05, 0.2}, "step": {0.1}, "onecycle": {0.1}, "plateau": {0.1}, "sf": {0.001}}
+
+
+@pytest.mark.parametrize("replace,field,hint", [
+    ({"[schedules.plateau]": "[schedules.mine]\ntype = \"cosin\"\n[schedules.plateau]"},
+     "schedules.mine.type", "cosine"),
+    ({"primary_metric = \"accuracy\"": "primary_metric = \"acc\""}, "study.primary_metric", "accuracy"),
+    ({"lrs = [0.05]": "lr = [0.05]\nlrs = [0.05]"}, "optimizers.sgd.lr", "lrs"),
+    ({"type = \"sgd\"": "type = \"sdg\""}, "optimizers.sgd.type", "sgd"),
+    ({"epochs = 3": "epochs = 3\nseed = [0]"}, "study.seed", "seeds"),
+    ({"name = \"synthetic-images\"": "name = \"synthetic-image\""}, "dataset.name", "synthetic-images"),
+])
+def test_a_near_miss_gets_a_did_you_mean(write_study, replace, field, hint):
+    with pytest.raises(SpecError) as e:
+        load_study(write_study(replace=replace))
+    assert str(e.value).startswith(f"{e.value.file}: {field}")
+    assert str(e.value).endswith(f" (did you mean '{hint}'?)"), str(e.value)
+
+
+def test_an_optimizer_table_is_allowed_only_its_own_types_keys(write_study):
+    with pytest.raises(SpecError) as e:
+        load_study(write_study(replace={"momentum = 0.9": "momentum = 0.9\namsgrad = true"}))
+    assert e.value.field == "optimizers.sgd.amsgrad"
+    assert "momentum" in e.value.allowed and "betas" not in e.value.allowed
+
+
+def test_validate_and_grid_default_to_the_budget_run_picks(write_study, capsys, monkeypatch):
+    from annealbench import cli
+
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[budgets.cpu]\nseeds = [5]\n"
+                                                        "[schedules.constant]"})
+    monkeypatch.setattr(cli, "_device_type", lambda device: "cpu" if device == "auto" else device)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "(cpu budget:" in capsys.readouterr().out
+    assert cli.main(["grid", str(path)]) == 0
+    assert {json.loads(line)["seed"] for line in capsys.readouterr().out.splitlines()} == {5}

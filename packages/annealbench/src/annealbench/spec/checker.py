@@ -3,9 +3,20 @@ value and what is allowed."""
 
 from __future__ import annotations
 
+import difflib
 import math
 
 from annealbench.errors import MISSING, SpecError
+
+
+def did_you_mean(word, choices) -> str:
+    """" (did you mean 'X'?)" for the allowed value ``word`` most likely misspells or shortens, or "".
+    """
+    if not isinstance(word, str) or not word:
+        return ""
+    names = sorted(str(x) for x in choices)
+    close = [n for n in names if n.startswith(word)] or difflib.get_close_matches(word, names, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class Checker:
@@ -23,7 +34,7 @@ class Checker:
         for k in table:
             if k not in allowed:
                 self.fail(f"{where}.{k}" if where else k, table[k],
-                          f"unknown key; allowed: {', '.join(sorted(allowed))}")
+                          f"unknown key; allowed: {', '.join(sorted(allowed))}{did_you_mean(k, allowed)}")
         for k in required:
             if k not in table:
                 self.fail(f"{where}.{k}" if where else k, MISSING, "required key is missing")
@@ -42,7 +53,7 @@ class Checker:
         if not isinstance(v, str):
             self.fail(where, v, "must be a string")
         if choices is not None and v not in choices:
-            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}")
+            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}{did_you_mean(v, choices)}")
         if pattern is not None and not pattern.match(v):
             self.fail(where, v, "must be 1-64 letters, digits, '_', '.', '-' (it names a folder)")
         return v

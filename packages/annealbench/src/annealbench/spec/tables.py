@@ -13,7 +13,7 @@ from annealbench.errors import MISSING, WHOLE, Problem
 from annealbench.spec import arms as spec_arms
 from annealbench.spec.arms import ARM_KEYS, Arm
 from annealbench.spec.budgets import Budget
-from annealbench.spec.checker import Checker
+from annealbench.spec.checker import Checker, did_you_mean
 from annealbench.spec.study import OptimizerSetting
 from annealbench.user_code import Registry, is_path
 
@@ -22,9 +22,11 @@ OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}  # the rest of 
 
 def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
     """Raise the SpecError of a [schedules.NAME] arm at the field its problem names."""
+    from annealbench import schedules
+
     key = problem.field
     if key is None:
-        c.fail(f"{where}.type", type_, problem.phrase)
+        c.fail(f"{where}.type", type_, problem.phrase + _hint(type_, schedules.available()))
     if key == WHOLE:
         c.fail(where, kwargs, problem.phrase)
     if key not in kwargs:  # a required kwarg the arm lacks
@@ -41,8 +43,12 @@ def optimizer(c: Checker, table, where, keys: set) -> tuple:
     from annealbench import optim
 
     path = isinstance(table, dict) and is_path(table.get("type"))
-    # a class by path: its signature says which kwargs it takes; a built-in: the registry's lists
-    allowed = set(table) if path else keys | set().union(*(e.kwargs for e in optim.BUILTIN.values()))
+    # a class by path: its signature says which kwargs it takes; a built-in: the registry's list
+    # for its type (any built-in's while the type is not one)
+    builtin = optim.BUILTIN.get(table.get("type")) if isinstance(table, dict) and \
+        isinstance(table.get("type"), str) else None
+    kwargs_ = builtin.kwargs if builtin else set().union(*(e.kwargs for e in optim.BUILTIN.values()))
+    allowed = set(table) if path else keys | kwargs_
     c.keys(table, where, allowed, required=("type", "lrs"))
     type_ = c.str_(table["type"], f"{where}.type")
     kwargs = {k: v for k, v in table.items() if k not in keys}
@@ -63,10 +69,17 @@ def optimizer(c: Checker, table, where, keys: set) -> tuple:
 def _fail_at(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem | None) -> None:
     """Raise the SpecError of an [optimizers.NAME] table at the field its problem names (None: the
     type; a kwarg the table lacks is a required one)."""
+    from annealbench import optim
+
     if problem is not None and problem.field is None:
-        c.fail(f"{where}.type", type_, problem.phrase)
+        c.fail(f"{where}.type", type_, problem.phrase + _hint(type_, optim.BUILTIN))
     if problem is not None:
         c.fail(f"{where}.{problem.field}", kwargs.get(problem.field, MISSING), problem.phrase)
+
+
+def _hint(name: str, registered) -> str:
+    """The did-you-mean of a misspelt registered name (none for an import path)."""
+    return "" if is_path(name) else did_you_mean(name, registered)
 
 
 def component(c: Checker, table, where, registry: Registry, override=(), override_where=""):
@@ -91,7 +104,7 @@ def component(c: Checker, table, where, registry: Registry, override=(), overrid
         return name, kwargs
     if name not in registry.entries:
         c.fail(field_("name"), name, f"allowed: {', '.join(sorted(registry.entries))}, or a "
-                                     "'package.module:callable' import path")
+                                     f"'package.module:callable' import path{_hint(name, registry.entries)}")
     for k, v in kwargs.items():  # one key at a time, so the message names the field
         problem = registry.check(name, {k: v})
         if problem:
