@@ -220,7 +220,7 @@ def _cmd_validate(a) -> int:
     device_type = _device_type("auto")
     for s in a.studies:
         study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
-                           device_type=device_type)
+                           device_type=device_type, every_mistake=True)
         how = f", base LRs from {study.tuning['file']}" if study.tuning else ""
         print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs{how})")
     return 0
@@ -266,7 +266,8 @@ def main(argv=None) -> int:
         return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid, "tune": _cmd_tune,
                 "schedules": _cmd_schedules}[a.cmd](a)
     except AnnealbenchError as e:
-        print(f"annealbench: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # SpecErrors: one line per mistake
+            print(f"annealbench: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("annealbench: interrupted; rerun the same command to resume", file=sys.stderr)

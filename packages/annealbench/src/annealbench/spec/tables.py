@@ -153,24 +153,33 @@ def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dic
                "must be true (train the article's untuned LR row) or false (leave it out)")
     optimizers = {}
     for n in optimizers_doc:  # validate every table, run only the budget's
-        setting = OptimizerSetting(*optimizer(c, optimizers_doc[n], f"optimizers.{n}",
-                                                          OPTIMIZER_KEYS))
-        if n in lr_over:
-            setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{b.name}.lrs.{n}"))
-        if article_row is False:
-            setting = replace(setting, article_lr=None)
-        if setting.article_lr is not None and setting.article_lr not in setting.lrs:
-            where = f"budgets.{b.name}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
-            c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
-                   "(the article's own LR is compared untuned, from the same runs)")
-        if n in chosen:
-            optimizers[n] = setting
+        with c.part():
+            _setting(c, optimizers_doc, b, n, optimizers if n in chosen else {})
     return optimizers
+
+
+def _setting(c: Checker, optimizers_doc: dict, b: Budget, n: str, into: dict) -> None:
+    """One [optimizers.NAME] table (the budget's LRs over its own), put ``into`` when valid."""
+    lr_over = b.over.get("lrs", {})
+    setting = OptimizerSetting(*optimizer(c, optimizers_doc[n], f"optimizers.{n}", OPTIMIZER_KEYS))
+    if n in lr_over:
+        setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{b.name}.lrs.{n}"))
+    if b.over.get("article_row", True) is False:
+        setting = replace(setting, article_lr=None)
+    if setting.article_lr is not None and setting.article_lr not in setting.lrs:
+        where = f"budgets.{b.name}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
+        c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
+               "(the article's own LR is compared untuned, from the same runs)")
+    into[n] = setting
 
 
 def every_arm(c: Checker, schedules_doc: dict, optimizers_doc: dict) -> dict[str, Arm]:
     """Every [schedules.NAME] arm of the file, validated."""
-    return {n: _arm(c, n, schedules_doc[n], f"schedules.{n}", optimizers_doc) for n in schedules_doc}
+    arms = {}
+    for n in schedules_doc:
+        with c.part():
+            arms[n] = _arm(c, n, schedules_doc[n], f"schedules.{n}", optimizers_doc)
+    return arms
 
 
 def arms(c: Checker, every: dict, chosen: list, schedules_doc: dict) -> dict[str, Arm]:
