@@ -413,16 +413,17 @@ def test_validate_and_grid_default_to_the_budget_run_picks(write_study, capsys, 
 def test_validate_reports_every_independent_mistake_in_file_order(write_study, capsys):
     from annealbench.cli import main
 
-    # three mistakes, written in this order: the model, an optimizer key, a schedule type
-    path = write_study(replace={"name = \"airbench-cnn\"": "name = \"airbench-cn\"",
+    # four mistakes, written in this order: the seeds, the model, an optimizer key, a schedule type
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0, 0]",
+                                "name = \"airbench-cnn\"": "name = \"airbench-cn\"",
                                 "momentum = 0.9": "momentun = 0.9",
                                 "[schedules.onecycle]": "[schedules.onecycle]\ntype = \"onecycel\""})
     assert main(["validate", str(path), "--budget", "quick"]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(": ")[2].split(" = ")[0] for line in lines] == [
-        "model.name", "optimizers.sgd.momentun", "schedules.onecycle.type"], lines
+        "study.seeds", "model.name", "optimizers.sgd.momentun", "schedules.onecycle.type"], lines
     assert all(line.startswith(f"annealbench: {path}: ") for line in lines)
-    assert "(did you mean 'momentum'?)" in lines[1] and "(did you mean 'onecycle'?)" in lines[2]
+    assert "(did you mean 'momentum'?)" in lines[2] and "(did you mean 'onecycle'?)" in lines[3]
     # load_study (and so run) stops at the first
     with pytest.raises(SpecError) as e:
         load_study(path)

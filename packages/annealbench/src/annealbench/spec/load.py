@@ -52,9 +52,9 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
-    ``every_mistake``: the tables that do not depend on each other (the [model], [dataset] and
-    each [optimizers.NAME] and [schedules.NAME] table) are all checked, and their mistakes raised
-    together (SpecErrors, in file order) instead of the first alone.
+    ``every_mistake``: the tables that do not depend on each other (the [model], [dataset],
+    [study]'s own values and each [optimizers.NAME] and [schedules.NAME] table) are all checked,
+    and their mistakes raised together (SpecErrors, in file order) instead of the first alone.
     """
     from annealbench import user_code
     from annealbench.spec import preflight
@@ -72,6 +72,8 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         parts, info = _components(c, doc, b)
     with c.part():
         parts.update(_evaluation(c, st, b, info))
+    with c.part():
+        parts.update(_study_table(c, st, b))
     arm_tables = spec_tables.arm_optimizer_tables(schedules_doc, optimizers_doc)
     names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc, arm_tables)
     optimizers = spec_tables.optimizers(c, optimizers_doc, b, names_opt)
@@ -82,7 +84,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     parts["arm_optimizers"] = {n: s for n, s in optimizers.items() if n in arm_tables}
     optimizers = {n: s for n, s in optimizers.items() if n not in arm_tables}
     study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
-                  **parts, **_lengths(c, st, b, arms), **_study_table(c, st, b))
+                  **parts, **_lengths(c, st, b, arms))
     study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric))
     overrides = {part: set(b.over.get(part, {})) for part in ("model", "dataset")}
     fields = preflight.Fields(b.name, b.where("batch_size"), b.where("seeds"), overrides)
