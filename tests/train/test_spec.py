@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
 
@@ -77,7 +80,9 @@ BAD = [
     ({"lrs = [0.05]": "lrs = [-0.05]"}, "optimizers.sgd.lrs", "> 0"),
     ({"lrs = [0.05]": "lrs = [0]"}, "optimizers.sgd.lrs", "> 0"),
     ({"momentum = 0.9": "momentum = 1.5"}, "optimizers.sgd.momentum", "< 1"),
-    ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas", "sgd takes"),
+    ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas",
+     "unknown key; allowed: article_lr, clip_grad_norm, dampening, lrs, momentum, nesterov, type, "
+     "weight_decay"),
     ({"type = \"sgd\"": "type = \"lbfgs\""}, "optimizers.sgd.type", "allowed: adam, adamw, sgd"),
     ({"gamma = 0.1": "gamma = -0.1"}, "schedules.step", "gamma"),
     ({"[schedules.plateau]": "[schedules.cosin]\n[schedules.plateau]"}, "schedules.cosin.type",
@@ -285,3 +290,141 @@ def test_smoke_reference_is_what_its_generator_allows(root):
     protos = protos / protos.flatten(1).std(1).view(-1, 1, 1, 1)
     pred = torch.cdist(test.x.double().flatten(1), (128 + 40 * protos).flatten(1)).argmin(1)
     assert (pred == test.y).double().mean().item() == s.reference["level"] == 1.0
+
+
+# Arms: [study] baseline, and an arm's optimizer, evaluate and role (docs/studies.md).
+ARMS = {"[schedules.onecycle]": """[optimizers.adamw]
+type = "adamw"
+lrs = [0.001, 0.003]
+
+[schedules.ema]
+type = "constant"
+evaluate = { average = "ema", decay = 0.99 }
+
+[schedules.sf]
+type = "constant"
+optimizer = "adamw"
+
+[schedules.sf-swa]
+type = "constant"
+optimizer = "adamw"
+evaluate = { average = "uniform", start = { frac = 0.25 }, bn_batches = 0 }
+
+[schedules.onecycle]"""}
+
+
+def test_a_study_without_arm_keys_keeps_its_run_keys_and_default_baseline(write_study):
+    plain = load_study(write_study())
+    assert plain.baseline == "constant" and plain.arm_optimizers == {}
+    grid = expand(plain, "cpu")
+    assert all("arm_optimizer" not in c and "averages" not in c for c in grid)
+    # the run keys this study had before arms had keys of their own (its first config's, and all
+    # 8 in grid order): records trained then are still found
+    assert grid[0]["run_key"] == "5a9e45b596835776"
+    keys = " ".join(c["run_key"] for c in grid).encode()
+    want = "d855853f8f08b0cc145edcb595869ad5ed754430fb7358450fd69d4cc8d334cd"
+    assert hashlib.sha256(keys).hexdigest() == want
+    armed = expand(load_study(write_study(replace=ARMS)), "cpu")
+    plain_keys = {c["run_key"] for c in grid}
+    kept = {c["run_key"] for c in armed if c["schedule"] not in ("constant", "sf")}
+    assert kept == plain_keys - {c["run_key"] for c in grid if c["schedule"] == "constant"}
+
+
+def test_arm_optimizer_and_averaging_arms_in_the_grid(write_study):
+    s = load_study(write_study(replace=ARMS))
+    assert list(s.optimizers) == ["sgd"] and list(s.arm_optimizers) == ["adamw"]  # not a setting
+    grid = expand(s, "cpu")
+    assert {c["schedule"] for c in grid} == {"constant", "step", "sf", "onecycle", "plateau"}
+    sf = [c for c in grid if c["schedule"] == "sf"]
+    assert {c["base_lr"] for c in sf} == {0.001, 0.003}  # the arm's table's LR grid
+    assert all(c["optimizer"] == "sgd" and c["arm_optimizer"] == "adamw" and c["optimizer_type"] == "adamw"
+               for c in sf)
+    assert all(c["averages"] == {"sf-swa": {"average": "uniform", "start": {"frac": 0.25}, "bn_batches": 0}}
+               for c in sf)
+    fixed = [c for c in grid if c["schedule"] == "constant"]
+    assert all(c["averages"] == {"ema": {"average": "ema", "decay": 0.99, "bn_batches": 16}} for c in fixed)
+    assert all("averages" not in c for c in grid if c["schedule"] in ("step", "onecycle", "plateau"))
+
+
+def test_arms_description_for_study_json(write_study):
+    s = load_study(write_study(replace=ARMS))
+    d = s.arms_description()
+    assert d["baseline"] == "constant"
+    assert d["arms"]["constant"] == {"role": "anneal", "optimizer": None, "evaluate": None, "anytime": False}
+    assert d["arms"]["sf"]["role"] == d["arms"]["ema"]["role"] == "alternative"
+    assert d["arms"]["sf-swa"]["optimizer"] == "adamw"
+    assert json.loads(json.dumps(s.to_dict()))["arms"] == d["arms"]
+    assert "arm_optimizers" not in load_study(write_study()).to_dict()
+
+
+def test_declared_baseline_and_role(write_study):
+    s = load_study(write_study(replace={"seeds = [0, 1]": "seeds = [0, 1]\nbaseline = \"step\"",
+                                        "gamma = 0.1": "gamma = 0.1\nrole = \"alternative\""}))
+    assert s.baseline == "step" and s.schedules["step"].role == "alternative"
+
+
+def test_a_tuned_budget_keeps_the_lrs_chosen_for_the_host_and_its_riders(write_study):
+    s = load_study(write_study(replace={**ARMS, "lrs = [0.05]": "lrs = [0.05, 0.1, 0.2]"}))
+    choices = [{"optimizer": "sgd", "schedule": a, "length": 3, "base_lr": lr}
+               for a, lr in (("constant", 0.05), ("ema", 0.2), ("step", 0.1), ("onecycle", 0.1),
+                             ("plateau", 0.1), ("sf", 0.001), ("sf-swa", 0.001))]
+    tuned = dataclasses.replace(s, tuned_by="tuning", tuning={"choices": choices})
+    lrs = {}
+    for c in expand(tuned, "cpu"):
+        lrs.setdefault(c["schedule"], set()).add(c["base_lr"])
+    assert lrs == {"constant": {0.05, 0.2}, "step": {0.1}, "onecycle": {0.1}, "plateau": {0.1}, "sf": {0.001}}
+
+
+@pytest.mark.parametrize("replace,field,hint", [
+    ({"[schedules.plateau]": "[schedules.mine]\ntype = \"cosin\"\n[schedules.plateau]"},
+     "schedules.mine.type", "cosine"),
+    ({"primary_metric = \"accuracy\"": "primary_metric = \"acc\""}, "study.primary_metric", "accuracy"),
+    ({"lrs = [0.05]": "lr = [0.05]\nlrs = [0.05]"}, "optimizers.sgd.lr", "lrs"),
+    ({"type = \"sgd\"": "type = \"sdg\""}, "optimizers.sgd.type", "sgd"),
+    ({"epochs = 3": "epochs = 3\nseed = [0]"}, "study.seed", "seeds"),
+    ({"name = \"synthetic-images\"": "name = \"synthetic-image\""}, "dataset.name", "synthetic-images"),
+])
+def test_a_near_miss_gets_a_did_you_mean(write_study, replace, field, hint):
+    with pytest.raises(SpecError) as e:
+        load_study(write_study(replace=replace))
+    assert str(e.value).startswith(f"{e.value.file}: {field}")
+    assert str(e.value).endswith(f" (did you mean '{hint}'?)"), str(e.value)
+
+
+def test_an_optimizer_table_is_allowed_only_its_own_types_keys(write_study):
+    with pytest.raises(SpecError) as e:
+        load_study(write_study(replace={"momentum = 0.9": "momentum = 0.9\namsgrad = true"}))
+    assert e.value.field == "optimizers.sgd.amsgrad"
+    assert "momentum" in e.value.allowed and "betas" not in e.value.allowed
+
+
+def test_validate_and_grid_default_to_the_budget_run_picks(write_study, capsys, monkeypatch):
+    from annealbench import cli
+
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[budgets.cpu]\nseeds = [5]\n"
+                                                        "[schedules.constant]"})
+    monkeypatch.setattr(cli, "_device_type", lambda device: "cpu" if device == "auto" else device)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "(cpu budget:" in capsys.readouterr().out
+    assert cli.main(["grid", str(path)]) == 0
+    assert {json.loads(line)["seed"] for line in capsys.readouterr().out.splitlines()} == {5}
+
+
+def test_validate_reports_every_independent_mistake_in_file_order(write_study, capsys):
+    from annealbench.cli import main
+
+    # four mistakes, written in this order: the seeds, the model, an optimizer key, a schedule type
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0, 0]",
+                                "name = \"airbench-cnn\"": "name = \"airbench-cn\"",
+                                "momentum = 0.9": "momentun = 0.9",
+                                "[schedules.onecycle]": "[schedules.onecycle]\ntype = \"onecycel\""})
+    assert main(["validate", str(path), "--budget", "quick"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[2].split(" = ")[0] for line in lines] == [
+        "study.seeds", "model.name", "optimizers.sgd.momentun", "schedules.onecycle.type"], lines
+    assert all(line.startswith(f"annealbench: {path}: ") for line in lines)
+    assert "(did you mean 'momentum'?)" in lines[2] and "(did you mean 'onecycle'?)" in lines[3]
+    # load_study (and so run) stops at the first
+    with pytest.raises(SpecError) as e:
+        load_study(path)
+    assert e.value.field == "model.name"

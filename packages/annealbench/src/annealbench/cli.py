@@ -103,15 +103,17 @@ def _add_checks(sub) -> None:
     """validate and grid: a study read, nothing trained."""
     val = sub.add_parser("validate", help="check study files without training")
     val.add_argument("studies", nargs="+", metavar="STUDY")
-    val.add_argument("--budget", default="quick")
+    val.add_argument("--budget", default="auto",
+                     help="as for run (default: auto, the budget run picks on this machine's device)")
     val.add_argument("--experiments", default="experiments")
     val.add_argument("--data-dir", help="where a data set by import path reads from "
                                         "(default: $ANNEALBENCH_DATA, else ./data)")
 
     grid = sub.add_parser("grid", help="print the runs a study would train, as JSON lines")
     grid.add_argument("study", metavar="STUDY")
-    grid.add_argument("--budget", default="quick")
-    grid.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    grid.add_argument("--budget", default="auto", help="as for run (default: auto, for --device)")
+    grid.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                      help="the device the runs are for (default: auto, as run picks it here)")
     grid.add_argument("--experiments", default="experiments")
     grid.add_argument("--data-dir", help="where a data set by import path reads from")
     grid.add_argument("--precision", choices=PRECISIONS,
@@ -226,8 +228,10 @@ def _cmd_validate(a) -> int:
     from annealbench.spec.grid import expand
     from annealbench.spec.load import find_study, load_study
 
+    device_type = _device_type("auto")
     for s in a.studies:
-        study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
+        study = load_study(find_study(s, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
+                           device_type=device_type, every_mistake=True)
         how = f", base LRs from {study.tuning['file']}" if study.tuning else ""
         print(f"{study.file}: ok ({study.budget} budget: {len(expand(study, 'cpu'))} runs{how})")
     return 0
@@ -237,13 +241,25 @@ def _cmd_grid(a) -> int:
     from annealbench.spec.grid import expand
     from annealbench.spec.load import find_study, load_study
 
-    study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir))
+    device_type = _device_type(a.device)
+    study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
+                       device_type=device_type)
     if a.precision:
         from dataclasses import replace
         study = replace(study, precision=a.precision)
-    for cfg in expand(study, a.device):
+    for cfg in expand(study, device_type):
         print(json.dumps(cfg, sort_keys=True))
     return 0
+
+
+def _device_type(device: str) -> str:
+    """"cpu" or "cuda": for "auto", the device ``run`` would train on here (and so the budget
+    ``--budget auto`` picks)."""
+    if device != "auto":
+        return device
+    from annealbench.training.runner import resolve_device
+
+    return resolve_device("auto").type
 
 
 def _cmd_schedules(a) -> int:
@@ -261,7 +277,8 @@ def main(argv=None) -> int:
         return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid, "tune": _cmd_tune,
                 "schedules": _cmd_schedules}[a.cmd](a)
     except AnnealbenchError as e:
-        print(f"annealbench: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # SpecErrors: one line per mistake
+            print(f"annealbench: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("annealbench: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -45,6 +45,14 @@ class SpecError(AnnealbenchError):
         super().__init__(f"{file}: {field}{shown}: {' '.join(str(allowed).split())}")
 
 
+class SpecErrors(AnnealbenchError):
+    """Several SpecErrors of one study file, in file order: str(e) is one line each."""
+
+    def __init__(self, errors: list):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
 class StoreError(AnnealbenchError):
     """A file of the run store cannot be written (full disk, size limit, permissions)."""
 

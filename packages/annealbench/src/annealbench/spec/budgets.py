@@ -109,6 +109,8 @@ RUN_FIELDS = {"epochs": "epochs", "curve_epochs": "budget_curve", "batch_size": 
               "model": "model.name", "model_kwargs": "model", "dataset": "dataset.name",
               "dataset_kwargs": "dataset", "optimizers": "optimizers", "schedules": "schedules",
               "precision": "precision"}
+# Run fields a study may lack: part of runs_sha256 only where set, so other studies hash as before.
+OPTIONAL_RUN_FIELDS = {"arm_optimizers": "optimizers"}
 
 
 def same_runs(c: Checker, judged, tuning) -> None:
@@ -117,7 +119,7 @@ def same_runs(c: Checker, judged, tuning) -> None:
     where = f"budgets.{tuning.budget}"
     rule = (f"a tuning budget trains budget {judged.budget}'s runs on other seeds, so everything "
             "but its seeds must be the same")
-    for f, key in RUN_FIELDS.items():
+    for f, key in {**RUN_FIELDS, **OPTIONAL_RUN_FIELDS}.items():
         a = getattr(judged, f)
         b = getattr(tuning, f)
         if not isinstance(a, dict):
@@ -127,11 +129,12 @@ def same_runs(c: Checker, judged, tuning) -> None:
         if set(a) != set(b):
             c.fail(f"{where}.{key}", list(b), f"budget {judged.budget} has {list(a)}; {rule}")
         for k in a:
-            if f == "optimizers" and a[k].lrs != b[k].lrs:
+            setting = f in ("optimizers", "arm_optimizers")
+            if setting and a[k].lrs != b[k].lrs:
                 c.fail(f"{where}.lrs.{k}", list(b[k].lrs),
                        f"budget {judged.budget} has {list(a[k].lrs)}; {rule}")
             x, y = a[k], b[k]
-            if f == "optimizers":  # which LR is the article's names a report row, not a run
+            if setting:  # which LR is the article's names a report row, not a run
                 x, y = replace(x, article_lr=None), replace(y, article_lr=None)
             if x != y:
                 c.fail(f"{where}.{key}.{k}", _plain(y), f"budget {judged.budget} has {_plain(x)!r}; {rule}")
@@ -143,7 +146,8 @@ def runs_sha256(study) -> str:
     seeds, ``article_row`` and other budgets are not part of it, so editing them leaves the choice
     valid."""
     runs = {f: _plain(getattr(study, f)) for f in RUN_FIELDS}
-    for setting in runs["optimizers"].values():
+    runs.update({f: _plain(getattr(study, f)) for f in OPTIONAL_RUN_FIELDS if getattr(study, f)})
+    for setting in [*runs["optimizers"].values(), *runs.get("arm_optimizers", {}).values()]:
         setting.pop("article_lr", None)  # which LR row the report calls the article's: not a run
     runs.update(seeds=list(study.seeds), primary_metric=study.primary_metric)
     blob = json.dumps(runs, sort_keys=True, separators=(",", ":"), default=str)

@@ -3,19 +3,82 @@ value and what is allowed."""
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
+from contextlib import contextmanager
 
-from annealbench.errors import MISSING, SpecError
+from annealbench.errors import MISSING, SpecError, SpecErrors
+
+
+def did_you_mean(word, choices) -> str:
+    """" (did you mean 'X'?)" for the allowed value ``word`` most likely misspells or shortens, or "".
+    """
+    if not isinstance(word, str) or not word:
+        return ""
+    names = sorted(str(x) for x in choices)
+    close = [n for n in names if n.startswith(word)] or difflib.get_close_matches(word, names, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def line_of(text: str, field_: str) -> int:
+    """The line of ``text`` (a TOML file) that writes dotted ``field_``: its key under the longest
+    table header that is a prefix of it, else that header; 0 when neither is found."""
+    lines = text.splitlines()
+    parts = field_.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, parts[:n])) + r"\s*\]")
+        start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+        if start is None:
+            continue
+        key = re.compile(r"^\s*" + re.escape(parts[n]) + r"\s*=")
+        for i in range(start + 1, len(lines)):
+            if lines[i].lstrip().startswith("["):
+                break
+            if key.match(lines[i]):
+                return i + 1
+        return start + 1
+    return 0
 
 
 class Checker:
     """Small typed accessors that raise SpecError with the full dotted field name."""
 
-    def __init__(self, file):
+    def __init__(self, file, text: str | None = None):
         self.file = str(file)
+        self.text = text  # the file's text: collect every mistake, reported in file order
+        self.errors: list[SpecError] = []
+        self._parts = 0  # how many part() blocks are open
 
     def fail(self, field_, value, allowed):
-        raise SpecError(self.file, field_, value, allowed)
+        error = SpecError(self.file, field_, value, allowed)
+        if self.errors and not self._parts:  # a check outside any part: stop with every mistake so far
+            self.errors.append(error)
+            self.raise_collected()
+        raise error
+
+    @contextmanager
+    def part(self):
+        """A check independent of the others: when collecting, its mistake is kept and the caller
+        goes on without what the block would have produced."""
+        if self.text is None:
+            yield
+            return
+        self._parts += 1
+        try:
+            yield
+        except SpecError as e:
+            self.errors.append(e)
+        finally:
+            self._parts -= 1
+
+    def raise_collected(self) -> None:
+        """The mistakes kept so far, one line each in file order (later checks depend on them)."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            lines = [line_of(self.text, e.field) for e in self.errors]
+            raise SpecErrors([e for _, _, e in sorted(zip(lines, range(len(lines)), self.errors))])
 
     def keys(self, table, where, allowed, required=()):
         if not isinstance(table, dict):
@@ -23,7 +86,7 @@ class Checker:
         for k in table:
             if k not in allowed:
                 self.fail(f"{where}.{k}" if where else k, table[k],
-                          f"unknown key; allowed: {', '.join(sorted(allowed))}")
+                          f"unknown key; allowed: {', '.join(sorted(allowed))}{did_you_mean(k, allowed)}")
         for k in required:
             if k not in table:
                 self.fail(f"{where}.{k}" if where else k, MISSING, "required key is missing")
@@ -42,7 +105,7 @@ class Checker:
         if not isinstance(v, str):
             self.fail(where, v, "must be a string")
         if choices is not None and v not in choices:
-            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}")
+            self.fail(where, v, f"allowed: {', '.join(sorted(choices))}{did_you_mean(v, choices)}")
         if pattern is not None and not pattern.match(v):
             self.fail(where, v, "must be 1-64 letters, digits, '_', '.', '-' (it names a folder)")
         return v

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from annealbench import precision
 from annealbench.spec.arms import Arm
@@ -46,14 +46,32 @@ def expand(study: Study, device_type: str) -> list[dict]:
     runs = []
     for seed in study.seeds:
         for opt_name, opt in study.optimizers.items():
+            setting_arms = [a for a in study.training_arms() if a.optimizer is None]
             for base_lr in opt.lrs:
-                for arm in study.schedules.values():
-                    for epochs in study.curve_epochs:
-                        if keep is not None and base_lr not in (keep[(opt_name, arm.name, epochs)],
-                                                                opt.article_lr):
-                            continue
-                        runs.append(_config(study, device_type, Point(seed, opt_name, base_lr, epochs), arm))
+                runs += _runs(study, device_type, keep, Point(seed, opt_name, base_lr, 0), setting_arms)
+            for arm in study.training_arms():  # arms with their own optimizer: its LR grid
+                if arm.optimizer is not None:
+                    for base_lr in study.optimizer_of(opt_name, arm).lrs:
+                        runs += _runs(study, device_type, keep, Point(seed, opt_name, base_lr, 0), [arm])
     return runs
+
+
+def _runs(study: Study, device_type: str, keep: dict | None, p: Point, arms: list[Arm]) -> list[dict]:
+    """The runs of ``arms`` at ``p``'s seed, setting and base LR, at every length kept."""
+    runs = []
+    for arm in arms:
+        for epochs in study.curve_epochs:
+            at = replace(p, epochs=epochs)
+            if keep is None or p.base_lr in _kept_lrs(study, keep, at, arm):
+                runs.append(_config(study, device_type, at, arm))
+    return runs
+
+
+def _kept_lrs(study: Study, keep: dict, p: Point, arm: Arm) -> set:
+    """The base LRs a tuned budget trains for ``arm`` at ``p``: those chosen for it and for every
+    averaging arm riding on its runs, and the article's."""
+    chosen = {keep[(p.optimizer, n, p.epochs)] for n in [arm.name, *study.riders(arm)]}
+    return chosen | {study.optimizer_of(p.optimizer, arm).article_lr}
 
 
 def _tuned(study: Study) -> dict | None:
@@ -66,7 +84,7 @@ def _tuned(study: Study) -> dict | None:
 
 
 def _config(study: Study, device_type: str, p: Point, arm: Arm) -> dict:
-    opt = study.optimizers[p.optimizer]
+    opt = study.optimizer_of(p.optimizer, arm)
     cfg = {
         "spec_version": SPEC_VERSION,
         "study": study.name,
@@ -86,5 +104,11 @@ def _config(study: Study, device_type: str, p: Point, arm: Arm) -> dict:
         # bf16 changes the numbers: a run's precision is part of its key
         "precision": precision.resolve(study.precision, device_type, study.model),
     }
+    # fields of the arm keys only where set: a study without them keeps its run keys
+    if arm.optimizer is not None:
+        cfg["arm_optimizer"] = arm.optimizer
+    riders = study.riders(arm)
+    if riders:
+        cfg["averages"] = riders
     cfg["run_key"] = run_key(cfg)
     return cfg

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from annealbench.errors import MISSING, SpecError
 from annealbench.precision import PRECISIONS
+from annealbench.spec import arms as spec_arms
 from annealbench.spec import tables as spec_tables
 from annealbench.spec.budgets import (
     Budget,
@@ -34,7 +35,7 @@ SPEC_VERSION = 1
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve", "tuned_by", "article_row"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STUDY_KEYS |= REGIME_STUDY_KEYS  # the training regime (plateau, reference): spec_regime.py
@@ -42,7 +43,7 @@ BUDGET_KEYS |= REGIME_BUDGET_KEYS
 
 
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
-               device_type: str = "cpu", with_tuning: bool = True) -> Study:
+               device_type: str = "cpu", with_tuning: bool = True, every_mistake: bool = False) -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
     "auto": see ``annealbench.spec.budgets.auto_budget``, for ``device_type``).
 
@@ -51,25 +52,39 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
+    ``every_mistake``: the tables that do not depend on each other (the [model], [dataset],
+    [study]'s own values and each [optimizers.NAME] and [schedules.NAME] table) are all checked,
+    and their mistakes raised together (SpecErrors, in file order) instead of the first alone.
     """
     from annealbench import user_code
     from annealbench.spec import preflight
 
     path = Path(path)
     doc, sha = _read(path, doc)
-    c = Checker(path)
+    c = Checker(path, _text(path) if every_mistake else None)
     if isinstance(doc, dict) and preflight.uses_user_code(doc):
         user_code.add_search_folder(path.parent)  # user code next to the study is found (user_code.py)
     st = _top(c, doc)
     b, tuner = _budget(c, doc, st, budget, device_type)
     optimizers_doc, schedules_doc = _arm_tables(c, doc)
-    parts, info = _components(c, doc, b)
-    parts.update(_evaluation(c, st, b, info))
-    names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc)
+    parts, info = {}, None
+    with c.part():
+        parts, info = _components(c, doc, b)
+    with c.part():
+        parts.update(_evaluation(c, st, b, info))
+    with c.part():
+        parts.update(_study_table(c, st, b))
+    arm_tables = spec_tables.arm_optimizer_tables(schedules_doc, optimizers_doc)
+    names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc, arm_tables)
     optimizers = spec_tables.optimizers(c, optimizers_doc, b, names_opt)
-    arms = spec_tables.arms(c, schedules_doc, names_sched)
+    every_arm = spec_tables.every_arm(c, schedules_doc, optimizers_doc)
+    c.raise_collected()  # what follows depends on the tables checked so far
+    parts["baseline"] = spec_arms.baseline(c, st, every_arm)
+    arms = spec_tables.arms(c, every_arm, names_sched, schedules_doc)
+    parts["arm_optimizers"] = {n: s for n, s in optimizers.items() if n in arm_tables}
+    optimizers = {n: s for n, s in optimizers.items() if n not in arm_tables}
     study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
-                  **parts, **_lengths(c, st, b, arms), **_study_table(c, st, b))
+                  **parts, **_lengths(c, st, b, arms))
     study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric))
     overrides = {part: set(b.over.get(part, {})) for part in ("model", "dataset")}
     fields = preflight.Fields(b.name, b.where("batch_size"), b.where("seeds"), overrides)
@@ -85,6 +100,13 @@ def _read(path: Path, doc: dict | None) -> tuple[dict, str]:
     if doc is None:
         return _parse(path)
     return doc, hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _parse(path: Path) -> tuple[dict, str]:
@@ -188,6 +210,7 @@ def _lengths(c: Checker, st: dict, b: Budget, arms: dict) -> dict:
     curve, curve_epochs = budget_curve(c, st, b.over, b.name, epochs)
     for e in curve_epochs:
         check_lengths(c, arms, e)
+    spec_arms.check_starts(c, arms, curve_epochs[0])
     return {"epochs": epochs, "budget_curve": curve, "curve_epochs": curve_epochs}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from annealbench.spec import arms as spec_arms
 from annealbench.spec.arms import Arm
 
 
@@ -47,6 +48,32 @@ class Study:
     tuned_by: str | None = None  # the budget whose seeds chose this budget's base LRs
     tuning: dict | None = None  # that choice: the tuning file's content (annealbench.spec.tuning)
     tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
+    baseline: str | None = None  # the arm every other is compared with (spec.arms.baseline)
+    arm_optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)  # arms' own optimizers
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()}}
+        d = {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()},
+             **self.arms_description()}
+        if not self.arm_optimizers:
+            del d["arm_optimizers"]
+        return d
+
+    def arms_description(self) -> dict:
+        """{"baseline": NAME, "arms": {NAME: {role, optimizer, evaluate, anytime}}} (study.json)."""
+        return spec_arms.description(self.baseline, self.schedules, self.arm_optimizers)
+
+    def optimizer_of(self, setting: str, arm: Arm) -> OptimizerSetting:
+        """What ``arm`` trains with in optimizer setting ``setting``: its own table, else the setting."""
+        return self.arm_optimizers[arm.optimizer] if arm.optimizer else self.optimizers[setting]
+
+    def training_arms(self) -> list[Arm]:
+        """The arms with runs of their own (an arm with ``evaluate`` rides on its host's)."""
+        return [a for a in self.schedules.values() if a.evaluate is None]
+
+    def riders(self, host: Arm) -> dict[str, dict]:
+        """{arm: resolved evaluate rule} of the averaging arms riding on ``host``'s runs."""
+        return {n: a.evaluate for n, a in self.schedules.items() if host.hosts(a)}
+
+    def host(self, arm: Arm) -> Arm:
+        """The arm whose runs an arm is measured on: its host for an averaging arm, else itself."""
+        return arm if arm.evaluate is None else spec_arms.host_of(arm, self.schedules)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from annealbench.errors import MISSING, WHOLE, Problem
-from annealbench.spec.arms import Arm
+from annealbench.spec import arms as spec_arms
+from annealbench.spec.arms import ARM_KEYS, Arm
 from annealbench.spec.budgets import Budget
-from annealbench.spec.checker import Checker
+from annealbench.spec.checker import Checker, did_you_mean
 from annealbench.spec.study import OptimizerSetting
 from annealbench.user_code import Registry, is_path
 
@@ -21,9 +22,11 @@ OPTIMIZER_KEYS = {"type", "lrs", "clip_grad_norm", "article_lr"}  # the rest of 
 
 def schedule_problem(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem):
     """Raise the SpecError of a [schedules.NAME] arm at the field its problem names."""
+    from annealbench import schedules
+
     key = problem.field
     if key is None:
-        c.fail(f"{where}.type", type_, problem.phrase)
+        c.fail(f"{where}.type", type_, problem.phrase + _hint(type_, schedules.available()))
     if key == WHOLE:
         c.fail(where, kwargs, problem.phrase)
     if key not in kwargs:  # a required kwarg the arm lacks
@@ -40,8 +43,12 @@ def optimizer(c: Checker, table, where, keys: set) -> tuple:
     from annealbench import optim
 
     path = isinstance(table, dict) and is_path(table.get("type"))
-    # a class by path: its signature says which kwargs it takes; a built-in: the registry's lists
-    allowed = set(table) if path else keys | set().union(*(e.kwargs for e in optim.BUILTIN.values()))
+    # a class by path: its signature says which kwargs it takes; a built-in: the registry's list
+    # for its type (any built-in's while the type is not one)
+    builtin = optim.BUILTIN.get(table.get("type")) if isinstance(table, dict) and \
+        isinstance(table.get("type"), str) else None
+    kwargs_ = builtin.kwargs if builtin else set().union(*(e.kwargs for e in optim.BUILTIN.values()))
+    allowed = set(table) if path else keys | kwargs_
     c.keys(table, where, allowed, required=("type", "lrs"))
     type_ = c.str_(table["type"], f"{where}.type")
     kwargs = {k: v for k, v in table.items() if k not in keys}
@@ -62,10 +69,17 @@ def optimizer(c: Checker, table, where, keys: set) -> tuple:
 def _fail_at(c: Checker, where: str, type_: str, kwargs: dict, problem: Problem | None) -> None:
     """Raise the SpecError of an [optimizers.NAME] table at the field its problem names (None: the
     type; a kwarg the table lacks is a required one)."""
+    from annealbench import optim
+
     if problem is not None and problem.field is None:
-        c.fail(f"{where}.type", type_, problem.phrase)
+        c.fail(f"{where}.type", type_, problem.phrase + _hint(type_, optim.BUILTIN))
     if problem is not None:
         c.fail(f"{where}.{problem.field}", kwargs.get(problem.field, MISSING), problem.phrase)
+
+
+def _hint(name: str, registered) -> str:
+    """The did-you-mean of a misspelt registered name (none for an import path)."""
+    return "" if is_path(name) else did_you_mean(name, registered)
 
 
 def component(c: Checker, table, where, registry: Registry, override=(), override_where=""):
@@ -90,7 +104,7 @@ def component(c: Checker, table, where, registry: Registry, override=(), overrid
         return name, kwargs
     if name not in registry.entries:
         c.fail(field_("name"), name, f"allowed: {', '.join(sorted(registry.entries))}, or a "
-                                     "'package.module:callable' import path")
+                                     f"'package.module:callable' import path{_hint(name, registry.entries)}")
     for k, v in kwargs.items():  # one key at a time, so the message names the field
         problem = registry.check(name, {k: v})
         if problem:
@@ -101,13 +115,30 @@ def component(c: Checker, table, where, registry: Registry, override=(), overrid
     return name, kwargs
 
 
-def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict) -> tuple[list, list]:
-    """The optimizer settings and arms the budget runs (default: all)."""
-    names_opt = c.names(b.over["optimizers"], f"budgets.{b.name}.optimizers", optimizers_doc) \
-        if "optimizers" in b.over else list(optimizers_doc)
+def arm_optimizer_tables(schedules_doc: dict, optimizers_doc: dict) -> set:
+    """The [optimizers.NAME] tables an arm names in ``optimizer``: an arm's, not settings."""
+    return {t["optimizer"] for t in schedules_doc.values()
+            if isinstance(t, dict) and isinstance(t.get("optimizer"), str)} & set(optimizers_doc)
+
+
+def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict,
+           arm_tables: set) -> tuple[list, list]:
+    """The optimizer settings and arms the budget runs (default: all), with the optimizer tables
+    of the chosen arms."""
+    settings = [n for n in optimizers_doc if n not in arm_tables]
+    where = f"budgets.{b.name}.optimizers"
+    names_opt = c.names(b.over["optimizers"], where, optimizers_doc) if "optimizers" in b.over else settings
+    for n in names_opt:
+        if n in arm_tables:
+            c.fail(where, n, f"[optimizers.{n}] is an arm's optimizer (a [schedules.NAME] table names it "
+                   f"in optimizer), not a setting; settings: {', '.join(settings) or 'none'}")
+    if not settings:
+        c.fail("optimizers", sorted(optimizers_doc), "must define at least one setting: an "
+               "[optimizers.NAME] table that no arm names in optimizer")
     names_sched = c.names(b.over["schedules"], f"budgets.{b.name}.schedules", schedules_doc) \
         if "schedules" in b.over else list(schedules_doc)
-    return names_opt, names_sched
+    own = {schedules_doc[n].get("optimizer") for n in names_sched if isinstance(schedules_doc[n], dict)}
+    return names_opt + sorted(arm_tables & own), names_sched
 
 
 def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dict[str, OptimizerSetting]:
@@ -122,28 +153,47 @@ def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dic
                "must be true (train the article's untuned LR row) or false (leave it out)")
     optimizers = {}
     for n in optimizers_doc:  # validate every table, run only the budget's
-        setting = OptimizerSetting(*optimizer(c, optimizers_doc[n], f"optimizers.{n}",
-                                                          OPTIMIZER_KEYS))
-        if n in lr_over:
-            setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{b.name}.lrs.{n}"))
-        if article_row is False:
-            setting = replace(setting, article_lr=None)
-        if setting.article_lr is not None and setting.article_lr not in setting.lrs:
-            where = f"budgets.{b.name}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
-            c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
-                   "(the article's own LR is compared untuned, from the same runs)")
-        if n in chosen:
-            optimizers[n] = setting
+        with c.part():
+            _setting(c, optimizers_doc, b, n, optimizers if n in chosen else {})
     return optimizers
 
 
-def arms(c: Checker, schedules_doc: dict, chosen: list) -> dict[str, Arm]:
-    """Every [schedules.NAME] arm validated, the chosen returned."""
-    arms = {n: _arm(c, n, schedules_doc[n], f"schedules.{n}") for n in schedules_doc}
-    return {n: arm for n, arm in arms.items() if n in chosen}
+def _setting(c: Checker, optimizers_doc: dict, b: Budget, n: str, into: dict) -> None:
+    """One [optimizers.NAME] table (the budget's LRs over its own), put ``into`` when valid."""
+    lr_over = b.over.get("lrs", {})
+    setting = OptimizerSetting(*optimizer(c, optimizers_doc[n], f"optimizers.{n}", OPTIMIZER_KEYS))
+    if n in lr_over:
+        setting = replace(setting, lrs=c.lrs(lr_over[n], f"budgets.{b.name}.lrs.{n}"))
+    if b.over.get("article_row", True) is False:
+        setting = replace(setting, article_lr=None)
+    if setting.article_lr is not None and setting.article_lr not in setting.lrs:
+        where = f"budgets.{b.name}.lrs.{n}" if n in lr_over else f"optimizers.{n}.lrs"
+        c.fail(where, list(setting.lrs), f"must include article_lr {setting.article_lr:g} "
+               "(the article's own LR is compared untuned, from the same runs)")
+    into[n] = setting
 
 
-def _arm(c: Checker, name: str, table, where: str) -> Arm:
+def every_arm(c: Checker, schedules_doc: dict, optimizers_doc: dict) -> dict[str, Arm]:
+    """Every [schedules.NAME] arm of the file, validated."""
+    arms = {}
+    for n in schedules_doc:
+        with c.part():
+            arms[n] = _arm(c, n, schedules_doc[n], f"schedules.{n}", optimizers_doc)
+    return arms
+
+
+def arms(c: Checker, every: dict, chosen: list, schedules_doc: dict) -> dict[str, Arm]:
+    """The arms the budget runs; each averaging arm among them has its host."""
+    chosen_arms = {n: arm for n, arm in every.items() if n in chosen}
+    for n, arm in chosen_arms.items():
+        if arm.evaluate is not None and spec_arms.host_of(arm, chosen_arms) is None:
+            c.fail(f"schedules.{n}.evaluate", schedules_doc[n]["evaluate"],
+                   "averages the weights of a plain arm with the same schedule and optimizer (its "
+                   "host), and the runs have none: add one (the same keys without evaluate and role)")
+    return chosen_arms
+
+
+def _arm(c: Checker, name: str, table, where: str, optimizers_doc: dict) -> Arm:
     from annealbench import schedules
 
     if not isinstance(table, dict):
@@ -151,7 +201,7 @@ def _arm(c: Checker, name: str, table, where: str) -> Arm:
     type_ = table.get("type", name)
     c.str_(type_, f"{where}.type")
     interval = table.get("interval", None)
-    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval"}}
+    kwargs = {k: v for k, v in table.items() if k not in {"type", "interval", *ARM_KEYS}}
     problem = schedules.find_problem(type_, kwargs)
     if problem is not None:
         schedule_problem(c, where, type_, kwargs, problem)
@@ -161,4 +211,4 @@ def _arm(c: Checker, name: str, table, where: str) -> Arm:
     problem = schedules.check(type_, kwargs, interval=interval)  # e.g. plateau stepped per step
     if problem:
         c.fail(f"{where}.interval", interval, problem)
-    return Arm(name, type_, kwargs, interval)
+    return Arm(name, type_, kwargs, interval, **spec_arms.arm_keys(c, table, where, optimizers_doc))

@@ -86,7 +86,7 @@ def stale(study, content) -> str | None:
             f"{what} {', '.join(f'{o}/{s} at {b} epochs' for o, s, b in keys[:3])}"
             for what, keys in (("no choice for", lacking), ("a choice for", extra)) if keys))
     for (o, s, b), (lr, grid) in sorted(got.items()):
-        lrs = sorted(study.optimizers[o].lrs)
+        lrs = sorted(study.optimizer_of(o, study.schedules[s]).lrs)
         if grid != lrs or lr not in lrs:
             return f"{o}/{s} at {b} epochs was chosen from base LRs {grid}, the study's are {lrs}"
     if content["tuning_runs_sha256"] != study.tuning_runs_sha256:
@@ -96,25 +96,30 @@ def stale(study, content) -> str | None:
     return None
 
 
-def _val(run: RunDir, epoch: int, metric: str) -> float | None:
+AVERAGES_FILE = "averages.csv"  # a host run's evaluations of the averaging arms riding on it
+
+
+def _val(run: RunDir, epoch: int, metric: str, arm: str | None = None) -> float | None:
+    """The validation ``metric`` at ``epoch``: of the run's weights, or of averaging arm ``arm``'s."""
     try:
-        with open(run.epoch_file(epoch), newline="") as f:
+        with open(run.epoch_file(epoch) if arm is None else run.root / AVERAGES_FILE, newline="") as f:
             for row in csv.DictReader(f):
-                if row["split"] == "val" and row["metric"] == metric:
+                if row["split"] == "val" and row["metric"] == metric and (
+                        arm is None or (row["arm"] == arm and int(row["epoch"]) == epoch)):
                     return float(row["value"])
     except OSError:
         pass
     return None
 
 
-def _point(cfg: dict, run: RunDir, length: int, metric: str) -> tuple[float, bool]:
+def _point(cfg: dict, run: RunDir, length: int, metric: str, arm: str | None = None) -> tuple[float, bool]:
     """(selection value at ``length`` or NaN, diverged before reaching it) of one finished run."""
     status = (run.finished() or {}).get("status")
     if status not in ("completed", "diverged"):
         raise TuningError(f"{run.root}: tuning run {cfg['optimizer']}/{cfg['schedule']} "
                           f"lr={cfg['base_lr']:g} seed={cfg['seed']} is not finished "
                           f"({status or 'no status'}); rerun the same command to finish it")
-    value = _val(run, length, metric)
+    value = _val(run, length, metric, arm)
     if status == "completed" or (value is not None and cfg["epochs"] > length):
         # a longer run that diverged after epoch ``length`` had measured it by then
         return (math.nan if value is None or not math.isfinite(value) else value), False
@@ -136,16 +141,18 @@ def choose(study, grid: list[dict], root: Path) -> list[dict]:
     maximize = study.metric_directions.get(metric, "max") == "max"
     runs = {(c["optimizer"], c["schedule"], c["base_lr"], c["seed"], c["epochs"]): c for c in grid}
     choices = []
-    for o, opt in study.optimizers.items():
+    for o in study.optimizers:
         for s, arm in study.schedules.items():
+            host = study.host(arm)  # an averaging arm is measured on its host's runs
             for b in study.curve_epochs:
                 by_lr = []
-                for lr in sorted(opt.lrs):
+                for lr in sorted(study.optimizer_of(o, arm).lrs):
                     vals = []
                     diverged = 0
                     for seed in study.seeds:
-                        cfg = runs[(o, s, lr, seed, study.epochs if arm.length_independent else b)]
-                        v, div = _point(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), b, metric)
+                        cfg = runs[(o, host.name, lr, seed, study.epochs if arm.length_independent else b)]
+                        v, div = _point(cfg, RunDir(Path(root) / "runs" / cfg["run_key"]), b, metric,
+                                        None if arm is host else s)
                         diverged += div
                         if math.isfinite(v):
                             vals.append(v)
