@@ -118,4 +118,4 @@ VERDICT_STYLE = {  # colour-blind safe and distinct in grey print: shape and fil
     "inconclusive": {"color": "#666666", "marker": "o", "fill": False},
     "unstable": {"color": "#CC79A7", "marker": "X", "fill": True},
 }
-VERDICT_STYLE = claim_defs.looks(VERDICT_STYLE)  # a claim's own words look like the ones it names
+VERDICT_STYLE = claim_defs.markers(VERDICT_STYLE)  # a claim's own verdict words, their own markers

@@ -40,6 +40,8 @@ class Claim:
     judge: Callable | None = None  # judge(Comparison, FamilyInput) (None: claims' paired test)
     clause: Callable | None = None  # clause(rows, units, claims): the answer (None: the verdicts')
     verdict_like: dict = field(default_factory=dict)  # its own verdict words -> the look of one
+    # its own verdict words -> their marker in figures: a shape and fill no other verdict has
+    markers: dict = field(default_factory=dict)
 
     def applies(self, study: dict, schedules: list) -> bool:
         return self.members is None or bool(self.members(study, schedules))
@@ -86,6 +88,11 @@ def verdict_words(base: tuple) -> tuple:
 def looks(table: dict) -> dict:
     """``table`` (verdict word -> its look) with every claim's own words looking like theirs."""
     return {**table, **{w: table[like] for c in CLAIMS.values() for w, like in c.verdict_like.items()}}
+
+
+def markers(table: dict) -> dict:
+    """``table`` (verdict word -> figure marker) with every claim's own words' markers."""
+    return {**table, **{w: m for c in CLAIMS.values() for w, m in c.markers.items()}}
 
 
 from annealbench_report.analysis.claim_defs import better, faster, recovers  # noqa: E402,F401  (registers)

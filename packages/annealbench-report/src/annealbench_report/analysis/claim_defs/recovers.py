@@ -139,4 +139,6 @@ RECOVERS_CLAIM = register(Claim(
     judge=judge,
     clause=clause,
     verdict_like={RECOVERS: "no meaningful difference", FALLS_SHORT: "reversed"},
+    markers={RECOVERS: {"color": "#009E73", "marker": "P", "fill": True},
+             FALLS_SHORT: {"color": "#D55E00", "marker": "d", "fill": False}},
 ))
