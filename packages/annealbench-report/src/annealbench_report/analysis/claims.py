@@ -23,7 +23,8 @@ from annealbench_report.analysis.protocol import ARTICLE, TUNED, Selection, arti
 
 ROW_COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n_pairs", "mean", "std", "lo", "hi",
                "p", "test", "p_holm", "tost_p", "tost_holm", "own_diverged", "ref_diverged",
-               "both_diverged", "left_out", "sign_p", "verdict", "reason", "lrs", "edge"]
+               "both_diverged", "left_out", "sign_p", "verdict", "reason", "lrs", "edge",
+               "reference"]  # reference: the arm Δ is taken against
 FAMILY_COLUMNS = ["optimizer", "protocol", "claim", "m", "n", "sd", "crit", "mde", "warnings"]
 
 
@@ -100,12 +101,13 @@ def _aware(points: pd.DataFrame, opt: str, s: str, fixed: str, lengths: list, sg
 @dataclass(frozen=True)
 class Comparison:
     """What every family of one study shares: the fixed-LR schedule the others are compared with,
-    the sign (+1 where a higher primary metric is better, -1 where lower is) and the equivalence
-    margin (None: no TOST)."""
+    the sign (+1 where a higher primary metric is better, -1 where lower is), the equivalence
+    margin (None: no TOST) and study.json (the arms' roles)."""
 
     fixed: str
     sgn: float
     min_effect: float | None
+    study: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def _family(cmp: Comparison, f: FamilyInput) -> tuple[pd.DataFrame, dict, dict]:
                      "hi": t["hi"], "p": t["p"], "test": t["test"],
                      "tost_p": inference.tost(d, min_effect),
                      "sign_p": inference.sign_test(c["own_diverged"], n_disc),
-                     "lrs": _lr_text(seeds), "edge": edges.get(s, False)})
+                     "lrs": _lr_text(seeds), "edge": edges.get(s, False), "reference": fixed})
     fam = pd.DataFrame(rows)
     fam["p_holm"] = inference.holm(fam["p"])
     fam["tost_holm"] = inference.holm(fam["tost_p"]) if min_effect else np.nan
@@ -186,7 +188,7 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
     for name, cl in claim_defs.CLAIMS.items():
         if not judged_at[name] and cl.missing_note is not None:
             out.notes.append(cl.missing_note(full))
-    cmp = Comparison(fixed, sgn, min_effect)
+    cmp = Comparison(fixed, sgn, min_effect, study)
     arm_parts = []
     rows = []
     fams = []
@@ -213,10 +215,15 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
             e = edges if protocol == TUNED else {}
             aware = protocol == TUNED and sel.in_study
             for claim, lens in judged_at.items():
-                if lens:
-                    r, f, seeds = _family(cmp, FamilyInput(
-                        lookup, (opt, protocol, claim), scheds, lens, e, int(j["seed"].nunique()),
+                cl = claim_defs.CLAIMS[claim]
+                members = cl.members(study, scheds) if cl.members else scheds
+                if lens and members:
+                    r, f, seeds = (cl.judge or _family)(cmp, FamilyInput(
+                        lookup, (opt, protocol, claim), members, lens, e, int(j["seed"].nunique()),
                         sel.points if aware else None))
+                    if r.empty:
+                        continue
+                    r = r[ROW_COLUMNS]
                     out.seeds.update(seeds)
                     rows.append(r)
                     fams.append(f)

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.claim_defs import CLAIMS
 from annealbench_report.analysis.claims import StudyClaims
 from annealbench_report.analysis.protocol import ARTICLE, TUNED
@@ -73,7 +74,7 @@ def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: b
                 title = cl.label + cl.title_suffix.format(full=c.full)
                 # wrapped to its panel's width: side by side, unwrapped titles ran into each other
                 ax.set_title(mpl_text(textwrap.fill(title, TITLE_CHARS // len(claims))))
-                ax.set_xlabel(mpl_text(f"Δ vs fixed LR ({units.unit}); > 0: schedule better"))
+                ax.set_xlabel(mpl_text(f"Δ vs {cl.versus} ({units.unit}); > 0: schedule better"))
         axes[0].set_yticks(range(len(keys)), labels)
         axes[0].set_ylim(len(keys) - 0.5, -0.5)
         if not compact and claims:
@@ -102,7 +103,7 @@ def _panel(ax, rows: pd.DataFrame, ypos: dict, min_effect, units: Units, compact
 
 
 def _legend(numbers: pd.DataFrame, min_effect, units: Units) -> list:
-    present = [v for v in VERDICTS if (numbers["verdict"] == v).any()]
+    present = [v for v in claim_defs.verdict_words(VERDICTS) if (numbers["verdict"] == v).any()]
     out = [Line2D([], [], linestyle="none", marker=VERDICT_STYLE[v]["marker"],
                   color=VERDICT_STYLE[v]["color"], markeredgewidth=1.3,
                   markerfacecolor=VERDICT_STYLE[v]["color"] if VERDICT_STYLE[v]["fill"] else "white",

@@ -20,6 +20,8 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from annealbench_report.analysis import claim_defs  # noqa: E402
+
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442"]
 CONSTANT_COLOR = "#000000"
 LINESTYLES = ["--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 1))]
@@ -116,3 +118,4 @@ VERDICT_STYLE = {  # colour-blind safe and distinct in grey print: shape and fil
     "inconclusive": {"color": "#666666", "marker": "o", "fill": False},
     "unstable": {"color": "#CC79A7", "marker": "X", "fill": True},
 }
+VERDICT_STYLE = claim_defs.markers(VERDICT_STYLE)  # a claim's own verdict words, their own markers

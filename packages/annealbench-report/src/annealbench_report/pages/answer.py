@@ -21,6 +21,8 @@ def protocol_text(c: StudyClaims, opt: str, protocol: str, claim: str, u: Units)
     rows = family_rows(c, opt, protocol, claim)
     if rows.empty:
         return None
+    if claim_defs.get(claim).clause is not None:
+        return claim_defs.get(claim).clause(rows, u, c)
     fam = family(c, opt, protocol, claim) or {}
     if (rows["n_pairs"] < 2).all() and (rows["verdict"] == V.INCONCLUSIVE).all():
         n = int(rows["n_pairs"].max())

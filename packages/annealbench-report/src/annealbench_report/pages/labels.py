@@ -9,11 +9,12 @@ from annealbench_report.analysis.claims import family_rows
 from annealbench_report.analysis.protocol import ARTICLE, TUNED
 from annealbench_report.analysis.study import Analysis
 
-VERDICT_CLASS = {V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
+VERDICT_CLASS = claim_defs.looks({V.REPRODUCED: "v-yes", V.REPRODUCED_SMALL: "v-yes", V.REVERSED: "v-no",
                  V.REVERSED_SMALL: "v-no", V.NO_DIFFERENCE: "v-eq", V.INCONCLUSIVE: "v-maybe",
-                 V.UNSTABLE: "v-unstable"}
-VERDICT_MARK = {V.REPRODUCED: "✔", V.REPRODUCED_SMALL: "✔", V.REVERSED: "✘", V.REVERSED_SMALL: "✘",
-                V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?", V.UNSTABLE: "!"}
+                 V.UNSTABLE: "v-unstable"})
+VERDICT_MARK = claim_defs.looks({V.REPRODUCED: "✔", V.REPRODUCED_SMALL: "✔", V.REVERSED: "✘",
+                                 V.REVERSED_SMALL: "✘", V.NO_DIFFERENCE: "=", V.INCONCLUSIVE: "?",
+                                 V.UNSTABLE: "!"})
 PROTOCOL_SHORT = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 
 

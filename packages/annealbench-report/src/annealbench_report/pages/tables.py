@@ -90,8 +90,9 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                     "95% interval (t-interval; selection-aware where the test is)",
                     "test", "p", "Holm p", "TOST Holm p", "diverged alone: sched. / fixed",
                     "sign test p", "both diverged (seeds)", "verdict and why"]
+            versus = CLAIMS[claim].versus
             out.append(table(cols, rows, f"{family_label(opt, protocol, claim)} ({label}): paired "
-                             f"by seed, Δ = sign·(schedule − fixed LR) of the {what}; Holm within "
+                             f"by seed, Δ = sign·(schedule − {versus}) of the {what}; Holm within "
                              "this family", "comparisons"))
     return out
 

@@ -196,7 +196,8 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "warnings": sorted({w for ws in a.claims.families.get("warnings", []) for w in ws}),
         "selection": selection_lines(a),
         "rules": [(name, text) for name, text in V.RULES],
-        "claim_rules": [(cl.label, cl.rule) for cl in claim_defs.CLAIMS.values()],
+        "claim_rules": [(cl.label, cl.rule) for cl in claim_defs.CLAIMS.values()
+                        if cl.applies(a.study, a.scheds)],
         "protocol_rules": [(k, t) for k, t in V.PROTOCOL_RULES.items()],
         "tests_rule": V.TESTS_RULE, "mde_rule": V.MDE_RULE, "seeds_rule": V.SEEDS_RULE,
         "min_effect": a.units.effect(a.min_effect) if a.min_effect else None,

@@ -2,7 +2,8 @@
 schedule, built from the same claims frame the page renders from, so that notebooks and the
 nightly history read the verdicts without scraping HTML. Sign convention as on the page: delta > 0
 means the schedule is better. Seed lists are space-separated integers; LR columns list every base
-LR the arm was judged at (several under in-study leave-one-seed-out selection). The training
+LR the arm was judged at (several under in-study leave-one-seed-out selection); base_lr_fixed is
+that of the arm the row is compared with (the fixed LR; for "recovers", the best annealed arm). The training
 regime of each optimizer setting (annealbench_report.analysis.regime: the fixed LR's last-quarter gain per
 epoch, its interval, the declared plateau and whether it is reached) is repeated on its rows.
 """
@@ -51,7 +52,7 @@ def frame(a) -> pd.DataFrame:
                      "hi": r.hi, "p": r.p, "p_holm": r.p_holm, "verdict": r.verdict,
                      "min_effect": c.min_effect,
                      "mde": fams.loc[(r.optimizer, r.protocol, r.claim), "mde"],
-                     "base_lr_fixed": _lrs(j, c.fixed, lens),
+                     "base_lr_fixed": _lrs(j, r.reference, lens),
                      "base_lr_schedule": _lrs(j, r.schedule, lens),
                      "tuning_seeds": seeds_text(sel.tuning["seeds"]) if tuned_file else "",
                      "judged_seeds": seeds_text(sorted(set(j["seed"].astype(int))))})

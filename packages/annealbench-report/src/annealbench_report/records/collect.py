@@ -1,7 +1,10 @@
 """Run directories in, one tidy long table out (docs/design.md, "Run directory").
 
 ``collect(study_dir)`` reads every ``runs/<run_key>/{config.json, epochs/NNNNN.csv, status.json}``
-and returns one row per (run, epoch or step, split, metric); ``write_records`` stores it (see
+and returns one row per (run, epoch or step, split, metric); a run's optional ``averages.csv``
+(its averaged weights evaluated for each averaging arm riding on it: column ``arm``, then the
+epoch columns) becomes the rows of arm ARM, with schedule ARM, run key ``<run_key>+ARM`` and every
+other run field the host run's; ``write_records`` stores it (see
 :mod:`records`). A file that cannot be read or parsed raises :class:`ReportError` with one line
 naming it: a report built from half a file would be wrong without saying so. Run configs of
 another ``spec_version`` are refused the same way: rows from two formats must never meet in one
@@ -129,6 +132,44 @@ def _read_epoch_file(path: Path) -> pd.DataFrame:
     return df
 
 
+AVERAGES = "averages.csv"
+AVERAGE_SEP = "+"  # run key of an averaging arm: host run key + AVERAGE_SEP + arm
+
+
+def _read_averages(path: Path) -> dict[str, pd.DataFrame]:
+    """A host run's ``averages.csv``: arm -> its rows (the epoch columns), checked whole."""
+    cols = ("arm", *EPOCH_COLUMNS)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path}: cannot read averaged evaluations ({e})") from None
+    header = ",".join(cols)
+    if not text.startswith(header + "\n"):
+        raise ReportError(f"{path}: truncated or corrupt averages file (header is not '{header}')")
+    if not text.endswith("\n"):
+        raise ReportError(f"{path}: truncated averages file (last line is incomplete)")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype={"arm": str, **_CSV_DTYPES},
+                         keep_default_na=False, na_values=_CSV_NA, engine="c")
+    except (ValueError, pd.errors.ParserError) as e:
+        raise ReportError(f"{path}: corrupt averages file ({' '.join(str(e).split())[:200]})") from None
+    if (df["arm"].str.strip() == "").any():
+        raise ReportError(f"{path}: a row names no arm")
+    return {str(arm): g.drop(columns="arm").reset_index(drop=True)
+            for arm, g in df.groupby("arm", sort=True)}
+
+
+def _averaged_run(cfg: dict, arm: str) -> dict:
+    """The run fields of averaging arm ``arm`` on host run ``cfg``: the host's, but for its
+    schedule and run key."""
+    return {**cfg, "schedule": arm, "run_key": f"{cfg['run_key']}{AVERAGE_SEP}{arm}"}
+
+
+def _averages(run_dir: Path) -> dict[str, pd.DataFrame]:
+    path = run_dir / AVERAGES
+    return _read_averages(path) if path.is_file() else {}
+
+
 def current_keys(study_dir: Path) -> set[str] | None:
     """Run keys of the study's latest grid (``meta.json`` ``run_keys``); None when not recorded."""
     keys = read_json_optional(Path(study_dir) / "meta.json", "meta.json").get("run_keys")
@@ -166,9 +207,11 @@ def collect(study_dir) -> pd.DataFrame:
         if not files:
             continue
         df = pd.concat([_read_epoch_file(f) for f in files], ignore_index=True)
-        df["_run"] = len(run_rows)
-        run_rows.append({**{k: cfg[k] for k in RUN_FIELDS}, "status": st["status"]})
-        parts.append(df)
+        for run, rows in [(cfg, df), *((_averaged_run(cfg, arm), a)
+                                       for arm, a in _averages(run_dir).items())]:
+            rows["_run"] = len(run_rows)
+            run_rows.append({**{k: run[k] for k in RUN_FIELDS}, "status": st["status"]})
+            parts.append(rows)
     if not parts:
         return empty_records()
     data = pd.concat(parts, ignore_index=True)
@@ -190,10 +233,11 @@ def runs(study_dir) -> pd.DataFrame:
     for run_dir, cfg, st in _scan(Path(study_dir)):
         n_files = len(_epoch_files(run_dir))
         done = st.get("epochs_done")
-        rows.append({**{k: cfg[k] for k in RUN_FIELDS}, "status": st["status"],
-                     "epochs_done": done if done is not None else max(n_files - 1, 0),
-                     "diverged_step": st.get("diverged_step"), "error": st.get("error"),
-                     "finished_at": st.get("finished_at")})
+        for run in [cfg, *(_averaged_run(cfg, arm) for arm in _averages(run_dir))]:
+            rows.append({**{k: run[k] for k in RUN_FIELDS}, "status": st["status"],
+                         "epochs_done": done if done is not None else max(n_files - 1, 0),
+                         "diverged_step": st.get("diverged_step"), "error": st.get("error"),
+                         "finished_at": st.get("finished_at")})
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df["status"] = df["status"].astype(pd.CategoricalDtype(list(STATUSES)))
     df["diverged_step"] = df["diverged_step"].astype("Int64")

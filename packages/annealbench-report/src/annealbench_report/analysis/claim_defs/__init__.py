@@ -9,7 +9,7 @@ calls :func:`register`, imported at the bottom of this file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,18 @@ class Claim:
     missing: Callable[[int], str] | None = None
     missing_note: Callable[[int], str] | None = None  # the page's note then
     at_full: bool = False  # judged at the full length: its per-seed pairs make the paired figure
+    versus: str = "fixed LR"  # what Δ is taken against, in tables and figures
+    # members(study, schedules): the schedules of a family (None: all but the fixed LR); a claim
+    # whose members are none for a study is absent from its pages
+    members: Callable | None = None
+    judge: Callable | None = None  # judge(Comparison, FamilyInput) (None: claims' paired test)
+    clause: Callable | None = None  # clause(rows, units, claims): the answer (None: the verdicts')
+    verdict_like: dict = field(default_factory=dict)  # its own verdict words -> the look of one
+    # its own verdict words -> their marker in figures: a shape and fill no other verdict has
+    markers: dict = field(default_factory=dict)
+
+    def applies(self, study: dict, schedules: list) -> bool:
+        return self.members is None or bool(self.members(study, schedules))
 
 
 CLAIMS: dict[str, Claim] = {}
@@ -67,4 +79,20 @@ def label(name: str, default: str | None = None) -> str:
     return c.label if c is not None else (default if default is not None else str(name))
 
 
-from annealbench_report.analysis.claim_defs import better, faster  # noqa: E402,F401  (registers)
+def verdict_words(base: tuple) -> tuple:
+    """``base`` (the verdict words of analysis.verdicts) and every claim's own words."""
+    extra = [w for c in CLAIMS.values() for w in c.verdict_like if w not in base]
+    return (*base, *dict.fromkeys(extra))
+
+
+def looks(table: dict) -> dict:
+    """``table`` (verdict word -> its look) with every claim's own words looking like theirs."""
+    return {**table, **{w: table[like] for c in CLAIMS.values() for w, like in c.verdict_like.items()}}
+
+
+def markers(table: dict) -> dict:
+    """``table`` (verdict word -> figure marker) with every claim's own words' markers."""
+    return {**table, **{w: m for c in CLAIMS.values() for w, m in c.markers.items()}}
+
+
+from annealbench_report.analysis.claim_defs import better, faster, recovers  # noqa: E402,F401  (registers)
