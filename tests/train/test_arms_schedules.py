@@ -18,6 +18,7 @@ import torch
 from test_applied_lr import _measure_applied_lrs
 from testkit import tiny_study
 
+from annealbench import cli
 from annealbench.errors import SpecError
 from annealbench.execution.study import run_study
 from annealbench.schedules import build, resolve
@@ -240,3 +241,8 @@ def test_a_bad_wsd_value_is_one_line_naming_field_value_and_what_is_allowed(tmp_
         load_study(path)
     message = str(e.value)
     assert "\n" not in message and message.startswith(f"{path}: {field}: {allowed}"), message
+
+
+def test_the_schedules_command_lists_wsd(capsys):
+    assert cli.main(["schedules"]) == 0
+    assert "wsd              stepped per step" in capsys.readouterr().out.splitlines()
