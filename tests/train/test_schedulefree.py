@@ -79,6 +79,11 @@ def test_each_type_takes_only_its_own_kwargs_with_valid_values(type_, kwargs, fi
     assert problem is not None and problem.field == field and problem.phrase.startswith(phrase)
 
 
+def test_is_schedule_free_names_exactly_the_schedule_free_types():
+    assert [t for t in optim.BUILTIN if optim.is_schedule_free(t)] == list(SF)
+    assert not optim.is_schedule_free("torch.optim:RAdam") and not optim.is_schedule_free("lion")
+
+
 def test_the_other_optimizers_keep_their_rules():
     assert optim.REGISTRY.find_problem("sgd", {"momentum": 0.0, "nesterov": False}) is None
     assert optim.REGISTRY.find_problem("adam", {"betas": [0.0, 0.999]}) is None

@@ -66,6 +66,7 @@ class Builtin:
     name: str
     cls: type
     rules: Mapping[str, Rule]
+    schedule_free: bool = False  # averages its own iterates: trained at a fixed LR, any length
 
     @property
     def kwargs(self) -> frozenset[str]:
@@ -82,8 +83,9 @@ BUILTIN = {b.name: b for b in (
     Builtin("adam", torch.optim.Adam, _ADAM),
     Builtin("adamw", torch.optim.AdamW, _ADAM),
     Builtin("schedulefree-adamw", schedulefree.AdamWScheduleFree,
-            {"betas": _SF_BETAS, "eps": _EPS, **_SCHEDULE_FREE}),
-    Builtin("schedulefree-sgd", schedulefree.SGDScheduleFree, {"momentum": _SF_MOMENTUM, **_SCHEDULE_FREE}),
+            {"betas": _SF_BETAS, "eps": _EPS, **_SCHEDULE_FREE}, schedule_free=True),
+    Builtin("schedulefree-sgd", schedulefree.SGDScheduleFree, {"momentum": _SF_MOMENTUM, **_SCHEDULE_FREE},
+            schedule_free=True),
 )}
 
 
@@ -180,6 +182,13 @@ def _one_step(cls: type, lr: float, kwargs: dict) -> str | None:
     except Exception as e:  # the user's class: report whatever it raised, in one line
         return f"raised {type(e).__name__}: {user_code.one_line(e)}"
     return None
+
+
+def is_schedule_free(type_: str) -> bool:
+    """True for the built-in schedule-free types: at the fixed LR, one run of the full length is
+    the run of every shorter length too (its iterate average needs no schedule to end)."""
+    entry = BUILTIN.get(type_)
+    return entry is not None and entry.schedule_free
 
 
 def train_mode(optimizer: torch.optim.Optimizer) -> None:
