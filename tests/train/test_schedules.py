@@ -141,6 +141,18 @@ def trapezoid_ref(t, w, d, total):
     )
 
 
+def wsd_ref(t, w, c, total, shape="linear", final=0.0):
+    """Warmup to the base LR, hold, then from total - c: 1 - p or 1 - sqrt(p) down to final."""
+    out = []
+    for s in t:
+        if s < w:
+            out.append((s + 1) / (w + 1))
+            continue
+        p = min(1.0, max(0.0, (s - (total - c)) / c))
+        out.append(final + (1 - final) * (1 - (p if shape == "linear" else math.sqrt(p))))
+    return BASE * np.array(out)
+
+
 def warmup_cosine_ref(t, w, start_factor, total, eta_min=0.0):
     return np.array(
         [
@@ -309,6 +321,25 @@ CASES = [
         trapezoid_ref(EPOCH_T, 1, 3, EPOCHS),
         None,
     ),
+    # defaults: no warmup, cooldown 0.2 * 35 = 7 updates, linear to 0
+    ("wsd-defaults", "wsd", {}, None, wsd_ref(STEP_T, 0, 7, N), None),
+    # warmup round(3.5) = 4, cooldown 0.4 * 35 = 14, 1 - sqrt down to 0.1 of the base LR
+    (
+        "wsd-sqrt-warmup",
+        "wsd",
+        {"warmup": {"frac": 0.1}, "cooldown": {"frac": 0.4}, "shape": "sqrt", "final_factor": 0.1},
+        None,
+        wsd_ref(STEP_T, 4, 14, N, "sqrt", 0.1),
+        None,
+    ),
+    (
+        "wsd-per-epoch",
+        "wsd",
+        {"cooldown": 3, "shape": "sqrt"},
+        "epoch",
+        wsd_ref(EPOCH_T, 0, 3, EPOCHS, "sqrt"),
+        None,
+    ),
 ]
 CASE_IDS = [c[0] for c in CASES]
 
@@ -328,6 +359,7 @@ def test_every_registered_schedule_has_a_trajectory_case():
             "plateau",
             "warmup-cosine",
             "trapezoid",
+            "wsd",
         ]
     )
     assert {c[1] for c in CASES} == set(available())
@@ -345,7 +377,7 @@ def test_applied_lr_matches_closed_form(case):
 
 
 def test_default_intervals_and_metric_flag():
-    per_step = {"cosine", "cosine-restarts", "onecycle", "warmup-cosine", "trapezoid"}
+    per_step = {"cosine", "cosine-restarts", "onecycle", "warmup-cosine", "trapezoid", "wsd"}
     for name in available():
         assert default_interval(name) == ("step" if name in per_step else "epoch"), name
     assert INTERVALS == ("epoch", "step")
@@ -356,11 +388,13 @@ def test_default_intervals_and_metric_flag():
 
 
 def test_stepped_decay_and_trapezoid_are_lrscheduler_subclasses():
-    for name, kw in [("stepped-decay", {"step_size": 2}), ("trapezoid", {})]:
+    for name, kw in [("stepped-decay", {"step_size": 2}), ("trapezoid", {}), ("wsd", {})]:
         sched = Sim(name, kw).built.scheduler
         cls = type(sched)
         assert issubclass(cls, torch.optim.lr_scheduler.LRScheduler)
-        assert "get_lr" in vars(cls), f"{cls.__name__} must override get_lr"
+        # its own closed form, or the one it specialises (trapezoid is wsd's linear case)
+        assert cls.get_lr is not torch.optim.lr_scheduler.LRScheduler.get_lr, \
+            f"{cls.__name__} must override get_lr"
 
 
 def test_onecycle_cycles_sgd_momentum_and_peaks_at_each_groups_base_lr():
@@ -500,6 +534,8 @@ def test_resolve_fills_run_length_and_defaults():
         "total_iters": 35,
     }
     assert resolve("trapezoid", {}, interval="step", **r) == {"warmup": 2, "decay": 7, "total_iters": 35}
+    assert resolve("wsd", {}, interval="step", **r) == {
+        "warmup": 0, "cooldown": 7, "shape": "linear", "final_factor": 0.0, "total_iters": 35}
     assert resolve("plateau", {}, interval="epoch", **r) == {
         "factor": 0.1,
         "patience": 10,
@@ -541,6 +577,8 @@ def test_resolve_rejects_what_does_not_fit_the_run():
         resolve("warmup-cosine", {"warmup": 35}, interval="step", **r)
     with pytest.raises(ValueError, match="exceed total_iters"):
         resolve("trapezoid", {"warmup": 4, "decay": 4}, interval="epoch", **r)
+    with pytest.raises(ValueError, match=r"warmup \+ cooldown \(4 \+ 4\) exceed the run \(7 epochs\)"):
+        resolve("wsd", {"warmup": 4, "cooldown": 4}, interval="epoch", **r)
     # OneCycleLR would divide by zero with an empty warm-up phase (0.3 * 3 - 1 < 0)
     with pytest.raises(ValueError, match="empty phase"):
         resolve("onecycle", {}, epochs=3, steps_per_epoch=5, interval="epoch")
@@ -586,7 +624,7 @@ def test_check_unknown_schedule_lists_allowed():
     msg = check("cosin", {})
     assert msg == (
         "unknown schedule 'cosin'; allowed: constant, cosine, cosine-restarts, exponential, linear, "
-        "multistep, onecycle, plateau, step, stepped-decay, trapezoid, warmup-cosine "
+        "multistep, onecycle, plateau, step, stepped-decay, trapezoid, warmup-cosine, wsd "
         "or 'package.module:Class'"
     )
 
@@ -641,6 +679,12 @@ def test_check_value_sanity():
         "warmup + decay must fit"
     )
     assert check("trapezoid", {"warmup": 0}) is None
+    assert check("wsd", {"warmup": {"frac": 0.9}}) == (
+        "warmup + cooldown must fit in the run; got fracs 0.9 + 0.2 > 1")
+    assert check("wsd", {"warmup": {"frac": 0.5}, "cooldown": {"frac": 0.5}}) is None
+    assert check("wsd", {"shape": "cosine"}) == "shape must be one of 'linear', 'sqrt', got 'cosine'"
+    assert check("wsd", {"final_factor": 1.0}) == "final_factor must be in [0, 1), got 1.0"
+    assert check("wsd", {"cooldown": 0}).startswith("cooldown must be a positive int or {frac = x}")
 
 
 def test_check_run_length_kwargs_only_as_frac():
@@ -649,6 +693,7 @@ def test_check_run_length_kwargs_only_as_frac():
     assert check("linear", {"total_iters": 10}).startswith("total_iters is the run length")
     assert check("linear", {"total_iters": {"frac": 0.8}}) is None
     assert check("trapezoid", {"total_iters": 10}).startswith("total_iters is the run length")
+    assert check("wsd", {"total_iters": {"frac": 0.5}}).startswith("total_iters is the run length")
     assert check("onecycle", {"max_lr": 0.1}) == "max_lr is the run's base LR (set base_lr instead)"
     assert check("onecycle", {"total_steps": 1000}).startswith("total_steps is the run length")
     assert check("onecycle", {"total_steps": {"frac": 1.0}}).startswith("total_steps is the run length")
@@ -757,6 +802,10 @@ def test_closed_form_helpers_are_themselves_sane():
     assert warmup_cosine_ref([0, 7, 34], 7, 0.1, 35)[1] == pytest.approx(BASE)
     assert trapezoid_ref([0, 6, 7, 20, 21, 34], 7, 14, 35).tolist() == pytest.approx(
         [BASE / 8, BASE * 7 / 8, BASE, BASE, BASE, BASE / 14]
+    )
+    assert wsd_ref([0, 27, 28, 29, 34, 35, 40], 0, 7, 35, "sqrt", 0.1).tolist() == pytest.approx(
+        BASE * np.array([1, 1, 1, 0.1 + 0.9 * (1 - math.sqrt(1 / 7)), 0.1 + 0.9 * (1 - math.sqrt(6 / 7)),
+                         0.1, 0.1])
     )
     lr, mom = onecycle_ref([0, 34], 35, 0.3, 25.0, 1e4)
     assert lr.tolist() == pytest.approx([BASE / 25, BASE / 25 / 1e4])

@@ -83,7 +83,8 @@ BAD = [
     ({"momentum = 0.9": "betas = [0.9, 0.99]"}, "optimizers.sgd.betas",
      "unknown key; allowed: article_lr, clip_grad_norm, dampening, lrs, momentum, nesterov, type, "
      "weight_decay"),
-    ({"type = \"sgd\"": "type = \"lbfgs\""}, "optimizers.sgd.type", "allowed: adam, adamw, sgd"),
+    ({"type = \"sgd\"": "type = \"lbfgs\""}, "optimizers.sgd.type",
+     "allowed: adam, adamw, schedulefree-adamw, schedulefree-sgd, sgd"),
     ({"gamma = 0.1": "gamma = -0.1"}, "schedules.step", "gamma"),
     ({"[schedules.plateau]": "[schedules.cosin]\n[schedules.plateau]"}, "schedules.cosin.type",
      "unknown schedule"),

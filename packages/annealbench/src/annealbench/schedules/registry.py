@@ -16,10 +16,11 @@ from torch.optim import lr_scheduler as sched
 
 from annealbench.errors import Problem
 
+from . import wsd
 from .factors import ConstantFactor, LinearFactor
 from .stepped_decay import SteppedDecayLR
 from .trapezoid import TrapezoidLR
-from .values import Choice, Flag, Length, Lengths, Number, Param, Rate, Run, is_frac
+from .values import Choice, Flag, Length, Lengths, Number, Param, Rate, Run, frac_part
 
 RUN_LENGTH = "{name} is the run length, filled in by the runner"
 
@@ -52,12 +53,8 @@ def _eta_min() -> Number:
 # -- relate / settle ---------------------------------------------------------------------------
 
 
-def _frac(v: Any) -> float | None:
-    return v["frac"] if isinstance(v, dict) and is_frac(v.get("frac")) else None
-
-
 def _warmup_cosine_relate(kw: dict[str, Any]) -> Problem | None:
-    if _frac(kw["warmup"]) == 1:
+    if frac_part(kw["warmup"]) == 1:
         return Problem("warmup", "warmup must leave room for the cosine: {frac = x} needs x < 1")
     return None
 
@@ -70,9 +67,9 @@ def _warmup_cosine_settle(kw: dict[str, Any], run: Run) -> None:
 
 
 def _trapezoid_relate(kw: dict[str, Any]) -> Problem | None:
-    w = _frac(kw["warmup"])
-    d = _frac(kw["decay"])
-    t = _frac(kw["total_iters"])
+    w = frac_part(kw["warmup"])
+    d = frac_part(kw["decay"])
+    t = frac_part(kw["total_iters"])
     if w is not None and d is not None and t is not None and w + d > t + 1e-12:
         return Problem("warmup", f"warmup + decay must fit in total_iters; got fracs {w} + {d} > {t}")
     return None
@@ -251,6 +248,16 @@ _DEFS = [
         lambda opt, kw: TrapezoidLR(opt, **kw),
         relate=_trapezoid_relate,
         settle=_trapezoid_settle,
+    ),
+    ScheduleDef(
+        "wsd",
+        "step",
+        wsd.PARAMS,
+        lambda opt, kw: wsd.WSDLR(opt, **kw),
+        reserved={"total_iters": RUN_LENGTH.format(name="total_iters") + " (the cooldown ends with the run)"},
+        run_kwargs=("total_iters",),
+        relate=wsd.relate,
+        settle=wsd.settle,
     ),
 ]
 

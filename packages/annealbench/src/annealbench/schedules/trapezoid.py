@@ -1,8 +1,6 @@
-"""Warmup, hold, linear decay ("trapezoid", a.k.a. warmup-stable-decay) as one closed-form LRScheduler.
-
-Written as a subclass rather than a SequentialLR of three built-ins because the closed form is
-three lines, and because a closed form resumes exactly: get_lr never reads the optimizer's
-current LR, so nothing depends on the order in which optimizer and scheduler state are loaded.
+"""Warmup, hold, linear decay to 0 ("trapezoid"): the "wsd" schedule (wsd.py) with shape "linear"
+and final_factor 0, kept under its own name and kwargs (``decay`` is wsd's ``cooldown``, and
+``total_iters`` may be shortened to {frac = x} of the run) so existing studies and run keys stay.
 
 With t = last_epoch, W = warmup, D = decay, T = total_iters:
   t < W          factor (t + 1) / (W + 1)   the first update already moves (never LR 0), and the
@@ -15,18 +13,15 @@ With t = last_epoch, W = warmup, D = decay, T = total_iters:
 from __future__ import annotations
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+
+from .wsd import WSDLR, wsd_factor
 
 
 def trapezoid_factor(t: int, warmup: int, decay: int, total_iters: int) -> float:
-    if t < warmup:
-        return (t + 1) / (warmup + 1)
-    if t < total_iters - decay:
-        return 1.0
-    return max(0.0, (total_iters - t) / decay)
+    return wsd_factor(t, warmup, decay, total_iters, "linear", 0.0)
 
 
-class TrapezoidLR(LRScheduler):
+class TrapezoidLR(WSDLR):
     def __init__(
         self, optimizer: Optimizer, warmup: int, decay: int, total_iters: int, last_epoch: int = -1
     ) -> None:
@@ -35,11 +30,5 @@ class TrapezoidLR(LRScheduler):
                 f"need warmup >= 0, decay >= 1 and warmup + decay <= total_iters; "
                 f"got warmup={warmup}, decay={decay}, total_iters={total_iters}"
             )
-        self.warmup = int(warmup)
         self.decay = int(decay)
-        self.total_iters = int(total_iters)
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        f = trapezoid_factor(self.last_epoch, self.warmup, self.decay, self.total_iters)
-        return [base_lr * f for base_lr in self.base_lrs]
+        super().__init__(optimizer, warmup, decay, total_iters, "linear", 0.0, last_epoch)

@@ -62,6 +62,11 @@ def frac_of(x: float, length: int) -> int:
     return max(1, round(x * length))
 
 
+def frac_part(v: Any) -> float | None:
+    """x of a valid {frac = x}, else None (a plain count, or a value its own check refuses)."""
+    return v["frac"] if isinstance(v, dict) and is_frac(v.get("frac")) else None
+
+
 def fmt(v: Any) -> str:
     return repr(v)
 
