@@ -77,7 +77,8 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
         dry_run: bool = False, report: bool = True, executor: str = "local",
         ray_address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 1.0,
         wait: bool = True, progress: bool = False, log=print, experiments="experiments",
-        workers: int | None = None, threads: int | None = None, **run_options) -> Result:
+        workers: int | None = None, threads: int | None = None, published=None,
+        **run_options) -> Result:
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
@@ -85,8 +86,9 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
     ``Study`` already loaded keeps its own. ``wait``: wait for runs another process holds, as the
     CLI does without ``--no-wait``. ``workers``/``threads``: as ``--workers``/``--threads``
     (default: the environment, else ``annealbench.execution.workers.choose``; the thread count can change
-    the last digits of the records, the number of workers cannot). Further keyword arguments
-    (``share_prefix``) go to ``annealbench.execution.study.run_study``.
+    the last digits of the records, the number of workers cannot). ``published``: as
+    ``build_report``'s. Further keyword arguments (``share_prefix``) go to
+    ``annealbench.execution.study.run_study``.
     """
     import torch
 
@@ -107,7 +109,7 @@ def run(source, *, budget: str = "auto", out="reports", device: str = "auto", da
                          **run_options)
     result = Result(study, outcomes, Path(out) / study.name)
     if report and not dry_run:
-        result.report = build_report(out, study.name)
+        result.report = build_report(out, study.name, published)
         result.records = records(result.folder)
     return result
 
@@ -177,12 +179,13 @@ def _report_package():
     return report_cli, ReportError
 
 
-def build_report(out, name: str) -> Path:
+def build_report(out, name: str, published=None) -> Path:
     """Write ``<out>/<name>/records.parquet`` and the study's page (and ``<out>/index.html``);
-    return the page's path."""
+    return the page's path. ``published``: the folder of published answers the page is compared
+    with (default: the repository's docs/results when the report package is a clone of it)."""
     report_cli, report_error = _report_package()
     try:
-        report_cli.build(Path(out), [name])
+        report_cli.build(Path(out), [name], Path(published) if published else None)
     except (report_error, OSError) as e:
         raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())}") from None
     return Path(out) / name / "index.html"

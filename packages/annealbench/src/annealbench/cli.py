@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true",
                      help="train only; by default each study's page and the index are rendered "
                           "at the end (annealbench-report build)")
+    run.add_argument("--published", metavar="DIR",
+                     help="folder of published study folders each study's page is compared with "
+                          "(annealbench-report build --published; default: the repository's "
+                          "docs/results when the report package is a clone of it)")
     run.add_argument("--no-wait", action="store_true",
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
@@ -142,6 +146,9 @@ def _cmd_run(a) -> int:
     for flag, v in (("--cpus-per-run", a.cpus_per_run), ("--gpus-per-run", a.gpus_per_run)):
         if not v > 0:
             raise AnnealbenchError(f"{flag}: {v:g} is not allowed; give a positive number")
+    if a.published and not Path(a.published).is_dir():  # found out before training, not after
+        raise AnnealbenchError(f"--published {a.published}: no such directory (give a folder of "
+                               "published study folders, such as the repository's docs/results)")
     names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
     if not names:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
@@ -168,7 +175,7 @@ def _cmd_run(a) -> int:
                              workers=engine.workers, threads=engine.threads)
         failed += sum(o.status == "failed" for o in outcomes)
     if not (a.dry_run or a.no_report):
-        _report(Path(a.out), [s.name for s in studies])
+        _report(Path(a.out), [s.name for s in studies], a.published)
     return 1 if failed else 0
 
 
@@ -194,8 +201,9 @@ def _cmd_tune(a) -> int:
     return 0
 
 
-def _report(out: Path, names: list[str]) -> None:
-    """Render the studies' pages and the index, by the studies' own names (not their files')."""
+def _report(out: Path, names: list[str], published: str | None = None) -> None:
+    """Render the studies' pages and the index, by the studies' own names (not their files');
+    ``published``: the folder of published answers they are compared with."""
     try:
         from annealbench_report.cli import build
         from annealbench_report.errors import ReportError
@@ -204,7 +212,7 @@ def _report(out: Path, names: list[str]) -> None:
               f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
         return
     try:
-        for page in build(out, names):
+        for page in build(out, names, Path(published) if published else None):
             print(f"report: {page}", flush=True)
     except (ReportError, OSError) as e:
         raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
