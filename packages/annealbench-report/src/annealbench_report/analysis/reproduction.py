@@ -13,7 +13,7 @@ the same ``value`` and ``lr``, bit for bit (NaN equal to NaN: a diverged run's l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,6 @@ class RunsComparison:
     n_published: int = 0
     n_here: int = 0
     thinned_steps: bool = False  # the published records hold step rows for some runs only
-    notes: list = field(default_factory=list)
 
     @property
     def n_equal(self) -> int:

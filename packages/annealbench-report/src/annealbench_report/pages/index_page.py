@@ -125,6 +125,7 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
         "budget": entry["budget"] or "–", "counts": entry["runs"],
         "answer": entry["answer"] or [answer.no_answer(a.claims, a.selection is not None)],
         "mde": mdes, "thumb": thumb, "key": history.key(entry), "matrix": index_matrix.matrix(a),
+        "reproduction": None,  # render_index's: it knows where the published answers are
     }
     return row, entry
 

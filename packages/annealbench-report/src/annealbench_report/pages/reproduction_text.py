@@ -64,8 +64,10 @@ def runs_sentences(c: Check) -> list[str]:
     r = c.runs
     n = len(r.runs)
     out = []
+    rows = int(r.runs["rows"].sum()) if n else 0
     if r.all_equal:
-        out.append(f"{n} of {n} runs equal the published records, value for value.")
+        out.append(f"{n} of {n} runs equal the published records, value for value ({rows:,} "
+                   "published rows compared).")
     else:
         out.append(f"{r.n_equal} of {n} runs in common equal the published records "
                    f"({r.n_published} published runs, {r.n_here} in this run)." + _worst(r.runs))
