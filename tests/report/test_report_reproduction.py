@@ -290,3 +290,14 @@ def test_rule_two_fails_a_consistent_replication_at_most_about_five_percent():
         fails += any(abs(mean[r, 1, k] - mean[r, 0, k]) > CA.bound(se[0][k], n, se[1][k], n, m)
                      for k in range(m))
     assert 0.02 <= fails / reps <= 0.065
+
+
+def test_a_run_under_two_keys_on_one_side_is_not_dropped(built):
+    _, _, pub = built
+    df = read_records(pub / "records.parquet")
+    key = df["run_key"].astype(str).iloc[0]
+    twin = df[df["run_key"] == key].assign(run_key="twin")
+    here = pd.concat([df.astype({"run_key": str}), twin.astype({"run_key": str})], ignore_index=True)
+    r = compare_runs(df, here)
+    assert r.n_equal == len(r.runs) == r.n_published and not r.all_equal
+    assert r.only_here["run_key"].tolist() == ["twin"] and r.only_published.empty

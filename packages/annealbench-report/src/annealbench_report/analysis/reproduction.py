@@ -115,9 +115,10 @@ def compare_runs(published: pd.DataFrame, here: pd.DataFrame) -> RunsComparison:
     p, h = comparable_rows(published), comparable_rows(here)
     rp, rh = run_table(p), run_table(h)
     pairs = rp.merge(rh, on=IDENTITY, how="inner", suffixes=("", "_here"))
-    pairs = pairs.drop_duplicates(IDENTITY)  # the same run twice on one side: the first key
-    only_p = rp[~_in(rp, pairs)][[*IDENTITY, "run_key"]]
-    only_h = rh[~_in(rh, pairs)][[*IDENTITY, "run_key"]]
+    # the same run under two keys on one side: its first key is compared, the other is one-sided
+    pairs = pairs.drop_duplicates(IDENTITY).drop_duplicates("run_key_here")
+    only_p = rp[~_in(rp, pairs, "run_key")][[*IDENTITY, "run_key"]]
+    only_h = rh[~_in(rh, pairs, "run_key_here")][[*IDENTITY, "run_key"]]
     if pairs.empty:
         runs = pd.DataFrame(columns=RUN_COLUMNS)
     else:
@@ -137,8 +138,9 @@ def compare_runs(published: pd.DataFrame, here: pd.DataFrame) -> RunsComparison:
                           len(rp), len(rh), thinned)
 
 
-def _in(runs: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
-    """Whether each run's identity is among the matched pairs (index aligned with ``runs``)."""
-    ids = set(map(tuple, pairs[IDENTITY].itertuples(index=False)))
-    return pd.Series([tuple(r) in ids for r in runs[IDENTITY].itertuples(index=False)],
+def _in(runs: pd.DataFrame, pairs: pd.DataFrame, key: str) -> pd.Series:
+    """Whether each run (identity and run key) is among the matched pairs, its key in column
+    ``key`` of ``pairs`` (index aligned with ``runs``)."""
+    ids = set(map(tuple, pairs[[*IDENTITY, key]].itertuples(index=False)))
+    return pd.Series([tuple(r) in ids for r in runs[[*IDENTITY, "run_key"]].itertuples(index=False)],
                      index=runs.index, dtype=bool)

@@ -90,7 +90,7 @@ def headline(c: Check) -> str:
                 " (this report is not built from a clone of the repository; --published DIR "
                 "names one)."))
     if c.kind == SELF:
-        return f"This is the published answer itself ({c.where}): nothing to compare."
+        return "This is the published answer itself: nothing to compare."
     if not c.same_budget:
         return (f"Not comparable with the published answer: it is of the {c.budget_published or '–'} "
                 f"budget, this run of the {c.budget_here or '–'} budget.")
