@@ -33,13 +33,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="directory holding one folder per study (default: reports)")
     b.add_argument("--study", action="append", default=None, metavar="NAME",
                    help="only this study folder under --out (repeatable)")
+    b.add_argument("--published", type=Path, default=None, metavar="DIR",
+                   help="folder of published study folders to compare each study with (default: "
+                        "the repository's docs/results when this is a clone of it)")
     return p
 
 
-def build(out: Path, names: list[str] | None = None) -> list[Path]:
+def build(out: Path, names: list[str] | None = None, published: Path | None = None) -> list[Path]:
     """Records and page per study, then the index (and, building every study, summary.md and
-    forest.png: annealbench_report.pages.summary); returns the pages written."""
-    from annealbench_report.pages import index_page, studies, study_page, summary  # heavy imports
+    forest.png: annealbench_report.pages.summary); returns the pages written. ``published``:
+    the folder of published study folders each study is compared with (pages.reproduction)."""
+    from annealbench_report.pages import index_page, reproduction, studies, study_page, summary
     from annealbench_report.records import collect, files
     from annealbench_report.records import contract as records
 
@@ -53,6 +57,8 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
                 raise ReportError(f"{out / n}: not a study output directory (no runs/ or "
                                   f"records.parquet); known: {known}")
         dirs = [out / n for n in names]
+    root = reproduction.published_root(published)  # a missing --published DIR fails before work
+    checks = {}
     files.remove_temps(out)  # temp files of a build that was killed before its os.replace
     pages = []
     analysed = {}
@@ -67,8 +73,9 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
             df = collect.write_records(d)
         else:  # records kept, run directories not: rebuild the page from the table alone
             df = records.read_records(d / "records.parquet")
-        pages.append(study_page.render_study(d, records=df, analysed=analysed))
-    pages.append(index_page.render_index(out, analysed))
+        pages.append(study_page.render_study(d, records=df, analysed=analysed, published=root,
+                                             checks=checks))
+    pages.append(index_page.render_index(out, analysed, published=root, checks=checks))
     if not names:  # the summary covers every study of the index: only a whole build rewrites it
         summary.write(out, analysed)
     return pages
@@ -77,7 +84,7 @@ def build(out: Path, names: list[str] | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        for page in build(args.out, args.study):
+        for page in build(args.out, args.study, args.published):
             print(page)
     except ReportError as e:
         print(f"{PROG}: {_one_line(e)}", file=sys.stderr)

@@ -73,7 +73,7 @@ def load(source, budget: str = "quick", *, data_dir=None, experiments="experimen
 
 
 def run(source, *, budget: str = "auto", report: bool = True, experiments="experiments",
-        **options) -> Result:
+        published=None, **options) -> Result:
     """Train every unfinished run of the study (as ``annealbench run``), then build its records
     and report (as ``annealbench-report build --study NAME``) unless ``report=False``.
 
@@ -84,7 +84,7 @@ def run(source, *, budget: str = "auto", report: bool = True, experiments="exper
     ``gpus_per_run``, ``wait`` (``--no-wait`` is ``wait=False``), ``share_prefix``, ``workers`` and
     ``threads`` (default: the environment, else ``annealbench.execution.workers.choose``; the thread
     count can change the last digits of the records, the number of workers cannot), ``progress``
-    (a bar per epoch), ``log``.
+    (a bar per epoch), ``log``. ``published``: as ``build_report``'s.
     """
     from annealbench.execution.study import run_study
 
@@ -94,7 +94,7 @@ def run(source, *, budget: str = "auto", report: bool = True, experiments="exper
     outcomes = run_study(study, opts)
     result = Result(study, outcomes, opts.out / study.name)
     if report and not opts.dry_run:
-        result.report = build_report(opts.out, study.name)
+        result.report = build_report(opts.out, study.name, published)
         result.records = records(result.folder)
     return result
 
@@ -166,12 +166,13 @@ def _report_package():
     return report_cli, ReportError
 
 
-def build_report(out, name: str) -> Path:
+def build_report(out, name: str, published=None) -> Path:
     """Write ``<out>/<name>/records.parquet`` and the study's page (and ``<out>/index.html``);
-    return the page's path."""
+    return the page's path. ``published``: the folder of published answers the page is compared
+    with (default: the repository's docs/results when the report package is a clone of it)."""
     report_cli, report_error = _report_package()
     try:
-        report_cli.build(Path(out), [name])
+        report_cli.build(Path(out), [name], Path(published) if published else None)
     except (report_error, OSError) as e:
         raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())}") from None
     return Path(out) / name / "index.html"

@@ -70,6 +70,10 @@ def _add_run(sub) -> None:
     run.add_argument("--no-report", action="store_true",
                      help="train only; by default each study's page and the index are rendered "
                           "at the end (annealbench-report build)")
+    run.add_argument("--published", metavar="DIR",
+                     help="folder of published study folders each study's page is compared with "
+                          "(annealbench-report build --published; default: the repository's "
+                          "docs/results when the report package is a clone of it)")
     run.add_argument("--no-wait", action="store_true",
                      help="leave runs another process is training to it (default: wait for them "
                           "at the end, and finish any it left unfinished)")
@@ -163,6 +167,9 @@ def _cmd_run(a) -> int:
     from annealbench.spec.load import find_study, load_study
 
     opts = _run_options(a)
+    if a.published and not Path(a.published).is_dir():  # found out before training, not after
+        raise AnnealbenchError(f"--published {a.published}: no such directory (give a folder of "
+                               "published study folders, such as the repository's docs/results)")
     names = [*a.studies, *a.more_studies] or os.environ.get(STUDIES_ENV, "").split()
     if not names:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
@@ -181,7 +188,7 @@ def _cmd_run(a) -> int:
     for study in studies:
         failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
-        _report(opts.out, [s.name for s in studies])
+        _report(opts.out, [s.name for s in studies], a.published)
     return 1 if failed else 0
 
 
@@ -207,8 +214,9 @@ def _cmd_tune(a) -> int:
     return 0
 
 
-def _report(out: Path, names: list[str]) -> None:
-    """Render the studies' pages and the index, by the studies' own names (not their files')."""
+def _report(out: Path, names: list[str], published: str | None = None) -> None:
+    """Render the studies' pages and the index, by the studies' own names (not their files');
+    ``published``: the folder of published answers they are compared with."""
     try:
         from annealbench_report.cli import build
         from annealbench_report.errors import ReportError
@@ -217,7 +225,7 @@ def _report(out: Path, names: list[str]) -> None:
               f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
         return
     try:
-        for page in build(out, names):
+        for page in build(out, names, Path(published) if published else None):
             print(f"report: {page}", flush=True)
     except (ReportError, OSError) as e:
         raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "

@@ -16,7 +16,7 @@ from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.analysis.verdicts import VERDICTS
 from annealbench_report.figures.forest import forest_figure
-from annealbench_report.pages import answer, index_matrix
+from annealbench_report.pages import answer, index_matrix, reproduction, reproduction_text
 from annealbench_report.pages.cells import cell, fmt_date, table
 from annealbench_report.pages.labels import family_label
 from annealbench_report.pages.studies import env, records_for, runs_for, study_dirs
@@ -126,17 +126,24 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
         "budget": entry["budget"] or "–", "counts": entry["runs"],
         "answer": entry["answer"] or [answer.no_answer(a.claims, a.selection is not None)],
         "mde": mdes, "thumb": thumb, "key": history.key(entry), "matrix": index_matrix.matrix(a),
+        "reproduction": None,  # render_index's: it knows where the published answers are
     }
     return row, entry
 
 
-def render_index(out_dir, analysed: dict | None = None) -> Path:
+def render_index(out_dir, analysed: dict | None = None, published=None,
+                 checks: dict | None = None) -> Path:
     """Write ``<out_dir>/index.html`` listing every study directory with relative links and the
     history of each, after adding this build's line per study to ``<out_dir>/history.jsonl``.
-    ``analysed``: what ``study_page.render_study`` left for the studies it rendered in this build."""
+    ``analysed``: what ``study_page.render_study`` left for the studies it rendered in this build;
+    ``published``, ``checks``: as there (the reproduction check's headline goes under each study)."""
     out_dir = Path(out_dir)
     analysed = analysed or {}
     pairs = [index_entry(i, d, analysed.get(d.name)) for i, d in enumerate(study_dirs(out_dir))]
+    root = reproduction.published_root(published)
+    for row, _ in pairs:
+        chk = reproduction.index_check(out_dir / row["dir"], analysed.get(row["dir"]), root, checks or {})
+        row["reproduction"] = {"kind": chk.kind, "headline": reproduction_text.headline(chk)}
     hist = history.record(out_dir, [e for _, e in pairs])
     entries = []
     for row, _ in pairs:

@@ -17,7 +17,7 @@ import pandas as pd
 from annealbench_report import __version__
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.figures.style import schedule_styles
-from annealbench_report.pages import verdicts_csv
+from annealbench_report.pages import reproduction, reproduction_text, verdicts_csv
 from annealbench_report.pages.cells import fmt_date
 from annealbench_report.pages.detail import optimizer_section
 from annealbench_report.pages.status import all_lrs_table, environment_rows, status_section, train_seconds
@@ -70,20 +70,27 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
     }
 
 
-def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict | None = None) -> Path:
+def render_study(study_dir, records: pd.DataFrame | None = None, analysed: dict | None = None,
+                 published=None, checks: dict | None = None) -> Path:
     """Write ``<study_dir>/index.html`` and ``verdicts.csv`` beside it (atomically) and return
     the page's path.
 
     ``records``: the tidy frame; by default ``records.parquet`` when present, else collected.
     ``analysed``: if given, the study's (analysis, run table) is left in it under the folder name,
-    so that the index in the same build does not recompute every statistic."""
+    so that the index in the same build does not recompute every statistic.
+    ``published``: the folder of published study folders (default: the clone's docs/results,
+    pages.reproduction); ``checks``: if given, the study's reproduction check is left in it."""
     study_dir = Path(study_dir)
     df = records_for(study_dir) if records is None else records
     a = analyse(study_dir, df)
     runs = runs_for(study_dir, df)
     if analysed is not None:
         analysed[study_dir.name] = (a, runs)
-    html = env().get_template("study.html.j2").render(**study_context(study_dir, df, a, runs))
+    chk = reproduction.check(study_dir, df, a, reproduction.published_root(published))
+    if checks is not None:
+        checks[study_dir.name] = chk
+    html = env().get_template("study.html.j2").render(**study_context(study_dir, df, a, runs),
+                                                      reproduction=reproduction_text.context(chk, a.units))
     out = study_dir / "index.html"
     write_text_atomic(out, html, fault="render-write")
     verdicts_csv.write(study_dir, a)  # from the same analysis the page was rendered from
