@@ -69,6 +69,17 @@ def test_the_numbers_live_in_one_place():
     assert not re.findall(r"\d+(?:\.\d+)? ?(?:points|bpc|min|s\b|seeds)", rest)
 
 
+def test_the_readme_table_has_the_pages_key():
+    """Under the table, the key every page carries (annealbench_report.pages.key): for bpc, lower
+    is better and Δ > 0 means the schedule's bpc is lower."""
+    block = REFERENCE.search(README.read_text())[1]
+    key = block[block.index("\nKey:\n"):]
+    assert "bpc: lower is better, so Δ > 0 means the schedule's bpc is lower" in key
+    assert "higher is better, so Δ > 0 means the schedule's accuracy is higher" in key
+    for term in ("**Holm p**", "**MDE**", "**regime**", "**at a plateau**", "**inconclusive**"):
+        assert term in key
+
+
 def test_the_reference_pages_are_committed_and_small():
     """docs/results/: every study's page, verdicts.csv and records; no file over 2 MB, all under
     10 MB, the figure under 200 KB (issue 15)."""

@@ -17,7 +17,7 @@ import pandas as pd
 from annealbench_report import __version__
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.figures.style import schedule_styles
-from annealbench_report.pages import verdicts_csv
+from annealbench_report.pages import key, verdicts_csv
 from annealbench_report.pages.cells import fmt_date
 from annealbench_report.pages.detail import optimizer_section
 from annealbench_report.pages.status import all_lrs_table, environment_rows, status_section, train_seconds
@@ -67,6 +67,7 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
                  "sha256": meta.get("spec_sha256") or study.get("spec_sha256")},
         "version": __version__,
         "n_records": int(len(df)),
+        "key": key.context([key.scale_of(a)]),
     }
 
 
