@@ -61,7 +61,8 @@ def terms(scale_list: list[Scale]) -> list[tuple[str, str]]:
         ("MDE", "minimum detectable effect: the smallest true Δ these seeds detect 80% of the time; "
                 "an inconclusive row cannot rule out an effect smaller than it"),
         ("regime", "how fast the fixed LR was still gaining in the last quarter of the full-length "
-                   "run (per epoch, validation metric, 95% interval over seeds)"),
+                   "run (per epoch, validation metric, 95% interval over seeds), then its test "
+                   "level"),
         ("at a plateau", "that interval's upper end is at most the threshold the study declared "
                          "before its runs; otherwise the models were still improving and the "
                          "comparison is a short-budget one"),
