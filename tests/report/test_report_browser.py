@@ -6,6 +6,7 @@ records."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -141,3 +142,69 @@ def test_index_first_screen_shows_every_verdict_matrix(make_synth, tmp_path):
     if dest != tmp_path:
         shutil.copy(shot, dest / "report-index-top.png")
     assert shot.stat().st_size > 10_000
+
+
+PHONE = {"width": 390, "height": 844}
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED = ROOT / "docs" / "results"
+# every SVG text's rendered size in CSS px: its font size in the SVG's units times the SVG's scale
+SMALLEST_FIGURE_TEXT = """() => { let least = Infinity;
+  for (const svg of document.querySelectorAll('figure svg')) {
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    for (const t of svg.querySelectorAll('text')) {
+      least = Math.min(least, parseFloat(getComputedStyle(t).fontSize) * scale); } }
+  return least; }"""
+
+
+def _screenshot_dir() -> Path:
+    """Kept for a person to look at: $ANNEALBENCH_SCREENSHOT_DIR, else reports/screenshots/ (git-ignored)."""
+    dest = Path(os.environ.get("ANNEALBENCH_SCREENSHOT_DIR") or ROOT / "reports" / "screenshots")
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+@pytest.mark.timeout(300)
+def test_pages_fit_a_phone(make_synth, tmp_path):
+    """At 390×844 no page scrolls sideways (wide tables and figures scroll inside their own box),
+    figure text is at least 9 px, and the index shows each verdict's interval without hovering.
+    Pages: the index; a synthetic study (two optimizer settings, base LRs chosen in-study); the
+    published reference studies rebuilt from their committed records (accuracy in points with a
+    tuning file, and bpc, where lower is better)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from annealbench_report.cli import build
+
+    out = tmp_path / "out"
+    synth = make_synth(out, name="synthetic")
+    published = sorted(p.name for p in PUBLISHED.iterdir() if (p / "records.parquet").is_file())
+    for name in published:
+        shutil.copytree(PUBLISHED / name, out / name)
+    build(out)
+    pages = {"index": out / "index.html", "synth": synth.dir / "index.html",
+             **{name: out / name / "index.html" for name in published}}
+    dest = _screenshot_dir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            for name, path in pages.items():
+                page.goto(path.resolve().as_uri(), wait_until="load")
+                shot = dest / f"phone-{name}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= page.evaluate("window.innerWidth"), (name, width, shot)
+                if name != "index":
+                    assert page.locator("figure svg").count() > 0
+                    least = page.evaluate(SMALLEST_FIGURE_TEXT)
+                    assert least >= 9, (name, least, shot)
+                assert page.locator("#key").is_visible()
+            page.goto(pages["index"].resolve().as_uri(), wait_until="load")
+            cells = page.locator("td.mcell")
+            assert cells.count() > 0
+            for i in range(cells.count()):
+                shown = cells.nth(i).inner_text()
+                assert re.search(r"\[(?:[−+]?\d|–\])", shown), f"no interval in the cell: {shown}"
+            assert page.locator("svg").count() == 0  # no unreadable thumbnails
+        finally:
+            browser.close()

@@ -1,6 +1,6 @@
-"""The index's verdict matrix: one cell per schedule and family with the verdict and Δ that the
-study page's verdict table gives, the interval in its tooltip, and the regime only when the
-analysis supplies one."""
+"""The index's verdict matrix: one cell per schedule and family with the verdict, Δ and interval
+that the study page's verdict table gives (the interval shown in the cell, not only in its
+tooltip), and the regime only when the analysis supplies one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 from annealbench_report.analysis import study as analysis
 from annealbench_report.analysis import verdicts
 from annealbench_report.analysis.claims import family_rows
-from annealbench_report.pages import index_matrix, index_page
+from annealbench_report.pages import index_matrix, index_page, key
 from annealbench_report.pages import study_page as render
 from annealbench_report.pages.labels import verdict_families
 from annealbench_report.records import collect
@@ -31,12 +31,13 @@ def test_cells_are_the_verdict_rows(synth):
     fams = verdict_families(a)
     assert len(m["cols"]) == len(fams) and fams
     for row in m["rows"]:
-        for key, c in zip(fams, row["cells"]):
-            r = family_rows(a.claims, *key)
+        for fam, c in zip(fams, row["cells"]):
+            r = family_rows(a.claims, *fam)
             r = r[r["schedule"] == row["schedule"]].iloc[0]
             assert (c["word"], c["value"]) == (r["verdict"], r["mean"])
             assert c["delta"] == a.units.num(r["mean"], True)
             assert a.units.interval(r["lo"], r["hi"], True) in c["title"]
+            assert c["interval"] == a.units.interval(r["lo"], r["hi"], True)  # shown, not only on hover
     assert [r["schedule"] for r in m["rows"]] == [s for s in a.scheds if s != a.fixed]
     assert len(m["mdes"]) == len(a.claims.families)
     # the regime the analysis states (annealbench_report.analysis.regime), never one of the matrix's own
@@ -52,7 +53,7 @@ def test_regime_is_shown_when_the_analysis_supplies_it(synth):
     row, _ = index_page.index_entry(0, synth.dir, (a, render.runs_for(synth.dir, a_records(synth))))
     html = render.env().get_template("index.html.j2").render(
         studies=[{**row, "history": None, "n_history": 1}], version="x", statuses=("completed",),
-        legend=index_matrix.legend())
+        legend=index_matrix.legend(), key=key.context([key.scale_of(a)]))
     assert "short runs, still improving under the fixed LR" in html
 
 

@@ -171,15 +171,17 @@ def test_status_table_lists_diverged_with_step(page):
     assert "Failed runs" in tables and "RuntimeError: boom" in html
 
 
-def test_index_shows_answer_mde_and_thumbnail(rendered):
+def test_index_shows_answer_mde_and_a_link_to_the_forest_plot(rendered):
     synth, _ = rendered
     html = (synth.dir.parent / "index.html").read_text()
     assert 'href="synth/index.html"' in html and "http" not in html
     text = htmlmod.unescape(html)
     assert "sgd, better final result (at 4 epochs):" in text
     assert "MDE" in text and "sgd · tuned LR · better final result:" in text
-    thumb = html.split('class="thumb"')[1].split("</td>")[0]
-    assert "<svg" in thumb and 'id="t0-' in thumb
+    # no thumbnail (unreadable at its size): a link to the study page's full-size forest plot
+    assert 'href="synth/index.html#forest-plot"' in html and "<svg" not in html
+    study_html = (synth.dir / "index.html").read_text()
+    assert 'id="forest-plot"' in study_html
 
 
 def test_untrusted_strings_are_escaped(tmp_path, make_synth):

@@ -70,6 +70,19 @@ def test_study_writes_config_epochs_checkpoint_status(write_study, tmp_path):
         assert times == sorted(times) and times[0] > 0
 
 
+def test_meta_lists_every_call_that_built_the_study(write_study, tmp_path):
+    """A study folder built by several calls keeps each finished call's time in ``calls`` (the
+    report sums them); meta.json's own wall_time_s is the last call's."""
+    _run(load_study(write_study(replace={"seeds = [0, 1]": "seeds = [0]"})), tmp_path / "out")
+    _run(load_study(write_study()), tmp_path / "out")  # seed 1 added: seed 0's runs are skipped
+    meta = json.loads((tmp_path / "out" / "tiny" / "meta.json").read_text())
+    calls = meta["calls"]
+    assert [c["outcomes"] for c in calls] == [{"completed": 4}, {"completed": 4, "skipped": 4}]
+    assert calls[-1]["wall_time_s"] == meta["wall_time_s"] and calls[-1]["started_at"] == meta["started_at"]
+    assert calls[0]["started_at"] == meta["first_started_at"] < meta["started_at"]
+    assert all(c["wall_time_s"] > 0 and c["budget"] == meta["budget"] for c in calls)
+
+
 def test_recorded_lr_is_the_schedule(write_study, tmp_path):
     study = load_study(write_study())
     outcomes = _run(study, tmp_path / "out")

@@ -59,6 +59,7 @@ def matrix(a: Analysis) -> dict | None:
                    f"{int(r['n_pairs'])} paired seeds")
             cells.append({"cls": VERDICT_CLASS[v], "mark": VERDICT_MARK[v], "word": v,
                           "delta": a.units.num(r["mean"], True), "title": tip,
+                          "interval": a.units.interval(r["lo"], r["hi"], True),
                           "value": float(r["mean"])})
         if any(cells):
             rows.append({"schedule": s, "cells": cells})

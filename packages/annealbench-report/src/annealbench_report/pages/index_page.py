@@ -1,6 +1,6 @@
 """``<out>/index.html``: first every study's verdict matrix (annealbench_report.pages.index_matrix), all
-on the first screen; then each study's answer, its minimum detectable effects and a thumbnail of
-its forest plot (inline SVG); then the history of each study across builds."""
+on the first screen, then the key to them; then each study's answer and its minimum detectable
+effects, with a link to its page's forest plot; then the history of each study across builds."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
-from markupsafe import Markup
 
 from annealbench_report import __version__
 from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.analysis.verdicts import VERDICTS
-from annealbench_report.figures.forest import forest_figure
-from annealbench_report.pages import answer, index_matrix, reproduction, reproduction_text
+from annealbench_report.pages import answer, index_matrix, key, reproduction, reproduction_text
 from annealbench_report.pages.cells import cell, fmt_date, table
 from annealbench_report.pages.labels import family_label
 from annealbench_report.pages.studies import env, records_for, runs_for, study_dirs
@@ -113,9 +111,6 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
         analysed = analyse(study_dir, df), runs_for(study_dir, df)
     a, runs = analysed
     entry = history_entry(study_dir, a, runs)
-    thumb = None
-    if not a.claims.rows.empty:
-        thumb = Markup(forest_figure(a.claims, a.scheds, a.opts, a.units, f"t{i}", compact=True)[0])
     mdes = [f"{family_label(f['optimizer'], f['protocol'], f['claim'])}: "
             + (f"{a.units.effect(f['mde'])} (n = {int(f['n'])})" if f["mde"] == f["mde"]
                else "not estimable") for _, f in a.claims.families.iterrows()]
@@ -125,7 +120,8 @@ def index_entry(i: int, study_dir: Path, analysed: tuple | None = None) -> tuple
         "date": fmt_date(a.meta.get("finished_at") or a.meta.get("started_at")),
         "budget": entry["budget"] or "–", "counts": entry["runs"],
         "answer": entry["answer"] or [answer.no_answer(a.claims, a.selection is not None)],
-        "mde": mdes, "thumb": thumb, "key": history.key(entry), "matrix": index_matrix.matrix(a),
+        "mde": mdes, "key": history.key(entry), "matrix": index_matrix.matrix(a),
+        "scale": key.scale_of(a),
         "reproduction": None,  # render_index's: it knows where the published answers are
     }
     return row, entry
@@ -146,13 +142,15 @@ def render_index(out_dir, analysed: dict | None = None, published=None,
         row["reproduction"] = {"kind": chk.kind, "headline": reproduction_text.headline(chk)}
     hist = history.record(out_dir, [e for _, e in pairs])
     entries = []
+    scales = list(dict.fromkeys(row["scale"] for row, _ in pairs))
     for row, _ in pairs:
         h = history.for_study(hist, row["dir"])
         entries.append({**row, "history": history_table(h, row["key"]) if len(h) > 1 else None,
                         "n_history": len(h)})
     html = env().get_template("index.html.j2").render(studies=entries, version=__version__,
                                                       statuses=STATUSES,
-                                                      legend=index_matrix.legend())
+                                                      legend=index_matrix.legend(),
+                                                      key=key.context(scales))
     out = out_dir / "index.html"
     write_text_atomic(out, html, fault="render-write")
     return out

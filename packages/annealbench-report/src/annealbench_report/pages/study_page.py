@@ -17,7 +17,7 @@ import pandas as pd
 from annealbench_report import __version__
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.figures.style import schedule_styles
-from annealbench_report.pages import reproduction, reproduction_text, verdicts_csv
+from annealbench_report.pages import invocations, key, reproduction, reproduction_text, verdicts_csv
 from annealbench_report.pages.cells import fmt_date
 from annealbench_report.pages.detail import optimizer_section
 from annealbench_report.pages.status import all_lrs_table, environment_rows, status_section, train_seconds
@@ -57,16 +57,17 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
         "sections": secs,
         "all_lrs": all_lrs_table(a.selection, a.opts, a.scheds, a.primary, a.units) if has else None,
         "status": status_section(runs, df),
-        "command": str(meta.get("command") or "–"),
+        "command": invocations.portable_command(meta),
         "study_json": json.dumps(study, indent=2, ensure_ascii=False) if study else "(no study.json)",
         "environment": environment_rows(meta),
         "checksums": sorted((str(k), str(v)) for k, v in (meta.get("data_checksums") or {}).items()),
-        "wall_time_s": meta.get("wall_time_s"),
+        "wall_time": invocations.wall_time_text(meta),
         "train_seconds": train_seconds(df),
         "spec": {"file": meta.get("spec_file") or study.get("file"),
                  "sha256": meta.get("spec_sha256") or study.get("spec_sha256")},
         "version": __version__,
         "n_records": int(len(df)),
+        "key": key.context([key.scale_of(a)]),
     }
 
 

@@ -21,7 +21,7 @@ from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.claims import protocol_label
 from annealbench_report.analysis.protocol import TUNED, article_lrs
 from annealbench_report.figures import forest as fig_forest
-from annealbench_report.pages import verdicts_csv
+from annealbench_report.pages import key, verdicts_csv
 from annealbench_report.records.files import atomic_write, write_text_atomic
 
 TABLE_NAME, FIGURE_NAME = "summary.md", "forest.png"
@@ -125,6 +125,8 @@ def write(out_dir, analysed: dict) -> list[Path]:
     written (none when no study has a comparison)."""
     out_dir = Path(out_dir)
     text, png = table(analysed), figure_png(analysed)
+    if text:  # the same key as under every page's tables
+        text += key.markdown(key.scales(analysed[n][0] for n in sorted(analysed)))
     written = []
     if text:
         write_text_atomic(out_dir / TABLE_NAME, text)

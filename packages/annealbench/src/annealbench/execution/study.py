@@ -191,6 +191,8 @@ class _Invocation:
         meta = self.meta
         meta.update(finished_at=now(), wall_time_s=round(time.perf_counter() - self.t0, 2),
                     outcomes=dict(counts))
+        # every call that built this folder, so that a report can sum them (wall_time_s is this call's)
+        meta["calls"] = [*meta.get("calls", []), {k: meta[k] for k in CALL_KEYS}]
         if not self.opts.dry_run:
             prune(self.root, self.plan)
             meta["prefix"] = totals(self.root, self.grid, self.plan)
@@ -198,6 +200,19 @@ class _Invocation:
         self.opts.log(f"{self.study.name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                       + f" in {meta['wall_time_s']:.1f} s")
         return outcomes
+
+
+CALL_KEYS = ("budget", "started_at", "finished_at", "wall_time_s", "outcomes")
+
+
+def earlier_calls(before: dict) -> list[dict]:
+    """The calls a previous meta.json lists; one written before calls were listed gives its own
+    finished call, if it finished."""
+    if isinstance(before.get("calls"), list):
+        return before["calls"]
+    if before.get("wall_time_s") is None:
+        return []
+    return [{k: before.get(k) for k in CALL_KEYS}]
 
 
 def _all_finished(grid, root: Path) -> list[RunOutcome] | None:
@@ -233,7 +248,9 @@ def _meta(study: Study, grid, root: Path, opts: RunOptions, task, plan, started:
         previous = root / "meta.json"
         if previous.exists():  # several invocations can build one study; keep its first start
             try:
-                meta["first_started_at"] = read_json(previous).get("first_started_at", started)
+                before = read_json(previous)
+                meta["first_started_at"] = before.get("first_started_at", started)
+                meta["calls"] = earlier_calls(before)
             except (OSError, ValueError):
                 meta["first_started_at"] = started
         else:
