@@ -89,21 +89,29 @@ if sys.argv[1] == "cuda" and not torch.cuda.is_available():
 EOF
 
 stage data "${GPU_CHECK_LIMIT_DATA:-90}" "$py" - "$data" "$shared" <<'EOF'
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys, tempfile
 from pathlib import Path
 from annealbench.data import cifar10, tinyshakespeare
 from annealbench.data.prepare import prepare
+from annealbench.store import atomic_write_bytes
 from annealbench.tasks.prepare import prepare_data
 data, shared = Path(sys.argv[1]), Path(sys.argv[2])
 maker, text = shared / "make_cifar10.py", shared / "tinyshakespeare" / "input.txt"
-if maker.is_file():  # the offline copy: built under the same lock a download would take
-    folder = data / cifar10.FOLDER
-    prepare(data, "cifar10", folder.is_dir,
-            lambda: subprocess.run([sys.executable, str(maker), str(data)], check=True))
+
+def build_cifar10():  # in a staging folder, renamed into place whole, as a download is
+    staging = Path(tempfile.mkdtemp(prefix=".cifar10-staging-", dir=data))
+    try:
+        subprocess.run([sys.executable, str(maker), str(staging)], check=True)
+        os.replace(staging / cifar10.FOLDER, data / cifar10.FOLDER)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+if maker.is_file():  # the offline copy, under the lock a download would take
+    prepare(data, "cifar10", (data / cifar10.FOLDER).is_dir, build_cifar10)
 if text.is_file():
     dest = tinyshakespeare.tinyshakespeare_path(data)
-    prepare(data, "tinyshakespeare", dest.is_file, lambda: (
-        dest.parent.mkdir(parents=True, exist_ok=True), shutil.copyfile(text, dest)))
+    prepare(data, "tinyshakespeare", dest.is_file,
+            lambda: atomic_write_bytes(dest, text.read_bytes(), fault=None))
 for name in ("cifar10", "tinyshakespeare"):  # checked, or downloaded where neither was there
     prepare_data(name, {}, data)
     print(name, "ready in", data)
