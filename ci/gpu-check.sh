@@ -41,7 +41,6 @@ total=${GPU_CHECK_TOTAL:-540}
 
 py=${GPU_CHECK_PYTHON:-python3}
 export PYTHONPATH="$tree/packages/annealbench/src:$tree/packages/annealbench-report/src${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONDONTWRITEBYTECODE=${PYTHONDONTWRITEBYTECODE:-}
 dev=${GPU_CHECK_DEVICE:-cuda}
 budget=${GPU_CHECK_BUDGET:-quick}
 precision=${GPU_CHECK_PRECISION:-fp32}   # the same on both sides (compare voids otherwise)
