@@ -17,11 +17,11 @@
 #   gpu          smoke (GPU_CHECK_EXTRA) and the studies (GPU_CHECK_STUDIES, at GPU_CHECK_BUDGET, GPU_CHECK_PRECISION)
 #                on the device, 4 processes on the GPU (GPU_CHECK_WORKERS)
 #   cpu          the same studies, budget, precision and commit on the CPU (unless CPU_RECORDS)
+#   consistency  CPU against GPU by annealbench_report.compare's declared rule (docs/gpu.md); no
+#                CPU records is a failure, never a skip
 #   bench        `annealbench bench --check` on the device: every measure, gpu_runs for 1, 2, 4
 #   full-*       one run of each real study's full configuration timed per epoch, and the full
 #                budget's wall time predicted with the measured gpu_runs factor
-#   consistency  CPU against GPU by annealbench_report.compare's declared rule (docs/gpu.md); no
-#                CPU records is a failure, never a skip
 # Exit 0 only if every stage exited 0. GPU_CHECK_DEVICE=cpu rehearses every stage on a machine
 # without a GPU (no figures); size knobs for that: GPU_CHECK_STUDIES, GPU_CHECK_BUDGET,
 # GPU_CHECK_EXTRA, GPU_CHECK_BENCH_ARGS (`skip` allowed on a CPU only), GPU_CHECK_ESTIMATE_ARGS,
@@ -141,6 +141,10 @@ if [ -z "$cpu" ]; then  # the CPU side: the same tree, studies, budget and preci
   stage cpu "${GPU_CHECK_LIMIT_CPU:-180}" bash -c 'run_studies "$@"' _ cpu "$cpu" "" "${studies[@]}"
 fi
 
+# judged before the bench, so that a slow bench cannot take the comparison's time
+stage consistency "${GPU_CHECK_LIMIT_CONSISTENCY:-60}" bash -c 'consistency "$@"' _ "$cpu" "$out/gpu" \
+  "$out/consistency" "${names[@]}"
+
 bench_args=${GPU_CHECK_BENCH_ARGS:---repeats 2}
 if [ "$bench_args" = skip ] && [ "$dev" = cpu ]; then  # a CPU rehearsal of the other stages only
   echo "bench                    skipped (GPU_CHECK_BENCH_ARGS=skip, on a CPU)" | tee -a "$summary"
@@ -168,9 +172,6 @@ for s in "${full_studies[@]}"; do
     --device "$dev" --data-dir "$data" --speedup "$speedup" --json "$out/full/${n%.toml}.json" \
     ${GPU_CHECK_ESTIMATE_ARGS:---epochs 4}
 done
-
-stage consistency "${GPU_CHECK_LIMIT_CONSISTENCY:-60}" bash -c 'consistency "$@"' _ "$cpu" "$out/gpu" \
-  "$out/consistency" "${names[@]}"
 
 {
   echo
