@@ -184,3 +184,12 @@ def test_a_missing_build_is_one_line_and_exit_2(tmp_path, capsys):
     assert compare.main([str(tmp_path / "A"), str(tmp_path / "B"), "--study", "cnn"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cnn" in err[0]
+
+
+def test_the_fixed_arm_is_the_declared_baseline_else_the_constant_type():
+    records = pd.DataFrame({"schedule": ["flat", "cosine", "constant"],
+                            "schedule_type": ["constant", "cosine", "constant"]})
+    assert compare.fixed_arm(records, {}) == "constant"
+    assert compare.fixed_arm(records[records["schedule"] != "constant"], {}) == "flat"
+    assert compare.fixed_arm(records, {"baseline": "flat"}) == "flat"
+    assert compare.fixed_arm(records[records["schedule"] == "cosine"], {}) is None

@@ -34,7 +34,6 @@ import pandas as pd
 
 from annealbench_report.analysis import consistency
 from annealbench_report.analysis.consistency import KEY
-from annealbench_report.records.frames import constant_arm
 
 OPPOSITE = {("reproduced", "reversed"), ("reversed", "reproduced")}
 IDENTITY = ("spec", "precision", "commit")  # what both sides must share for a comparison to mean anything
@@ -49,6 +48,16 @@ def finals(records: pd.DataFrame, primary: str) -> pd.DataFrame:
     r = records[(records["split"] == "test") & (records["metric"] == primary)
                 & (records["epoch"] == records["epochs"])]
     return r[[*KEY, "value"]].drop_duplicates(KEY)
+
+
+def fixed_arm(records: pd.DataFrame, study: dict) -> str | None:
+    """The arm every schedule is contrasted with: study.json's ``baseline`` where it declares one,
+    else the arm of the fixed-LR schedule type (the one named "constant" first)."""
+    if study.get("baseline"):
+        return str(study["baseline"])
+    arms = records[["schedule", "schedule_type"]].drop_duplicates()
+    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
+    return sorted(names, key=lambda s: s != "constant")[0] if names else None
 
 
 def identity(folder: Path) -> dict:
@@ -92,7 +101,7 @@ def compare_study(dir_a: Path, dir_b: Path) -> dict:
         raise ValueError(f"{dir_a / 'study.json'}: min_effect is not set; the rules are in its units")
     ra = pd.read_parquet(dir_a / "records.parquet")
     fa, fb = finals(ra, primary), finals(pd.read_parquet(dir_b / "records.parquet"), primary)
-    fixed = constant_arm(ra)
+    fixed = fixed_arm(ra, study)
     if fixed is None:
         raise ValueError(f"{dir_a / 'records.parquet'}: no fixed-LR arm to contrast the schedules with")
     r = consistency.judge(fa, fb, fixed, float(min_effect))
