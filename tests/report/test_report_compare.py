@@ -1,5 +1,6 @@
 """annealbench_report.compare: two builds of one study (a CPU's and a GPU's) judged by its declared
-rules, its numbers checked against scipy on constructed records."""
+rules (annealbench_report.analysis.consistency), each statistic checked against scipy on
+constructed records, and the comparison void unless both sides share spec, precision and commit."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ import pytest
 from scipy import stats
 
 from annealbench_report import compare
+from annealbench_report.analysis import consistency
 
 SCHEDS = ["constant", "cosine", "step"]
 SEEDS = [0, 1, 2, 3]
+MIN_EFFECT = 0.01
+SAME = {"spec_sha256": "ab12", "budget": "quick", "precision": ["bf16"], "git_commit": "c0ffee"}
 
 
 def _records(values: dict) -> pd.DataFrame:
     """Final test accuracy rows (plus rows compare must ignore) for runs keyed (schedule, seed)."""
     rows = []
     for (sched, seed), v in values.items():
-        base = {"optimizer": "adam", "schedule": sched, "base_lr": 0.001, "seed": seed, "epochs": 6}
+        base = {"optimizer": "adam", "schedule": sched, "schedule_type": sched, "base_lr": 0.001,
+                "seed": seed, "epochs": 6}
         rows.append({**base, "epoch": 6, "split": "test", "metric": "accuracy", "value": v})
         rows.append({**base, "epoch": 3, "split": "test", "metric": "accuracy", "value": v - 0.2})
         rows.append({**base, "epoch": 6, "split": "val", "metric": "accuracy", "value": v + 0.5})
@@ -29,12 +34,18 @@ def _records(values: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _build(folder, values, verdicts, min_effect=0.01):
+def _build(folder, values, verdicts, min_effect=MIN_EFFECT, **identity):
+    ident = {**SAME, **identity}
     d = folder / "cnn"
     d.mkdir(parents=True)
     _records(values).to_parquet(d / "records.parquet")
-    (d / "study.json").write_text(json.dumps({"name": "cnn", "primary_metric": "accuracy",
-                                              "min_effect": min_effect}))
+    (d / "study.json").write_text(json.dumps({
+        "name": "cnn", "primary_metric": "accuracy", "min_effect": min_effect,
+        "budget": ident["budget"], "spec_sha256": ident["spec_sha256"]}))
+    meta = {"git_commit": ident["git_commit"]}
+    if ident["precision"] is not None:
+        meta["precision"] = {"requested": "auto", "resolved": ident["precision"]}
+    (d / "meta.json").write_text(json.dumps(meta))
     pd.DataFrame([{"optimizer": "adam", "protocol": "tuned", "claim": "better", "schedule": s,
                    "verdict": v, "delta": 0.0} for s, v in verdicts.items()]).to_csv(
         d / "verdicts.csv", index=False)
@@ -45,57 +56,91 @@ def _build(folder, values, verdicts, min_effect=0.01):
 def pair(tmp_path):
     rng = np.random.default_rng(7)
     a = {(s, k): 0.6 + 0.02 * rng.standard_normal() for s in SCHEDS for k in SEEDS}
-    shift = {key: 0.001 * rng.standard_normal() for key in a}
+    shift = {key: 0.0005 * rng.standard_normal() for key in a}
     b = {key: a[key] + shift[key] for key in a}
     return tmp_path, a, b
 
 
-def test_differences_and_seed_sd_match_scipy(pair):
+# --- the statistics against scipy -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mean", [-0.004, 0.0, 0.0015, 0.006])
+def test_tost_is_two_one_sided_t_tests(mean):
+    d = mean + 0.003 * np.random.default_rng(3).standard_normal(15)
+    margin = 0.005
+    got = consistency.tost(d, margin)
+    lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    assert got["p"] == pytest.approx(max(lower, upper), rel=1e-9)
+    lo, hi = stats.t.interval(0.90, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (got["lo"], got["hi"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+    # TOST at 5% is the 90% interval inside the margin
+    assert got["equivalent"] == (-margin < lo and hi < margin)
+
+
+def test_sd_upper_bound_is_the_chi_square_bound_and_covers_90_percent():
+    assert consistency.sd_upper_bound(2.0, 7) == pytest.approx(2.0 * math.sqrt(7 / stats.chi2.ppf(0.10, 7)))
+    # coverage of the true SD, by simulation: 90% (binomial SE 0.3 points at 10,000 draws)
+    x = np.random.default_rng(5).standard_normal((10_000, 6))
+    sd = x.std(axis=1, ddof=1)
+    covered = np.mean([consistency.sd_upper_bound(s, 5) >= 1.0 for s in sd])
+    assert abs(covered - 0.90) < 0.01
+
+
+def test_moves_are_contrast_changes_seed_by_seed(pair):
     tmp, a, b = pair
     v = {"cosine": "inconclusive", "step": "reproduced"}
     _build(tmp / "A", a, v)
     _build(tmp / "B", b, v)
     r = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")
+    moves = {s: np.array([(b[(s, k)] - b[("constant", k)]) - (a[(s, k)] - a[("constant", k)])
+                          for k in SEEDS]) for s in ("cosine", "step")}
+    assert r["moves"] == 8 and r["arms"] == 2 and r["runs_matched"] == 12
+    assert r["worst_mean_move"] == pytest.approx(max(abs(m.mean()) for m in moves.values()), rel=1e-12)
+    pooled = math.sqrt(sum(((m - m.mean()) ** 2).sum() for m in moves.values()) / 6)
+    assert r["move_sd"] == pytest.approx(pooled, rel=1e-12) and r["move_dof"] == 6
+    assert r["move_sd_upper"] == pytest.approx(pooled * math.sqrt(6 / stats.chi2.ppf(0.10, 6)), rel=1e-12)
     d = np.array([b[k] - a[k] for k in a])
-    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
-    got = r["differences"]
-    assert got["n"] == len(a) == 12 and got["unmatched_a"] == got["unmatched_b"] == 0
-    assert math.isclose(got["mean"], d.mean(), rel_tol=1e-12)
-    assert math.isclose(got["lo"], lo, rel_tol=1e-9) and math.isclose(got["hi"], hi, rel_tol=1e-9)
-    assert math.isclose(got["sd"], d.std(ddof=1), rel_tol=1e-12)
-    # pooled within-arm SD: one-way ANOVA's residual mean square
-    groups = [[a[(s, k)] for k in SEEDS] for s in SCHEDS]
-    ss = sum(((np.array(g) - np.mean(g)) ** 2).sum() for g in groups)
-    assert math.isclose(r["seed_sd_a"], math.sqrt(ss / (len(a) - len(SCHEDS))), rel_tol=1e-12)
-    dof = len(a) - len(SCHEDS)
-    assert got["f_ratio"] == pytest.approx(d.var(ddof=1) / (2 * r["seed_sd_a"] ** 2), rel=1e-12)
-    assert got["f_crit"] == pytest.approx(stats.f.ppf(0.95, len(d) - 1, dof), rel=1e-12)
-    assert r["rules"] == {"mean_within_min_effect": True, "sd_within_seed_sd": True,
-                          "no_opposite_verdicts": True}
+    assert r["bias"]["mean"] == pytest.approx(d.mean(), rel=1e-12) and r["bias"]["n"] == 12
+    assert r["margin"] == MIN_EFFECT / 2
+    assert r["rules"] == {"mean_move_within_margin": True, "move_spread_within_margin": True,
+                          "device_bias_equivalent": True, "no_opposite_verdicts": True}
     assert r["agree"] and r["verdicts_same"] == r["verdicts_total"] == 2
 
 
-def test_device_bias_larger_than_min_effect_fails(pair, capsys):
+# --- each rule can fail -------------------------------------------------------------------------
+
+
+def test_a_device_bias_beyond_the_margin_fails_tost(pair, capsys):
     tmp, a, b = pair
     v = {"cosine": "inconclusive"}
     _build(tmp / "A", a, v)
-    _build(tmp / "B", {k: x + 0.02 for k, x in b.items()}, v)
-    assert compare.main([str(tmp / "A"), str(tmp / "B"), "--study", "cnn", "--out",
-                         str(tmp / "o")]) == 1
+    _build(tmp / "B", {k: x + 0.006 for k, x in b.items()}, v)  # every run, so contrasts do not move
+    assert compare.main([str(tmp / "A"), str(tmp / "B"), "--study", "cnn", "--out", str(tmp / "o")]) == 1
     text = (tmp / "o" / "compare.txt").read_text()
-    assert "mean_within_min_effect: NO" in text and "agree: NO" in text
+    assert "device_bias_equivalent: NO" in text and "mean_move_within_margin: yes" in text
+    assert "agree: NO" in text
     assert json.loads((tmp / "o" / "compare.json").read_text())[0]["agree"] is False
 
 
-def test_scatter_beyond_a_new_seed_fails(pair):
+def test_a_schedule_moved_by_the_device_fails_the_mean_move(pair):
+    tmp, a, b = pair
+    v = {"cosine": "inconclusive"}
+    _build(tmp / "A", a, v)
+    _build(tmp / "B", {k: x + (0.008 if k[0] == "cosine" else 0.0) for k, x in b.items()}, v)
+    r = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")
+    assert r["rules"]["mean_move_within_margin"] is False and not r["agree"]
+    assert r["mean_moves"]["adam/cosine/0.001/6"] == pytest.approx(0.008, abs=0.002)
+
+
+def test_scatter_of_the_contrasts_fails_the_spread(pair):
     tmp, a, _ = pair
     rng = np.random.default_rng(1)
     v = {"cosine": "inconclusive"}
-    _build(tmp / "A", a, v, min_effect=1.0)  # a generous band: only the scatter rule can fail
-    _build(tmp / "B", {k: x + 0.2 * rng.standard_normal() for k, x in a.items()}, v,
-           min_effect=1.0)
+    _build(tmp / "A", a, v)
+    _build(tmp / "B", {k: x + 0.01 * rng.standard_normal() for k, x in a.items()}, v)
     r = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")
-    assert r["rules"]["sd_within_seed_sd"] is False and not r["agree"]
+    assert r["rules"]["move_spread_within_margin"] is False and not r["agree"]
 
 
 def test_opposite_verdicts_fail_and_other_differences_are_listed(pair):
@@ -106,8 +151,7 @@ def test_opposite_verdicts_fail_and_other_differences_are_listed(pair):
     assert r["rules"]["no_opposite_verdicts"] is False and not r["agree"]
     assert {(x["schedule"], x["verdict_a"], x["verdict_b"]) for x in r["verdict_differences"]} == {
         ("cosine", "reproduced", "reversed"), ("step", "inconclusive", "no meaningful difference")}
-    lines = compare.describe(r)
-    assert any("cosine: reproduced (A) vs reversed (B)" in x for x in lines)
+    assert any("cosine: reproduced (A) vs reversed (B)" in x for x in compare.describe(r))
 
 
 def test_runs_only_on_one_side_are_counted_not_matched(pair):
@@ -115,8 +159,25 @@ def test_runs_only_on_one_side_are_counted_not_matched(pair):
     v = {"cosine": "inconclusive"}
     _build(tmp / "A", a, v)
     _build(tmp / "B", {k: x for k, x in b.items() if k[1] != 3}, v)
-    d = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")["differences"]
-    assert (d["n"], d["unmatched_a"], d["unmatched_b"]) == (9, 3, 0)
+    r = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")
+    assert (r["runs_matched"], r["unmatched_a"], r["unmatched_b"], r["moves"]) == (9, 3, 0, 6)
+
+
+# --- void or bad input: one line, exit 2 --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("spec_sha256", "ffff", "spec differs"), ("budget", "full", "spec differs"),
+    ("precision", ["fp32"], "precision differs"), ("git_commit", "deadbeef", "commit differs"),
+    ("precision", None, "B does not record its precision")])
+def test_different_spec_precision_or_commit_voids_the_comparison(pair, capsys, field, value, says):
+    tmp, a, b = pair
+    v = {"cosine": "inconclusive"}
+    _build(tmp / "A", a, v)
+    _build(tmp / "B", b, v, **{field: value})
+    assert compare.main([str(tmp / "A"), str(tmp / "B"), "--study", "cnn"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cnn: void" in err[0] and says in err[0]
 
 
 def test_a_missing_build_is_one_line_and_exit_2(tmp_path, capsys):
@@ -125,11 +186,10 @@ def test_a_missing_build_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "cnn" in err[0]
 
 
-def test_scatter_rule_is_an_f_test_not_a_point_comparison():
-    """The first GPU run's CNN: SD(d) 0.0113 over 42 pairs against a seed SD of 0.0078 on 28 df is
-    above sqrt(2) x 0.0078 = 0.0110, yet not significantly more scatter than a new seed brings."""
-    f_ratio, f_crit = compare.scatter_test(0.0113, 42, 0.0078, 28)
-    assert 0.0113 > math.sqrt(2) * 0.0078 and f_ratio <= f_crit
-    assert f_crit == pytest.approx(stats.f.ppf(0.95, 41, 28))
-    f_big, _ = compare.scatter_test(0.03, 42, 0.0078, 28)
-    assert f_big > f_crit
+def test_the_fixed_arm_is_the_declared_baseline_else_the_constant_type():
+    records = pd.DataFrame({"schedule": ["flat", "cosine", "constant"],
+                            "schedule_type": ["constant", "cosine", "constant"]})
+    assert compare.fixed_arm(records, {}) == "constant"
+    assert compare.fixed_arm(records[records["schedule"] != "constant"], {}) == "flat"
+    assert compare.fixed_arm(records, {"baseline": "flat"}) == "flat"
+    assert compare.fixed_arm(records[records["schedule"] == "cosine"], {}) is None

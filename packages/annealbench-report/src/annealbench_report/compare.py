@@ -2,28 +2,24 @@
 
     python -m annealbench_report.compare A B --study NAME [--study NAME ...] [--out DIR]
 
-A and B are output folders (``<A>/<study>/records.parquet``, ``verdicts.csv`` and ``study.json``
-as ``annealbench-report build`` writes them). Runs are matched on what defines them apart from the
-device and precision (optimizer, schedule, base LR, seed, length); for each pair the difference
-B - A of the final test primary metric is taken.
+A and B are output folders (``<A>/<study>/records.parquet`` and ``verdicts.csv`` as
+``annealbench-report build`` writes them, ``study.json`` and ``meta.json`` as ``annealbench run``
+does). Runs are matched on what defines them apart from the device (optimizer, schedule, base LR,
+seed, length).
 
-A CPU and a GPU never give the same bits: cuDNN's kernels sum in other orders than the CPU's, bf16
-rounds where fp32 does not, and training amplifies a last-bit difference into a different run of
-the same seed. So agreement is judged on distributions and verdicts, by rules fixed here before
-any GPU run (each is a line of the output):
+The comparison is void unless both sides ran the same spec (study.json's name, budget and
+spec_sha256), the same precision (meta.json's resolved precisions) and the same commit
+(meta.json's git_commit): one line naming what differs, exit 2. Otherwise they agree when every
+rule of ``annealbench_report.analysis.consistency`` holds (the schedule-minus-fixed contrast of
+each seed moved by the device: mean move and the 90% upper bound of the moves' spread within half
+of min_effect, a TOST on the device's bias at the same margin) and no claim is "reproduced" on one
+side and "reversed" on the other; other verdict differences are listed, not judged. Exit 0 if
+every study agrees, 1 if one does not.
 
-1. No device effect the study would call meaningful: the 95% t-interval of the mean difference
-   lies inside +-min_effect (the study's smallest effect of interest).
-2. No more scatter than a new seed brings: two independent draws of a run's luck differ by
-   sqrt(2) sigma, and changing the device at a fixed seed must not do worse than redrawing the seed.
-   Tested, not compared point to point: the variance ratio F = SD(d)^2 / (2 SD_seed^2), SD_seed
-   pooled over A's arms, must not exceed the 95% quantile of F(n - 1, dof of SD_seed). (The first
-   GPU run, 2026-12-04, used the point rule SD(d) <= sqrt(2) SD_seed. Where the device does
-   decorrelate a run as fully as a new seed, that rule's threshold is the expected value itself,
-   so it fails about half the time with nothing wrong: the CNN failed it by 3%, docs/gpu.md. This
-   test, declared after that run and before any other, fails only on significantly more scatter.)
-3. Verdicts: no claim is "reproduced" on one side and "reversed" on the other. Other differences
-   (e.g. inconclusive on one side) are listed: near the decision threshold they are expected.
+These rules were declared after the first GPU run (2026-12-04, docs/gpu.md) and before any other.
+That run was judged by the rules declared before it (a 95% t-interval of the mean per-run
+difference inside +-min_effect; the SD of the per-run differences at most sqrt(2) times the CPU's
+seed SD; no opposite verdicts), and it stays reported under them in docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -34,12 +30,17 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-KEY = ["optimizer", "schedule", "base_lr", "seed", "epochs"]
+from annealbench_report.analysis import consistency
+from annealbench_report.analysis.consistency import KEY
+
 OPPOSITE = {("reproduced", "reversed"), ("reversed", "reproduced")}
+IDENTITY = ("spec", "precision", "commit")  # what both sides must share for a comparison to mean anything
+
+
+class Void(ValueError):
+    """The two sides are not the same study, precision and commit: nothing to compare."""
 
 
 def finals(records: pd.DataFrame, primary: str) -> pd.DataFrame:
@@ -49,34 +50,36 @@ def finals(records: pd.DataFrame, primary: str) -> pd.DataFrame:
     return r[[*KEY, "value"]].drop_duplicates(KEY)
 
 
-def pooled_seed_sd(f: pd.DataFrame) -> tuple[float, int]:
-    """Within-arm seed SD, pooled over arms (optimizer, schedule, base LR, length), and its
-    degrees of freedom."""
-    groups = [g["value"].to_numpy() for _, g in f.groupby(KEY[:3] + ["epochs"]) if len(g) > 1]
-    dof = sum(len(g) - 1 for g in groups)
-    if not dof:
-        return math.nan, 0
-    return math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof), dof
+def fixed_arm(records: pd.DataFrame, study: dict) -> str | None:
+    """The arm every schedule is contrasted with: study.json's ``baseline`` where it declares one,
+    else the arm of the fixed-LR schedule type (the one named "constant" first)."""
+    if study.get("baseline"):
+        return str(study["baseline"])
+    arms = records[["schedule", "schedule_type"]].drop_duplicates()
+    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
+    return sorted(names, key=lambda s: s != "constant")[0] if names else None
 
 
-def scatter_test(sd_d: float, n: int, seed_sd: float, dof: int) -> tuple[float, float]:
-    """(F, its 95% critical value) for rule 2: F = sd_d^2 / (2 seed_sd^2) on (n - 1, dof)."""
-    return sd_d ** 2 / (2 * seed_sd ** 2), float(stats.f.ppf(0.95, n - 1, dof))
+def identity(folder: Path) -> dict:
+    """The spec, precision and commit a build ran (None where its files do not say)."""
+    study = json.loads((folder / "study.json").read_text())
+    meta_file = folder / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    resolved = (meta.get("precision") or {}).get("resolved")
+    spec = [study.get("name"), study.get("budget"), study.get("spec_sha256")]
+    return {"spec": None if None in spec else spec,
+            "precision": sorted(resolved) if resolved else None,
+            "commit": meta.get("git_commit")}
 
 
-def differences(a: pd.DataFrame, b: pd.DataFrame) -> dict:
-    """Summary of the paired differences b - a; t-interval at 95%."""
-    m = a.merge(b, on=KEY, suffixes=("_a", "_b"))
-    d = (m["value_b"] - m["value_a"]).to_numpy(dtype=float)
-    n = len(d)
-    out = {"n": n, "unmatched_a": len(a) - n, "unmatched_b": len(b) - n}
-    if n < 2:
-        return {**out, "mean": math.nan, "lo": math.nan, "hi": math.nan, "sd": math.nan}
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return {**out, "mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd,
-            "median_abs": float(np.median(np.abs(d))), "max_abs": float(np.abs(d).max()),
-            "q05": float(np.quantile(d, 0.05)), "q95": float(np.quantile(d, 0.95))}
+def check_same(a: dict, b: dict) -> None:
+    """Raise Void naming the first of spec, precision and commit that is unknown or differs."""
+    for field in IDENTITY:
+        if a[field] is None or b[field] is None:
+            side = "A" if a[field] is None else "B"
+            raise Void(f"void: {side} does not record its {field} (study.json, meta.json)")
+        if a[field] != b[field]:
+            raise Void(f"void: {field} differs (A {a[field]}, B {b[field]})")
 
 
 def verdicts(va: pd.DataFrame, vb: pd.DataFrame) -> pd.DataFrame:
@@ -89,41 +92,39 @@ def verdicts(va: pd.DataFrame, vb: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_study(dir_a: Path, dir_b: Path) -> dict:
+    same = identity(dir_a)
+    check_same(same, identity(dir_b))
     study = json.loads((dir_a / "study.json").read_text())
     primary = study["primary_metric"]
     min_effect = study.get("min_effect")
-    fa = finals(pd.read_parquet(dir_a / "records.parquet"), primary)
-    fb = finals(pd.read_parquet(dir_b / "records.parquet"), primary)
-    diff = differences(fa, fb)
-    seed_sd, dof = pooled_seed_sd(fa)
-    ok_sd = None
-    if math.isfinite(seed_sd) and seed_sd > 0 and diff["n"] >= 2:
-        f_ratio, f_crit = scatter_test(diff["sd"], diff["n"], seed_sd, dof)
-        diff.update(f_ratio=f_ratio, f_crit=f_crit, seed_dof=dof)
-        ok_sd = bool(f_ratio <= f_crit)
+    if min_effect is None:
+        raise ValueError(f"{dir_a / 'study.json'}: min_effect is not set; the rules are in its units")
+    ra = pd.read_parquet(dir_a / "records.parquet")
+    fa, fb = finals(ra, primary), finals(pd.read_parquet(dir_b / "records.parquet"), primary)
+    fixed = fixed_arm(ra, study)
+    if fixed is None:
+        raise ValueError(f"{dir_a / 'records.parquet'}: no fixed-LR arm to contrast the schedules with")
+    r = consistency.judge(fa, fb, fixed, float(min_effect))
+    matched = len(fa.merge(fb, on=KEY))
     v = verdicts(pd.read_csv(dir_a / "verdicts.csv"), pd.read_csv(dir_b / "verdicts.csv"))
-    rules = {
-        "mean_within_min_effect": None if min_effect is None or diff["n"] < 2 else bool(
-            -min_effect <= diff["lo"] and diff["hi"] <= min_effect),
-        "sd_within_seed_sd": ok_sd,
-        "no_opposite_verdicts": not bool(v["opposite"].any()),
-    }
-    return {"study": study.get("name", dir_a.name), "primary_metric": primary,
-            "min_effect": min_effect, "seed_sd_a": seed_sd, "differences": diff,
+    rules = {**r["rules"], "no_opposite_verdicts": not bool(v["opposite"].any())}
+    return {"study": study.get("name", dir_a.name), "primary_metric": primary, "min_effect": min_effect,
+            "identity": same, "runs_matched": matched, "unmatched_a": len(fa) - matched,
+            "unmatched_b": len(fb) - matched, **{k: x for k, x in r.items() if k != "rules"},
             "verdicts_total": len(v), "verdicts_same": int(v["same"].sum()),
             "verdict_differences": v[~v["same"]].to_dict("records"), "rules": rules,
-            "agree": all(r is not False for r in rules.values())}
+            "agree": all(x is not False for x in rules.values())}
 
 
 def describe(r: dict) -> list[str]:
-    d = r["differences"]
-    lines = [f"{r['study']}: {d['n']} runs matched ({d['unmatched_a']} only in A, "
-             f"{d['unmatched_b']} only in B); B - A final test {r['primary_metric']}: mean "
-             f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] (95% t), SD {d['sd']:.4f}, "
-             f"max |d| {d.get('max_abs', math.nan):.4f}; seed SD of A {r['seed_sd_a']:.4f}"]
-    if "f_ratio" in d:
-        lines.append(f"  scatter against a new seed: F {d['f_ratio']:.3f} (95% critical "
-                     f"{d['f_crit']:.3f} on {d['n'] - 1} and {d['seed_dof']} df)")
+    b = r["bias"] or {}
+    lines = [f"{r['study']}: {r['runs_matched']} runs matched ({r['unmatched_a']} only in A, "
+             f"{r['unmatched_b']} only in B), {r['moves']} contrasts in {r['arms']} arms; margin "
+             f"{r['margin']:.4g} (half of min_effect, {r['primary_metric']})",
+             f"  mean move per arm: worst {r['worst_mean_move']:+.4f}; moves' SD {r['move_sd']:.4f} "
+             f"(90% upper bound {r['move_sd_upper']:.4f} on {r['move_dof']} df)",
+             f"  device bias B - A: {b.get('mean', math.nan):+.4f} [{b.get('lo', math.nan):+.4f}, "
+             f"{b.get('hi', math.nan):+.4f}] (90% t), TOST p {b.get('p', math.nan):.3g}"]
     for rule, ok in r["rules"].items():
         lines.append(f"  {rule}: {'n/a' if ok is None else 'yes' if ok else 'NO'}")
     lines.append(f"  verdicts: {r['verdicts_same']} of {r['verdicts_total']} the same")

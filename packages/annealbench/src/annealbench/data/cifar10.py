@@ -7,13 +7,18 @@ offline machines); torchvision is used only as the md5-checked downloader.
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from annealbench.data.images import ImageSet
+from annealbench.data.prepare import prepare
 from annealbench.errors import DataError
 
 FOLDER = "cifar-10-batches-py"
@@ -36,20 +41,57 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _download(data_dir: Path) -> None:
-    where = Path(data_dir) / FOLDER
-    hint = (
-        f"put the official python-version folder at {where} "
-        "(point --data-dir or ANNEALBENCH_DATA at its parent)"
-    )
-    try:
-        import torchvision
+def _download(root: Path) -> None:
+    """torchvision's md5-checked download and extraction into ``root`` (``root/FOLDER``)."""
+    import torchvision
 
-        torchvision.datasets.CIFAR10(root=str(data_dir), download=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "no data"; say where to put it
-        raise DataError(f"CIFAR-10 not found and download failed ({_one_line(exc)[:200]}); {hint}") from exc
-    if not where.is_dir():
-        raise DataError(f"CIFAR-10 download did not produce {where}; {hint}")
+    torchvision.datasets.CIFAR10(root=str(root), download=True)
+
+
+def _hint(data_dir: Path) -> str:
+    return (f"put the official python-version folder at {Path(data_dir) / FOLDER} "
+            "(point --data-dir or ANNEALBENCH_DATA at its parent)")
+
+
+def _fetch_into(data_dir: Path, fetch: Callable[[Path], None]) -> None:
+    """Download into a staging folder beside the final one, then rename it into place: a reader
+    that finds the folder finds it whole."""
+    staging = Path(tempfile.mkdtemp(prefix=".cifar10-staging-", dir=data_dir))
+    try:
+        try:
+            fetch(staging)
+        except Exception as exc:  # noqa: BLE001 - any failure means "no data"; say where to put it
+            raise DataError(f"CIFAR-10 not found and download failed ({_one_line(exc)[:200]}); "
+                            f"{_hint(data_dir)}") from exc
+        if not (staging / FOLDER).is_dir():
+            raise DataError(f"CIFAR-10 download did not produce {FOLDER}; {_hint(data_dir)}")
+        os.replace(staging / FOLDER, Path(data_dir) / FOLDER)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def prepare_cifar10(data_dir: Path, *, download: bool, fetch: Callable[[Path], None] = _download) -> bool:
+    """Make ``data_dir/cifar-10-batches-py`` hold every batch: downloaded (``fetch``) by one process
+    under the data folder's lock while any others wait. Returns whether this call downloaded it.
+    A folder that exists but lacks files is the user's: reported, never overwritten."""
+    folder = Path(data_dir) / FOLDER
+    files = cifar10_files(data_dir)
+
+    def ready() -> bool:
+        if folder.is_dir():
+            for path in files:
+                if not path.is_file():
+                    raise DataError(f"{path}: missing; {folder} must hold {', '.join(p.name for p in files)}")
+            return True
+        if not download:
+            raise DataError(
+                f"no CIFAR-10 folder at {folder}; put the official python-version "
+                "'cifar-10-batches-py' folder there (point --data-dir or ANNEALBENCH_DATA at its parent) "
+                "or allow download"
+            )
+        return False
+
+    return prepare(data_dir, "cifar10", ready, lambda: _fetch_into(data_dir, fetch))
 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -89,18 +131,8 @@ def _to_set(parts: list[tuple[np.ndarray, np.ndarray]], device: torch.device) ->
 def load_cifar10(data_dir: Path, device: torch.device, *, download: bool) -> tuple[ImageSet, ImageSet]:
     """(full train set of 50,000, official test set) as uint8 on `device`, cached per process."""
     folder = Path(data_dir) / FOLDER
-    if not folder.is_dir():
-        if not download:
-            raise DataError(
-                f"no CIFAR-10 folder at {folder}; put the official python-version "
-                "'cifar-10-batches-py' folder there (point --data-dir or ANNEALBENCH_DATA at its parent) "
-                "or allow download"
-            )
-        _download(data_dir)
+    prepare_cifar10(data_dir, download=download)
     files = cifar10_files(data_dir)
-    for path in files:
-        if not path.is_file():
-            raise DataError(f"{path}: missing; {folder} must hold {', '.join(p.name for p in files)}")
     signature = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     key = (str(folder.resolve()), str(device))
     cached = _CACHE.get(key)

@@ -6,6 +6,7 @@ import hashlib
 import urllib.request
 from pathlib import Path
 
+from annealbench.data.prepare import prepare
 from annealbench.errors import DataError
 from annealbench.store import atomic_write_bytes
 
@@ -29,16 +30,25 @@ def _fetch(dest: Path) -> None:
     atomic_write_bytes(dest, body, fault=None)
 
 
-def locate_tinyshakespeare(data_dir: Path, *, download: bool) -> Path:
+def locate_tinyshakespeare(data_dir: Path, *, download: bool, fetch=_fetch) -> Path:
+    """The corpus's path, downloaded (``fetch``) by one process under the data folder's lock while
+    any others wait."""
     path = tinyshakespeare_path(data_dir)
-    if path.is_file():
-        return path
     hint = f"put Tiny Shakespeare at {path} (point --data-dir or ANNEALBENCH_DATA at {Path(data_dir)})"
-    if not download:
-        raise DataError(f"no {path}; {hint}")
-    try:
-        _fetch(path)
-    except Exception as exc:  # noqa: BLE001 - network, HTTP and checksum failures all mean "not here"
-        reason = " ".join(str(exc).split())[:160]
-        raise DataError(f"no {path} and download from {URL} failed ({reason}); {hint}") from exc
+
+    def ready() -> bool:
+        if path.is_file():
+            return True
+        if not download:
+            raise DataError(f"no {path}; {hint}")
+        return False
+
+    def build() -> None:
+        try:
+            fetch(path)  # an atomic write: a reader never sees half a file
+        except Exception as exc:  # noqa: BLE001 - network, HTTP and checksum failures all mean "not here"
+            reason = " ".join(str(exc).split())[:160]
+            raise DataError(f"no {path} and download from {URL} failed ({reason}); {hint}") from exc
+
+    prepare(data_dir, "tinyshakespeare", ready, build)
     return path

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from annealbench.errors import AnnealbenchError
 from annealbench.options import RunOptions, TrainOptions
+from annealbench.tasks.prepare import prepare_data
 
 if TYPE_CHECKING:
     from annealbench.sharing.plan import Share
@@ -111,6 +112,8 @@ def run_ray(grid: list[dict], root: Path, spec: TaskSpec, opts: RunOptions, *, o
         resources = {"num_cpus": opts.cpus_per_run,
                      "num_gpus": opts.gpus_per_run if device.type == "cuda" else 0}
         remote = ray.remote(max_retries=0, **resources)(_ray_run)
+        # once, here, before any task starts (nodes with a folder of their own prepare it under its lock)
+        prepare_data(spec.dataset, spec.dataset_kwargs, spec.data_dir)
         pending = {}
         forks = {}
 

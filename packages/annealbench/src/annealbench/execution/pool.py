@@ -35,6 +35,7 @@ from annealbench.execution.worker import Done, Failure, Job, Log, Ready, Retire,
 from annealbench.options import RunOptions
 from annealbench.sharing.plan import NO_SHARE
 from annealbench.store import RunDir
+from annealbench.tasks.prepare import prepare_data
 from annealbench.training.runner import FINAL_STATUSES, RunOutcome
 
 _ERRORS = {"StoreError": StoreError, "DataError": DataError}
@@ -182,6 +183,8 @@ class _Pool:
             self.opts.log(f"pool: {len(self.todo)} runs to train in {self.n} processes x {self.threads} "
                           "threads")
         try:
+            if self.n:  # workers only read the data: download or check it once, here, before any starts
+                prepare_data(self.spec.dataset, self.spec.dataset_kwargs, self.spec.data_dir)
             self.workers = [self.start(i) for i in range(self.n)]
             if prepare is not None:
                 plan = prepare()
