@@ -14,11 +14,18 @@ STORE = ROOT / "packages" / "annealbench" / "src" / "annealbench" / "store.py"
 
 
 def _store_epoch_columns() -> tuple:
+    """EPOCH_COLUMNS as the training side declares it: a literal tuple, or the fields of the
+    NamedTuple it names (``EPOCH_COLUMNS = EpochRow._fields``)."""
     tree = ast.parse(STORE.read_text(encoding="utf-8"))
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         if any(isinstance(t, ast.Name) and t.id == "EPOCH_COLUMNS" for t in targets):
-            return tuple(ast.literal_eval(node.value))
+            v = node.value
+            if isinstance(v, ast.Attribute) and v.attr == "_fields" and isinstance(v.value, ast.Name):
+                body = classes[v.value.id].body
+                return tuple(f.target.id for f in body if isinstance(f, ast.AnnAssign))
+            return tuple(ast.literal_eval(v))
     raise AssertionError(f"{STORE}: no EPOCH_COLUMNS")
 
 

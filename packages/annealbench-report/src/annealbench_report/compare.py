@@ -34,6 +34,7 @@ import pandas as pd
 
 from annealbench_report.analysis import consistency
 from annealbench_report.analysis.consistency import KEY
+from annealbench_report.records.frames import baseline_arm
 
 OPPOSITE = {("reproduced", "reversed"), ("reversed", "reproduced")}
 IDENTITY = ("spec", "precision", "commit")  # what both sides must share for a comparison to mean anything
@@ -51,13 +52,8 @@ def finals(records: pd.DataFrame, primary: str) -> pd.DataFrame:
 
 
 def fixed_arm(records: pd.DataFrame, study: dict) -> str | None:
-    """The arm every schedule is contrasted with: study.json's ``baseline`` where it declares one,
-    else the arm of the fixed-LR schedule type (the one named "constant" first)."""
-    if study.get("baseline"):
-        return str(study["baseline"])
-    arms = records[["schedule", "schedule_type"]].drop_duplicates()
-    names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == "constant"})
-    return sorted(names, key=lambda s: s != "constant")[0] if names else None
+    """The arm every schedule is contrasted with: the study's declared baseline (records.frames)."""
+    return baseline_arm(records, study)
 
 
 def identity(folder: Path) -> dict:
