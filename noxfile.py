@@ -67,6 +67,14 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def nightly(session: nox.Session) -> None:
+    """The nightly job's report side (ci/nightly.sh): ``-- stage WORK SITE``, ``-- close SITE ...``
+    (python -m annealbench_report.nightly; no torch)."""
+    _install(session, "-e", REPORT)
+    session.run("python", "-m", "annealbench_report.nightly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     # scikit-learn: the digits data set of examples/digits, which the tests run end to end
     _install(session, "-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",

@@ -235,6 +235,10 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
               **environment(device), "measures": {}}
     for name, (base, cand, unit) in measures.items():
         result["measures"][name] = judge(name, base, cand, unit)
+    # each repetition, for the nightly history's throughput series (annealbench_report.nightly)
+    result["measures"]["runner_throughput"]["samples"] = {"baseline": bare, "candidate": runner}
+    result["measures"]["augment_throughput"]["samples"] = {
+        "baseline": [r[0] for r in rates], "candidate": [r[1] for r in rates]}
     result["measures"].update(bench_engine.measures(device, data_dir, dry_run, repeats, experiments))
     if out is not None and not dry_run:
         out.mkdir(parents=True, exist_ok=True)
