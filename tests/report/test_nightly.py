@@ -148,3 +148,15 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
                              "c", "--exit", "bench"]) == 2
     assert capsys.readouterr().err.strip() == ("nightly: --exit 'bench': give COMMAND=STATUS, STATUS "
                                                "an integer")
+
+
+def test_throughput_is_each_run_s_median_after_its_first_epoch_and_a_shared_prefix_counts_once():
+    import pandas as pd
+
+    def rows(run, values, status="completed"):
+        return [{"metric": "throughput", "status": status, "run_key": run, "epoch": e, "value": v}
+                for e, v in enumerate(values, 1)]
+    df = pd.DataFrame(rows("a", [10.0, 100.0, 120.0, 110.0]) + rows("copy", [10.0, 100.0, 120.0, 110.0])
+                      + rows("fork", [10.0, 200.0, 220.0]) + rows("one", [55.0])
+                      + rows("bad", [1.0, 2.0], status="failed"))
+    assert night.throughput_samples(df) == [55.0, 110.0, 210.0]

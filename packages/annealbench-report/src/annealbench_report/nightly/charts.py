@@ -39,7 +39,7 @@ def _night_axis(ax, labels: list[str]) -> None:
 
 
 def label(night: dict) -> str:
-    return str(night.get("started_at") or night["night"])[:10]
+    return str(night.get("started_at") or night["night"])[:16].replace("T", " ")
 
 
 def throughput_figure(nights: list[dict]) -> str | None:

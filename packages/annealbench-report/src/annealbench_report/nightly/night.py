@@ -60,9 +60,11 @@ def verdict_rows(study_dir: Path) -> list[dict]:
 
 def throughput_samples(records: pd.DataFrame) -> list[float]:
     """Each finished run's median epoch throughput (items/s), epoch 1 left out where a run has
-    later epochs (it pays for start-up and compilation)."""
+    later epochs (it pays for start-up and compilation). Epochs a run took over from another run's
+    identical prefix carry that run's rows: they are counted once."""
     t = records[(records["metric"].astype(str) == "throughput")
                 & records["status"].astype(str).isin(FINISHED)]
+    t = t.drop_duplicates(subset=["epoch", "value"])
     out = []
     for _, g in t.groupby(t["run_key"].astype(str)):
         later = g[g["epoch"] > 1]
