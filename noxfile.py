@@ -1,4 +1,5 @@
-"""Sessions: reproduce (train + report), report (HTML from records, no torch), tests, lint, bench.
+"""Sessions: reproduce (train + report), report (HTML from records, no torch), tests, lint, bench,
+nightly (the nightly job's report side, ci/README.md).
 
 Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` go straight to
 ``annealbench run`` (``nox -s reproduce -- --help``), e.g. ``nox -s reproduce -- smoke`` or

@@ -54,11 +54,12 @@ def test_the_rule_needs_both_the_factor_and_the_p_value():
     assert slowdown.judge([], [base]) is None and slowdown.judge(base, [[], []]) is None
 
 
-def _night(nid, verdict="inconclusive", status="passed", speed=1.0, gpu="H100", failures=()):
+def _night(nid, verdict="inconclusive", status="passed", speed=1.0, gpu="H100", failures=(),
+           budget="full"):
     v = {"optimizer": "adam", "protocol": "tuned", "claim": "better", "schedule": "cosine", "n": 10,
          "delta": 0.01 if verdict == "reproduced" else 0.002, "lo": 0.004, "hi": 0.016,
          "verdict": verdict}
-    study = {"verdicts": [v], "throughput": [speed * (900 + i) for i in range(20)]}
+    study = {"budget": budget, "verdicts": [v], "throughput": [speed * (900 + i) for i in range(20)]}
     return {"night": nid, "status": status, "failures": list(failures), "git_commit": "c" * 40,
             "versions": {"gpu": gpu}, "studies": {"cnn": study}, "bench": {}}
 
@@ -73,8 +74,9 @@ def test_alerts_name_a_flip_a_slowdown_and_a_failure():
     assert found[2].text.startswith("cnn (per-run throughput): median 0.70× the window's (2 earlier")
     md = alerts.markdown(tonight, found)
     assert md.startswith("# annealbench nightly n3: failed") and "## throughput drop" in md
-    # another GPU is not a window; the same verdict is no change
+    # another GPU is not a window, another budget not an earlier verdict; the same verdict no change
     assert alerts.alerts(_night("n3", speed=0.7, gpu="H200"), earlier) == []
+    assert alerts.alerts(_night("n3", verdict="reproduced", budget="quick"), earlier) == []
 
 
 @pytest.fixture
@@ -141,6 +143,7 @@ def test_close_stops_on_a_file_over_the_limit_with_one_line(site, capsys, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "over the 0.1 MB a site file may have" in err[0]
     assert "index.html is " in err[0] and "MB, over the" in err[0]
+    assert ledger.load(site)[0]["failures"][-1] == err[0].removeprefix("nightly: ")
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):

@@ -71,6 +71,13 @@ def close(a) -> int:
     earlier = [n for n in ledger.load(site) if n["night"] != a.night]
     night = close_night(site, a.night, a.started, a.commit, a.study, _exits(a.exit),
                         _versions(a.versions))
+    big = archive.oversized(site)  # before the archive copies them again
+    if big:
+        path, size = big[0]
+        too_big = (f"{path} is {size / 1e6:.1f} MB, over the {archive.MAX_FILE_BYTES / 1e6:g} MB a "
+                   "site file may have; not publishable")
+        print(f"{PROG}: {too_big}", file=sys.stderr)
+        night.update(status="failed", failures=[*night["failures"], too_big])
     found = alerts.alerts(night, earlier)
     text = alerts.markdown(night, found) if found else None
     nights = ledger.record(site, night)
@@ -86,12 +93,6 @@ def close(a) -> int:
                                                       if found else ", no alerts"))
     for f in night["failures"]:
         print(f"{PROG}:   failed: {f}")
-    big = archive.oversized(site)
-    if big:
-        path, size = big[0]
-        print(f"{PROG}: {path} is {size / 1e6:.1f} MB, over the {archive.MAX_FILE_BYTES / 1e6:g} MB a "
-              "site file may have; not publishable", file=sys.stderr)
-        return 1
     return 1 if night["status"] == "failed" else 0
 
 

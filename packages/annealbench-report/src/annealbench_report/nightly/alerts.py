@@ -3,8 +3,8 @@
 Three rules (declared for users in ci/README.md):
 
 - **verdict change**: a verdict row (study, optimizer, protocol, claim, schedule) whose verdict
-  differs from the same row on the latest earlier night that has it; both nights' Δ and 95%
-  intervals are given.
+  differs from the same row on the latest earlier night that has it at the same budget; both
+  nights' Δ and 95% intervals are given.
 - **throughput drop**: a throughput series (a study's per-run throughput, a bench measure's
   repetitions) judged slower than its rolling window of earlier nights on the same GPU by
   annealbench_report.nightly.slowdown (asv's rule: a factor of 1.1 and a one-sided Mann-Whitney
@@ -45,10 +45,13 @@ def _effect(v: dict) -> str:
 def verdict_changes(night: dict, earlier: list[dict]) -> list[tuple[tuple, str, dict, dict]]:
     """(key, earlier night's id, its row, tonight's row) for each row whose verdict changed since
     the latest earlier night that has that row."""
+    budgets = {s: part.get("budget") for s, part in (night.get("studies") or {}).items()}
     last: dict[tuple, tuple[str, dict]] = {}
-    for n in earlier:
+    for n in earlier:  # a study at another budget is another experiment, not an earlier night
+        same = {s for s, part in (n.get("studies") or {}).items() if part.get("budget") == budgets.get(s)}
         for k, v in verdict_index(n).items():
-            last[k] = (n["night"], v)
+            if k[0] in same:
+                last[k] = (n["night"], v)
     out = []
     for k, v in verdict_index(night).items():
         if k in last and last[k][1]["verdict"] != v["verdict"]:

@@ -1,6 +1,7 @@
 """The history page's figures (inline SVG, as every figure of the report): throughput per night
 and each headline Δ per night with its 95% interval. Failed nights are drawn with open markers and
-named in the caption, so a number from a night that failed is never read as a clean one."""
+named in the caption, so a number from a night that failed is never read as a clean one. They
+draw the last ``NIGHTS`` nights."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from annealbench_report.figures.style import STYLE, matplotlib, mpl_text, schedu
 from annealbench_report.nightly.alerts import throughput_series
 
 FAILED = "#D55E00"
+NIGHTS = 60  # nights drawn: the figures stay readable and small; the table lists every night
 
 
 def _quartiles(xs: list[float]) -> tuple[float, float, float]:
@@ -44,6 +46,7 @@ def label(night: dict) -> str:
 
 def throughput_figure(nights: list[dict]) -> str | None:
     """Per series: each night's median sample with its interquartile range."""
+    nights = nights[-NIGHTS:]
     names = sorted({k for n in nights for k, v in throughput_series(n).items() if v})
     if not names:
         return None
@@ -74,6 +77,7 @@ def headlines(nights: list[dict]) -> list[tuple[str, str, str, str]]:
 def delta_figure(nights: list[dict]) -> str | None:
     """Per headline (study, optimizer, protocol, claim): Δ of each schedule per night with its
     95% interval (no bar where a night had no interval)."""
+    nights = nights[-NIGHTS:]
     heads = headlines(nights)
     if not heads:
         return None

@@ -63,7 +63,7 @@ def render(site: Path, nights: list[dict]) -> Path:
         version=__version__, nights=nights_table(nights), changes=changes_table(nights),
         latest=nights[-1] if nights else None, throughput=_markup(charts.throughput_figure(nights)),
         deltas=_markup(charts.delta_figure(nights)), factor=FACTOR, alpha=ALPHA, window=WINDOW,
-        keep_full=KEEP_FULL)
+        keep_full=KEEP_FULL, figure_nights=charts.NIGHTS)
     out = Path(site) / "nightly" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, html, fault="render-write")
