@@ -2,7 +2,7 @@
 ``<site>/<study>/`` holding its thinned records, ``study.json`` and ``meta.json`` (the report then
 renders its page and ``verdicts.csv`` from those). The run directories, their checkpoints and the
 per-step rows no page reads stay in the work folder: at the ``full`` budget the CNN's raw records
-are about 945,000 rows (158 MB as CSV), over what a code host accepts in one file."""
+would be about 945,000 rows (about 158 MB as CSV), over what a code host accepts in one file."""
 
 from __future__ import annotations
 
