@@ -1,4 +1,5 @@
-"""Sessions: reproduce (train + report), report (HTML from records, no torch), tests, lint, bench.
+"""Sessions: reproduce (train + report), report (HTML from records, no torch), tests, lint, bench,
+nightly (the nightly job's report side, ci/README.md).
 
 Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` go straight to
 ``annealbench run`` (``nox -s reproduce -- --help``), e.g. ``nox -s reproduce -- smoke`` or
@@ -64,6 +65,14 @@ def report(session: nox.Session) -> None:
     """Rebuild the HTML from records alone: this venv has no torch."""
     _install(session, "-e", REPORT)
     session.run("annealbench-report", "build", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def nightly(session: nox.Session) -> None:
+    """The nightly job's report side (ci/nightly.sh): ``-- stage WORK SITE``, ``-- close SITE ...``
+    (python -m annealbench_report.nightly; no torch)."""
+    _install(session, "-e", REPORT)
+    session.run("python", "-m", "annealbench_report.nightly", *session.posargs)
 
 
 @nox.session(python=PYTHON)

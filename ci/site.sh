@@ -3,6 +3,7 @@
 # clone's root; a script so tests/train/test_ci_nightly.py can rehearse several nights in a row.
 #   ci/site.sh restore DIR           DIR becomes a worktree of origin's gh-pages (empty on night one)
 #   ci/site.sh publish DIR MESSAGE   commit everything in DIR and push it to origin's gh-pages
+#                                    (refused, with one line, when a file is over 50 MB)
 set -euo pipefail
 usage="usage: ci/site.sh restore DIR | publish DIR MESSAGE"
 cmd=${1:?$usage}
@@ -32,6 +33,13 @@ case "$cmd" in
   publish)
     message=${3:?$usage}
     cd "$dir"
+    # The code host refuses files over 100 MB; the site keeps each file under 50 MB (thinned
+    # records, ci/README.md) and never pushes one over it.
+    big=$(find . -path ./.git -prune -o -type f -size +50000000c -print | head -n 1)
+    if [ -n "$big" ]; then
+      echo "site: $dir/${big#./} is $(($(stat -c %s "$big") / 1000000)) MB, over the 50 MB a site file may have; not publishing" >&2
+      exit 1
+    fi
     git add -A
     if git -c user.name=annealbench-nightly -c user.email=nightly@localhost \
         commit -qm "$message"; then

@@ -8,7 +8,8 @@ The layers, bottom to top (a folder may import its own modules and those of the 
     analysis/  statistics, protocols, claims, verdicts         records
     figures/   inline SVG figures                              records, analysis
     pages/     study page, index, verdicts.csv                 records, analysis, figures
-    top level  cli, compare, thin, errors, __init__, __main__  anything
+    top level  cli, compare, thin, errors, __init__, __main__  anything but nightly
+    nightly/   the nightly job's history, alerts and archive   anything
 
 ``errors`` (the one exception type) and the package's ``__version__`` sit beside every layer.
 """
@@ -32,6 +33,7 @@ MAY_IMPORT = {
     "figures": {"records", "analysis", "figures"},
     "pages": {"records", "analysis", "figures", "pages"},
     TOP: {"records", "analysis", "figures", "pages", TOP},
+    "nightly": {"records", "analysis", "figures", "pages", TOP, "nightly"},
 }
 # top-level modules every layer may import: they import nothing of the report themselves
 SHARED = {"errors", "__init__"}

@@ -244,3 +244,14 @@ def test_history_gets_a_dataset_column_without_losing_earlier_nights(tmp_path):
     rows = list(csv.DictReader(open(history)))
     assert [r["dataset"] for r in rows] == ["", "cifar10", "cifar10"]
     assert rows[0]["git_commit"] == "abc" and list(rows[0]) == bench.HISTORY
+
+
+def test_each_repetition_of_a_throughput_measure_is_kept_for_the_nightly():
+    from annealbench.bench.output import add_samples
+
+    measures = {"runner_throughput": {"ratio": 1.0}, "augment_throughput": {"ratio": 2.0}}
+    add_samples(measures, {"runner_throughput": [(10.0, 9.0), (11.0, 9.5)],
+                           "augment_throughput": [(1.0, 2.0)]})
+    assert measures == {
+        "runner_throughput": {"ratio": 1.0, "samples": {"baseline": [10.0, 11.0], "candidate": [9.0, 9.5]}},
+        "augment_throughput": {"ratio": 2.0, "samples": {"baseline": [1.0], "candidate": [2.0]}}}

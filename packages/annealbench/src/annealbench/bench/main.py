@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from annealbench.bench import engine as bench_engine
-from annealbench.bench.output import HISTORY, append_history, history_rows  # noqa: F401
+from annealbench.bench.output import HISTORY, add_samples, append_history, history_rows  # noqa: F401
 from annealbench.bench.output import line as _line
 from annealbench.data.cifar10 import FOLDER as CIFAR_FOLDER
 from annealbench.devices import resolve_device
@@ -214,8 +214,7 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
     dataset, task = _task(device, data_dir, dry_run)
     steps = 2 if dry_run else None
     bare_loop(task, device, max_steps=2)  # warm-up: allocator, kernels, caches
-    bare = []
-    runner = []
+    bare, runner = [], []
     for _ in range(1 if dry_run else repeats):  # interleaved so drift hits both alike
         bare.append(bare_loop(task, device, max_steps=steps))
         runner.append(runner_epoch(task, device, dataset, max_steps=steps))
@@ -235,6 +234,7 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
               **environment(device), "measures": {}}
     for name, (base, cand, unit) in measures.items():
         result["measures"][name] = judge(name, base, cand, unit)
+    add_samples(result["measures"], {"runner_throughput": [*zip(bare, runner)], "augment_throughput": rates})
     result["measures"].update(bench_engine.measures(device, data_dir, dry_run, repeats, experiments))
     if out is not None and not dry_run:
         out.mkdir(parents=True, exist_ok=True)

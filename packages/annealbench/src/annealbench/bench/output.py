@@ -42,6 +42,13 @@ def history_rows(result: dict) -> list[list]:
             for name, m in result["measures"].items() if "ratio" in m]
 
 
+def add_samples(measures: dict, repetitions: dict[str, list[tuple[float, float]]]) -> None:
+    """Each repetition's (baseline, candidate) of a measure, kept under its ``samples``: the nightly
+    history judges throughput on them (annealbench_report.nightly.slowdown), not on the median."""
+    for name, pairs in repetitions.items():
+        measures[name]["samples"] = {"baseline": [b for b, _ in pairs], "candidate": [c for _, c in pairs]}
+
+
 def line(m: dict) -> str:
     """A measure as printed: baseline, candidate, ratio, and its target or why it has none."""
     if "ratio" not in m:
