@@ -116,9 +116,9 @@ def check_starts(c: Checker, arms: dict, shortest: int) -> None:
                    "run of the budget curve), or { frac = F } with F in [0, 1)")
 
 
-def baseline(c: Checker, st: dict, arms: dict) -> str:
+def baseline(c: Checker, st: dict, arms: dict) -> str | None:
     """The arm every other is compared with: ``[study] baseline``, else the one fixed-LR arm
-    (schedule type constant, no optimizer, no evaluate) of the file."""
+    (schedule type constant, no optimizer, no evaluate) of the file, or None where it has none."""
     name = st.get("baseline")
     if name is not None:
         if not isinstance(name, str) or name not in arms:
@@ -130,12 +130,11 @@ def baseline(c: Checker, st: dict, arms: dict) -> str:
         return name
     fixed = [n for n, a in arms.items()
              if a.type == FIXED_TYPE and a.optimizer is None and a.evaluate is None]
-    if len(fixed) == 1:
-        return fixed[0]
-    found = f"several ({', '.join(fixed)})" if fixed else "none"
-    c.fail("study.baseline", MISSING, "required when the file has not exactly one fixed-LR arm (type "
-           f"{FIXED_TYPE}, no optimizer, no evaluate; found {found}): name the arm every other is "
-           "compared with, e.g. baseline = \"constant\"")
+    if len(fixed) <= 1:  # none: a study of schedules alone, which the report shows without contrasts
+        return fixed[0] if fixed else None
+    c.fail("study.baseline", MISSING, "required when the file has several fixed-LR arms (type "
+           f"{FIXED_TYPE}, no optimizer, no evaluate: {', '.join(fixed)}): name the arm every other "
+           "is compared with, e.g. baseline = \"constant\"")
 
 
 def anytime(arm: Arm, optimizer_type: str) -> bool:
