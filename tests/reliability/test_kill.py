@@ -16,14 +16,18 @@ from harness import (
     assert_no_lock_holders,
     assert_records_equal,
     assert_untouched,
+    checkpoint_epoch,
     comparable,
     finished_epoch_files,
     read_records,
     report_cli,
     run_cli,
+    run_dirs,
     session_alive,
     temp_files,
+    write_toml,
 )
+from testkit import run_rows
 
 # Grid order: constant, step, cosine, plateau; 4 steps per epoch, 2 epochs; each point counts
 # its own passes per process.
@@ -96,3 +100,31 @@ def test_external_sigkill_mid_run_then_rerun_redoes_nothing_finished(baseline, f
     assert df["run_key"].nunique() == N_RUNS and int(df["epoch"].max()) == EPOCHS
     assert_records_equal(comparable(df), comparable(baseline.records))
     assert temp_files(out) == []
+
+
+# The same study with a schedule-free arm beside the fixed LR: its evaluations and checkpoints are
+# at the averaged point, and a resume has to continue its average (param-group state included).
+SF_STUDY = {"[schedules.step]\nstep_size = 1\ngamma = 0.5\n\n[schedules.cosine]\n\n[schedules.plateau]\n"
+            "patience = 0\n": '[schedules.sf]\ntype = "constant"\noptimizer = "sf-sgd"\n'
+                              "evaluate = { bn_batches = 2 }\n",
+            "[schedules.constant]\n": '[schedules.constant]\n\n[optimizers.sf-sgd]\n'
+                                      'type = "schedulefree-sgd"\nlrs = [0.5]\nwarmup_steps = 2\n'}
+
+
+def test_sigkill_mid_schedule_free_run_then_rerun_equals_uninterrupted(baseline, tmp_path):
+    study = write_toml(tmp_path / "rel.toml", SF_STUDY)
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert run_cli(study, whole, baseline.data).returncode == 0
+    # runs in grid order: constant (8 steps), then sf: its 2nd step of epoch 2 is the 14th
+    r = run_cli(study, out, baseline.data, fault="train-step:14")
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    sf = [d for d in run_dirs(out) if '"schedulefree-sgd"' in (d / "config.json").read_text()]
+    assert len(sf) == 1 and checkpoint_epoch(sf[0]) == 1 and not (sf[0] / "status.json").exists()
+    before = finished_epoch_files(out)
+    r = run_cli(study, out, baseline.data)
+    assert r.returncode == 0, r.stderr
+    assert_untouched(before)
+    assert r.stdout.count("epoch 1/2") == 0 and r.stdout.count("epoch 2/2") == 1, r.stdout
+    assert [d.name for d in run_dirs(out)] == [d.name for d in run_dirs(whole)]
+    for d in run_dirs(whole):
+        assert run_rows(out / STUDY / "runs" / d.name) == run_rows(d), d.name

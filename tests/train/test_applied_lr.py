@@ -57,7 +57,8 @@ def _measure_applied_lrs():
 def test_recorded_lr_is_the_applied_lr(write_study, tmp_path, schedule, interval):
     text = TINY_STUDY.split("[schedules.constant]")[0] + SCHEDULES
     study = load_study(write_study(text=text, replace={
-        "momentum = 0.9": "momentum = 0.0", "seeds = [0, 1]": "seeds = [0]"}))
+        "momentum = 0.9": "momentum = 0.0", "seeds = [0, 1]": "seeds = [0]",
+        "[study]\n": '[study]\nbaseline = "step"\n'}))  # no fixed-LR arm: one arm is named
     applied, *hooks = _measure_applied_lrs()
     try:
         outcomes = run_study(study, RunOptions(tmp_path / "out", torch.device("cpu"), None,

@@ -79,16 +79,16 @@ def test_without_a_terminal_one_line_per_run(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out.splitlines()
     assert not [x for x in out if " epoch " in x]
     finished = [x for x in out if "] completed; runs " in x]
-    assert len(finished) == 5 and "runs 5/5, epochs 15/15" in finished[-1]
-    assert out[-1].startswith("smoke: 5 completed in ")  # the summary stays
+    assert len(finished) == 6 and "runs 6/6, epochs 18/18" in finished[-1]
+    assert out[-1].startswith("smoke: 6 completed in ")  # the summary stays
     logs = sorted((tmp_path / "out" / "smoke" / "runs").glob("*/train.log"))
-    assert len(logs) == 5 and all(len(f.read_text().splitlines()) == 3 for f in logs)
+    assert len(logs) == 6 and all(len(f.read_text().splitlines()) == 3 for f in logs)
 
 
 def test_in_a_terminal_a_live_line_with_an_eta(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert _run(tmp_path, "-v") == 0
     cap = capsys.readouterr()
-    assert "smoke: runs 5/5, epochs 15/15" in cap.err
-    assert re.search(r"smoke: runs \d/5, epochs \d+/15, \d+:\d\d elapsed, ETA \d+:\d\d", cap.err)
-    assert len([x for x in cap.out.splitlines() if " epoch " in x]) >= 5  # -v: epoch lines too
+    assert "smoke: runs 6/6, epochs 18/18" in cap.err
+    assert re.search(r"smoke: runs \d/6, epochs \d+/18, \d+:\d\d elapsed, ETA \d+:\d\d", cap.err)
+    assert len([x for x in cap.out.splitlines() if " epoch " in x]) >= 6  # -v: epoch lines too

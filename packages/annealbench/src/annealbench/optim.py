@@ -67,6 +67,8 @@ class Builtin:
     cls: type
     rules: Mapping[str, Rule]
     schedule_free: bool = False  # averages its own iterates: trained at a fixed LR, any length
+    # param-group entries its step() advances (optimizer state kept in the groups, not hyperparameters)
+    group_state: tuple[str, ...] = ()
 
     @property
     def kwargs(self) -> frozenset[str]:
@@ -77,15 +79,18 @@ _ADAM = {"betas": _BETAS, "eps": _EPS, "weight_decay": _DECAY, "amsgrad": _FLAG}
 # The schedule-free optimizers (Defazio et al. 2024) take no LR schedule: they run at a fixed LR,
 # with their own linear warmup (warmup_steps). ``foreach`` is left at the package's default.
 _SCHEDULE_FREE = {"weight_decay": _DECAY, "warmup_steps": _STEPS, "r": _POWER, "weight_lr_power": _POWER}
+# Its step count, the running sums of its iterate average and the mode it was left in.
+_SF_GROUP_STATE = ("k", "weight_sum", "lr_max", "scheduled_lr", "train_mode")
 BUILTIN = {b.name: b for b in (
     Builtin("sgd", torch.optim.SGD,
             {"momentum": _MOMENTUM, "nesterov": _FLAG, "weight_decay": _DECAY, "dampening": _DECAY}),
     Builtin("adam", torch.optim.Adam, _ADAM),
     Builtin("adamw", torch.optim.AdamW, _ADAM),
     Builtin("schedulefree-adamw", schedulefree.AdamWScheduleFree,
-            {"betas": _SF_BETAS, "eps": _EPS, **_SCHEDULE_FREE}, schedule_free=True),
+            {"betas": _SF_BETAS, "eps": _EPS, **_SCHEDULE_FREE}, schedule_free=True,
+            group_state=_SF_GROUP_STATE),
     Builtin("schedulefree-sgd", schedulefree.SGDScheduleFree, {"momentum": _SF_MOMENTUM, **_SCHEDULE_FREE},
-            schedule_free=True),
+            schedule_free=True, group_state=_SF_GROUP_STATE),
 )}
 
 
@@ -216,3 +221,11 @@ def applied_lr(optimizer: torch.optim.Optimizer, lr_before: float) -> float:
     schedule-free optimizer's own warmup (warmup_steps) scales that lr and keeps the product as
     ``scheduled_lr``; every other optimizer applies the lr it was given."""
     return float(optimizer.param_groups[0].get("scheduled_lr", lr_before))
+
+
+def group_state(optimizer: torch.optim.Optimizer) -> tuple[str, ...]:
+    """The param-group entries ``optimizer``'s steps advance (a schedule-free optimizer's ``k``,
+    ``weight_sum``, ...): state to carry over with the per-parameter state where a run takes over
+    another's optimizer with param groups of its own (annealbench.sharing.fork)."""
+    entry = next((b for b in BUILTIN.values() if type(optimizer) is b.cls), None)
+    return entry.group_state if entry else ()

@@ -33,6 +33,7 @@ import torch
 
 from annealbench.devices import transient
 from annealbench.errors import StoreError
+from annealbench.optim import group_state
 from annealbench.sharing import trajectory
 from annealbench.sharing.plan import SCHEDULE_FIELDS, Fork, Plan
 from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
@@ -124,12 +125,20 @@ def _materialise(fork, record, run, donor, model, optimizer, built, log) -> Shar
         raise _NoShare(f"{donor.prefix_file(k)} is not its state after epoch {k}")
     _copy(run, files, fork.donor, k, whole=False)
     trajectory.replay(built, k, spe, _val_losses(run, k))
-    own_groups = optimizer.state_dict()["param_groups"]
-    optimizer.load_state_dict({"state": ck["optimizer"]["state"], "param_groups": own_groups})
+    optimizer.load_state_dict({"state": ck["optimizer"]["state"],
+                               "param_groups": _groups(optimizer, ck["optimizer"]["param_groups"])})
     model.load_state_dict(ck["model"])
     log(f"[{record['run_key']}] epochs 1-{k} shared with {fork.donor} (same trajectory), "
         f"training {k + 1}-{length}")
     return Shared(k, int(ck["step"]), float(ck["wall_time_s"]), False)
+
+
+def _groups(optimizer, donors: list[dict]) -> list[dict]:
+    """The fork's own param groups (they hold its own schedule's values) with the entries the
+    donor's steps advanced: else a schedule-free optimizer's average would restart mid-run."""
+    carried = group_state(optimizer)
+    own = optimizer.state_dict()["param_groups"]
+    return [{**g, **{k: d[k] for k in carried if k in d}} for g, d in zip(own, donors, strict=True)]
 
 
 def _common(cfg: dict) -> dict:

@@ -34,6 +34,7 @@ class Arm:
     optimizer: str | None = None  # an [optimizers.TABLE] trained instead of the setting's
     evaluate: dict | None = None  # resolved averaging rule: the arm rides on its host's runs
     role: str = "anneal"
+    bn_batches: int = 0  # a schedule-free arm's own evaluated point: BatchNorm recomputed over N batches
 
     @property
     def length_independent(self) -> bool:
@@ -46,6 +47,8 @@ class Arm:
         where set, so a study without them hashes as before."""
         d = {"type": self.type, "kwargs": self.kwargs, "interval": self.interval}
         d.update({k: getattr(self, k) for k in ("optimizer", "evaluate") if getattr(self, k) is not None})
+        if self.bn_batches:
+            d["bn_batches"] = self.bn_batches
         return d
 
     def hosts(self, rider: Arm) -> bool:
@@ -69,11 +72,49 @@ def arm_keys(c: Checker, table: dict, where: str, optimizers_doc: dict) -> dict:
             c.fail(f"{where}.optimizer", v, "must name an [optimizers.NAME] table of this file; defined: "
                    f"{', '.join(sorted(optimizers_doc))}")
         out["optimizer"] = v
-    if "evaluate" in table:
+    if isinstance(table.get("evaluate"), dict) and set(table["evaluate"]) == {"bn_batches"}:
+        out["bn_batches"] = _own_point(c, table, where, optimizers_doc)
+    elif "evaluate" in table:
         out["evaluate"] = evaluate(c, table["evaluate"], f"{where}.evaluate")
+    _fixed_lr_only(c, table, where, optimizers_doc)
     default = "alternative" if out else "anneal"
     out["role"] = c.str_(table.get("role", default), f"{where}.role", set(ROLES))
     return out
+
+
+def _schedule_free(table: dict, optimizers_doc: dict) -> bool:
+    opt = optimizers_doc.get(table.get("optimizer"))
+    return isinstance(opt, dict) and opt.get("type") in SCHEDULE_FREE_TYPES
+
+
+def _own_point(c: Checker, table: dict, where: str, optimizers_doc: dict) -> int:
+    """``evaluate = { bn_batches = N }``: a schedule-free arm evaluated at its own averaged point
+    (no average of its own), BatchNorm statistics recomputed there over N training batches."""
+    v = table["evaluate"]
+    if not _schedule_free(table, optimizers_doc):
+        c.fail(f"{where}.evaluate", v, "needs average = \"ema\" | \"uniform\"; bn_batches alone is for an "
+               f"arm whose optimizer table has type {' or '.join(SCHEDULE_FREE_TYPES)}")
+    return c.int_(v["bn_batches"], f"{where}.evaluate.bn_batches", 0)
+
+
+def _fixed_lr_only(c: Checker, table: dict, where: str, optimizers_doc: dict) -> None:
+    """A schedule-free optimizer averages its own iterates in place of an LR decay: it runs at
+    the fixed LR."""
+    type_ = table.get("type", where.split(".", 1)[1])  # where: schedules.NAME
+    if _schedule_free(table, optimizers_doc) and type_ != FIXED_TYPE:
+        c.fail(f"{where}.type", type_, f"must be {FIXED_TYPE!r} with optimizer {table['optimizer']!r} "
+               "(schedule-free: its iterate average replaces the LR decay, so it runs at a fixed LR)")
+
+
+def settings_at_fixed_lr(c: Checker, settings: dict, arms: dict) -> None:
+    """A schedule-free optimizer setting trains every arm without an optimizer of its own: each must
+    be at the fixed LR."""
+    for n, setting in settings.items():
+        decaying = [a.name for a in arms.values() if a.optimizer is None and a.type != FIXED_TYPE]
+        if setting.type in SCHEDULE_FREE_TYPES and decaying:
+            c.fail(f"optimizers.{n}.type", setting.type, f"runs at a fixed LR, and as a setting it would "
+                   f"train {', '.join(decaying)} too: give it to a {FIXED_TYPE} arm instead "
+                   f"([schedules.NAME] with optimizer = \"{n}\")")
 
 
 def evaluate(c: Checker, v, where: str) -> dict:

@@ -107,6 +107,8 @@ def _config(study: Study, device_type: str, p: Point, arm: Arm) -> dict:
     # fields of the arm keys only where set: a study without them keeps its run keys
     if arm.optimizer is not None:
         cfg["arm_optimizer"] = arm.optimizer
+    if arm.bn_batches:
+        cfg["bn_batches"] = arm.bn_batches
     riders = study.riders(arm)
     if riders:
         cfg["averages"] = riders

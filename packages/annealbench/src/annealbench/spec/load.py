@@ -83,6 +83,7 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     arms = spec_tables.arms(c, every_arm, names_sched, schedules_doc)
     parts["arm_optimizers"] = {n: s for n, s in optimizers.items() if n in arm_tables}
     optimizers = {n: s for n, s in optimizers.items() if n not in arm_tables}
+    spec_arms.settings_at_fixed_lr(c, optimizers, arms)
     study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
                   **parts, **_lengths(c, st, b, arms))
     study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric))

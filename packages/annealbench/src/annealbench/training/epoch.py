@@ -14,10 +14,11 @@ import torch
 from annealbench import faults, schedules
 from annealbench.devices import StepClock
 from annealbench.devices import sync as _sync
-from annealbench.optim import build_optimizer
+from annealbench.optim import applied_lr, build_optimizer
 from annealbench.options import TrainOptions
 from annealbench.precision import autocast
 from annealbench.store import EpochRow, RunDir
+from annealbench.training.modes import training
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -128,7 +129,7 @@ def train_steps(s: Setting, state: State, epoch: int) -> Steps:
     at a non-finite loss."""
     cfg, how, model, optimizer = s.cfg, s.how, state.model, state.optimizer
     torch.manual_seed(epoch_seed(cfg["seed"], epoch))
-    model.train()
+    training(model, optimizer)
     losses, lrs, items = [], [], 0
     limit = how.max_steps or s.steps_per_epoch
     bar = None
@@ -150,6 +151,7 @@ def train_steps(s: Setting, state: State, epoch: int) -> Steps:
         if cfg.get("clip_grad_norm"):
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
         optimizer.step()
+        lrs[-1] = applied_lr(optimizer, lrs[-1])  # with a schedule-free optimizer's own warmup
         if cfg["schedule_interval"] == "step":
             state.built.scheduler.step()
         losses.append(loss.detach())

@@ -40,6 +40,7 @@ from annealbench.training.epoch import (
     label,
     train_steps,
 )
+from annealbench.training.modes import evaluated_point
 from annealbench.training.resume import load_checkpoint as _load_checkpoint
 from annealbench.training.resume import same_config as _same_config
 from annealbench.training.resume import save_checkpoint as _save_checkpoint
@@ -126,7 +127,8 @@ def _begin(s: Setting, state: State) -> State:
     """A run from fresh weights: its epoch-0 evaluation (test too when every epoch has one)."""
     splits = ("val", "test") if s.cfg["eval_test"] == "every" else ("val",)
     lr = state.optimizer.param_groups[0]["lr"]
-    rows, _ = eval_rows(s, state.model, EpochRow(0, 0, "", "", 0.0, lr, 0.0), splits)
+    with evaluated_point(state.model, state.optimizer, s.task, s.cfg, s.amp):
+        rows, _ = eval_rows(s, state.model, EpochRow(0, 0, "", "", 0.0, lr, 0.0), splits)
     s.run.write_epoch(0, rows)
     return state
 
@@ -146,7 +148,8 @@ def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None
                     last_lr, state.wall)
     rows += [loss, loss._replace(metric="throughput", value=rate)]
     splits = ("val", "test") if _tests_at(s.cfg, epoch, s.last_epoch) else ("val",)
-    evaluated, val = eval_rows(s, state.model, loss, splits)
+    with evaluated_point(state.model, state.optimizer, s.task, s.cfg, s.amp):  # and the checkpoint's
+        evaluated, val = eval_rows(s, state.model, loss, splits)
     rows += evaluated
     # The epoch's last update is only seen by the evaluation after it: a model it made
     # non-finite diverged at that step (no checkpoint, no scheduler step on a NaN metric).
