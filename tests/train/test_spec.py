@@ -25,9 +25,13 @@ def test_shipped_studies_validate(root, name, budget):
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
-    if study.tuning is None:  # every base LR of the grid
-        per_seed = sum(len(o.lrs) for o in study.optimizers.values()) * len(study.schedules) * len(
-            study.curve_epochs)
+    if study.tuning is None:  # every base LR of the grid; an averaging arm rides on its host's runs
+        def lrs(setting, arm):
+            if arm.evaluate is not None:
+                return 0
+            return len(study.arm_optimizers[arm.optimizer].lrs if arm.optimizer else setting.lrs)
+        per_seed = sum(lrs(o, a) for o in study.optimizers.values()
+                       for a in study.schedules.values()) * len(study.curve_epochs)
     else:  # the chosen base LR of each (optimizer, schedule, length), and the article's
         per_seed = sum(len({c["base_lr"], study.optimizers[c["optimizer"]].article_lr} - {None})
                        for c in study.tuning["choices"])
