@@ -166,8 +166,8 @@ def test_a_tuning_file_for_another_grid_is_stale(tuned):
     other = json.loads(json.dumps(result.tuning))
     other["choices"][0]["by_lr"] = other["choices"][0]["by_lr"][:2]
     assert "chosen from base LRs [0.01, 0.05]" in tuning.stale(study, other)
-    other_budget = {**result.tuning, "judged_budget": "cpu"}
-    assert "written for study tiny, budget cpu" in tuning.stale(study, other_budget)
+    other_budget = {**result.tuning, "judged_budget": "short"}
+    assert "written for study tiny, budget short" in tuning.stale(study, other_budget)
     no_choices = {k: v for k, v in result.tuning.items() if k != "choices"}
     assert "'choices' is missing" in tuning.stale(study, no_choices)
 

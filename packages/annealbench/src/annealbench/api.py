@@ -6,7 +6,7 @@
     result.records          # the tidy records, a pandas DataFrame
     result.report           # reports/digits/index.html
 
-    api.tune("experiments/cifar10-cnn.toml", budget="cpu", data_dir="data")  # its tuning file
+    api.tune("experiments/cifar10-cnn.toml", budget="short", data_dir="data")  # its tuning file
 
 ``run`` does what ``annealbench run`` does (train, then ``annealbench-report build`` of the study
 by its own name; ``report=False`` as ``--no-report``): the same

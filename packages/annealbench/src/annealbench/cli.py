@@ -50,8 +50,10 @@ def _add_run(sub) -> None:
     run.add_argument("--study", action="append", default=[], dest="more_studies", metavar="STUDY",
                      help="the same as a STUDY argument (repeatable)")
     run.add_argument("--budget", default="auto",
-                     help="quick, cpu, full, or another budget the study defines; auto (default) = "
-                          "full on CUDA; on a CPU cpu where the study defines it, else quick")
+                     help="quick, short, reference, full, or another budget the study defines; "
+                          "auto (default): the study's default_budget (the shipped studies: "
+                          "reference); without one, full on CUDA, on a CPU short where the study "
+                          "defines it, else quick")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--data-dir", help="folder holding the data sets "
                                         "(default: $ANNEALBENCH_DATA, else ./data)")
