@@ -130,10 +130,6 @@ def tune(source, *, budget: str = "auto", experiments="experiments", **options) 
     With failed runs nothing is written (``file`` None); a dry run writes nothing either.
     The other keyword arguments are run options, as for ``run``.
     """
-    from annealbench.execution.study import git_commit, run_study
-    from annealbench.spec import tuning
-    from annealbench.spec.grid import expand
-
     opts = _resolved(RunOptions(**options))
     judged = load(source, budget, data_dir=opts.data_dir, experiments=experiments,
                   device_type=opts.device.type, with_tuning=False)
@@ -143,6 +139,16 @@ def tune(source, *, budget: str = "auto", experiments="experiments", **options) 
                         "name a budget of the same runs on other seeds (tuned_by = \"NAME\")")
     tuner = load(source, judged.tuned_by, data_dir=opts.data_dir, experiments=experiments,
                  device_type=opts.device.type)
+    return tune_loaded(judged, tuner, opts)
+
+
+def tune_loaded(judged: Study, tuner: Study, opts: RunOptions) -> Tuned:
+    """``tune`` of a judged budget and its tuning budget already loaded, with ``opts`` resolved
+    (``annealbench run`` tunes a budget whose tuning file is missing this way)."""
+    from annealbench.execution.study import git_commit, run_study
+    from annealbench.spec import tuning
+    from annealbench.spec.grid import expand
+
     folder = opts.out / judged.name / "tuning" / tuner.budget
     outcomes = run_study(tuner, opts, root=folder)
     result = Tuned(judged, outcomes, folder)
@@ -190,4 +196,4 @@ def records(folder):
     return pd.read_parquet(path)
 
 
-__all__ = ["Result", "Tuned", "build_report", "load", "records", "run", "tune"]
+__all__ = ["Result", "Tuned", "build_report", "load", "records", "run", "tune", "tune_loaded"]

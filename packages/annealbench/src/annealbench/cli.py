@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from annealbench.errors import AnnealbenchError
@@ -32,9 +33,19 @@ def _data_dir(arg: str | None) -> Path:
 
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("annealbench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--version", action="version", version=f"annealbench {_version()}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     _add_run(sub)
     _add_checks(sub)
     _add_tune(sub)
@@ -69,6 +80,9 @@ def _add_run(sub) -> None:
                      help="the same as --progress off")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="per-epoch lines on screen too (they always go to each run's train.log)")
+    run.add_argument("--no-tune", action="store_true",
+                     help="stop with one line when a tuned budget's tuning file is missing (default: "
+                          "train its tuning budget first and write the file, as annealbench tune)")
     run.add_argument("--no-report", action="store_true",
                      help="train only; by default each study's page and the index are rendered "
                           "at the end (annealbench-report build)")
@@ -160,13 +174,11 @@ def _run_options(a) -> RunOptions:
 
 
 def _cmd_run(a) -> int:
-    from dataclasses import replace
-
     import torch
 
     from annealbench.execution.study import run_study
     from annealbench.execution.workers import resolve
-    from annealbench.spec.load import find_study, load_study
+    from annealbench.spec.load import find_study
 
     opts = _run_options(a)
     if a.published and not Path(a.published).is_dir():  # found out before training, not after
@@ -177,8 +189,7 @@ def _cmd_run(a) -> int:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
     opts, engine = resolve(opts)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, opts.data_dir,
-                          device_type=opts.device.type) for s in names]
+    studies = [_load_for_run(find_study(s, Path(a.experiments)), a, opts) for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
     # here too: a run this process takes over (finish_busy) computes as a worker would
@@ -188,10 +199,54 @@ def _cmd_run(a) -> int:
               flush=True)
     failed = 0
     for study in studies:
+        if study.tuned_by is not None and study.tuning is None:
+            study = _tune_first(study, opts)
+            if study is None:  # tuning runs failed, or a dry run: no choice to judge with
+                failed += not opts.dry_run
+                continue
+            if a.precision:
+                study = replace(study, precision=a.precision)
         failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
         _report(opts.out, [s.name for s in studies], a.published)
     return 1 if failed else 0
+
+
+def _load_for_run(path: Path, a, opts):
+    """The study as ``run`` trains it. A tuned budget whose tuning file is missing comes back
+    without a choice (``tuning`` None), to be tuned first, unless ``--no-tune``: then the one-line
+    error. A stale or unreadable file always stops: it is a choice someone made, not a gap."""
+    from annealbench.spec import tuning
+    from annealbench.spec.load import load_study
+
+    study = load_study(path, a.budget, opts.data_dir, device_type=opts.device.type, with_tuning=False)
+    if study.tuned_by is None or (not a.no_tune and not tuning.path(study).exists()):
+        return study
+    return replace(study, tuning=tuning.read(study))
+
+
+def _tune_first(study, opts):
+    """Train ``study``'s tuning budget and write its tuning file (as ``annealbench tune``); the
+    study with that choice, or None when no file was written (a dry run, or tuning runs failed)."""
+    from annealbench import api
+    from annealbench.spec import tuning
+    from annealbench.spec.load import load_study
+
+    print(f"annealbench: {tuning.path(study)} is missing: training budget {study.tuned_by} first to "
+          f"choose budget {study.budget}'s base LRs (as annealbench tune; --no-tune: stop instead), "
+          "then the judged runs", flush=True)
+    tuner = load_study(study.file, study.tuned_by, opts.data_dir, device_type=opts.device.type)
+    result = api.tune_loaded(study, tuner, opts)
+    if result.file is not None:
+        print(f"wrote {result.file}:", flush=True)
+        print("\n".join(tuning.table(result.tuning)), flush=True)
+        return result.study
+    if opts.dry_run:
+        print(f"dry run: would write {tuning.path(study)}, then train the judged runs", flush=True)
+    else:
+        print(f"annealbench: tuning runs of {study.name} did not finish; no tuning file written, its "
+              "judged runs not started (rerun the same command to resume)", file=sys.stderr, flush=True)
+    return None
 
 
 def _cmd_tune(a) -> int:
@@ -255,7 +310,6 @@ def _cmd_grid(a) -> int:
     study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
                        device_type=device_type)
     if a.precision:
-        from dataclasses import replace
         study = replace(study, precision=a.precision)
     for cfg in expand(study, device_type):
         print(json.dumps(cfg, sort_keys=True))
@@ -282,7 +336,13 @@ def _cmd_schedules(a) -> int:
 
 
 def main(argv=None) -> int:
-    a = _parser().parse_args(argv)
+    parser = _parser()
+    a = parser.parse_args(argv)
+    if a.cmd is None:
+        # No command is a usage mistake, not a request: the help goes to stderr and the exit code is
+        # argparse's 2, so a script that forgot the command fails instead of passing having done nothing.
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid, "tune": _cmd_tune,
                 "schedules": _cmd_schedules}[a.cmd](a)
