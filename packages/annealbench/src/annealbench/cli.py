@@ -20,6 +20,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from annealbench import __version__
 from annealbench.errors import AnnealbenchError
 from annealbench.execution.local import EXECUTORS
 from annealbench.options import RunOptions
@@ -33,18 +34,9 @@ def _data_dir(arg: str | None) -> Path:
 
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("annealbench")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
-    p.add_argument("--version", action="version", version=f"annealbench {_version()}")
+    p.add_argument("--version", action="version", version=f"annealbench {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     _add_run(sub)
     _add_checks(sub)
@@ -176,6 +168,7 @@ def _run_options(a) -> RunOptions:
 def _cmd_run(a) -> int:
     import torch
 
+    from annealbench import api
     from annealbench.execution.study import run_study
     from annealbench.execution.workers import resolve
     from annealbench.spec.load import find_study
@@ -189,7 +182,8 @@ def _cmd_run(a) -> int:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
     opts, engine = resolve(opts)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [_load_for_run(find_study(s, Path(a.experiments)), a, opts) for s in names]
+    studies = [api.load_for_run(find_study(s, Path(a.experiments)), a.budget, opts, tune=not a.no_tune)
+               for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
     # here too: a run this process takes over (finish_busy) computes as a worker would
@@ -199,8 +193,8 @@ def _cmd_run(a) -> int:
               flush=True)
     failed = 0
     for study in studies:
-        if study.tuned_by is not None and study.tuning is None:
-            study = _tune_first(study, opts)
+        if study.tuned_by is not None and study.tuning is None:  # its tuning file is missing
+            study = api.tune_first(study, opts)
             if study is None:  # tuning runs failed, or a dry run: no choice to judge with
                 failed += not opts.dry_run
                 continue
@@ -208,45 +202,8 @@ def _cmd_run(a) -> int:
                 study = replace(study, precision=a.precision)
         failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
-        _report(opts.out, [s.name for s in studies], a.published)
+        api.report_pages(opts.out, [s.name for s in studies], a.published, log=opts.log)
     return 1 if failed else 0
-
-
-def _load_for_run(path: Path, a, opts):
-    """The study as ``run`` trains it. A tuned budget whose tuning file is missing comes back
-    without a choice (``tuning`` None), to be tuned first, unless ``--no-tune``: then the one-line
-    error. A stale or unreadable file always stops: it is a choice someone made, not a gap."""
-    from annealbench.spec import tuning
-    from annealbench.spec.load import load_study
-
-    study = load_study(path, a.budget, opts.data_dir, device_type=opts.device.type, with_tuning=False)
-    if study.tuned_by is None or (not a.no_tune and not tuning.path(study).exists()):
-        return study
-    return replace(study, tuning=tuning.read(study))
-
-
-def _tune_first(study, opts):
-    """Train ``study``'s tuning budget and write its tuning file (as ``annealbench tune``); the
-    study with that choice, or None when no file was written (a dry run, or tuning runs failed)."""
-    from annealbench import api
-    from annealbench.spec import tuning
-    from annealbench.spec.load import load_study
-
-    print(f"annealbench: {tuning.path(study)} is missing: training budget {study.tuned_by} first to "
-          f"choose budget {study.budget}'s base LRs (as annealbench tune; --no-tune: stop instead), "
-          "then the judged runs", flush=True)
-    tuner = load_study(study.file, study.tuned_by, opts.data_dir, device_type=opts.device.type)
-    result = api.tune_loaded(study, tuner, opts)
-    if result.file is not None:
-        print(f"wrote {result.file}:", flush=True)
-        print("\n".join(tuning.table(result.tuning)), flush=True)
-        return result.study
-    if opts.dry_run:
-        print(f"dry run: would write {tuning.path(study)}, then train the judged runs", flush=True)
-    else:
-        print(f"annealbench: tuning runs of {study.name} did not finish; no tuning file written, its "
-              "judged runs not started (rerun the same command to resume)", file=sys.stderr, flush=True)
-    return None
 
 
 def _cmd_tune(a) -> int:
@@ -269,24 +226,6 @@ def _cmd_tune(a) -> int:
     print(f"wrote {result.file} (seeds {', '.join(map(str, result.tuning['seeds']))}):")
     print("\n".join(tuning.table(result.tuning)))
     return 0
-
-
-def _report(out: Path, names: list[str], published: str | None = None) -> None:
-    """Render the studies' pages and the index, by the studies' own names (not their files');
-    ``published``: the folder of published answers they are compared with."""
-    try:
-        from annealbench_report.cli import build
-        from annealbench_report.errors import ReportError
-    except ImportError:  # the training package does not depend on the report package
-        print("annealbench: report skipped: annealbench-report is not installed (pip install -e "
-              f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
-        return
-    try:
-        for page in build(out, names, Path(published) if published else None):
-            print(f"report: {page}", flush=True)
-    except (ReportError, OSError) as e:
-        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
-                               f"retry with: annealbench-report build --out {out})") from None
 
 
 def _cmd_validate(a) -> int:
@@ -339,8 +278,7 @@ def main(argv=None) -> int:
     parser = _parser()
     a = parser.parse_args(argv)
     if a.cmd is None:
-        # No command is a usage mistake, not a request: the help goes to stderr and the exit code is
-        # argparse's 2, so a script that forgot the command fails instead of passing having done nothing.
+        # a usage mistake, as argparse's 2 says: a script that forgot the command must not pass
         parser.print_help(sys.stderr)
         return 2
     try:
