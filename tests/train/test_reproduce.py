@@ -134,3 +134,14 @@ def test_version_and_bare_command(capsys):
     assert main([]) == 2
     cap = capsys.readouterr()
     assert "usage: annealbench" in cap.err and "train every unfinished run" in cap.err
+
+
+def test_reproduce_with_no_arguments_is_the_headline_both_real_studies_at_reference():
+    from annealbench.spec.load import find_study, load_study
+
+    cmd, env = _noxfile().reproduce_command([])
+    assert cmd == ["annealbench", "run"]  # --budget auto: each study's default_budget
+    for name in env["ANNEALBENCH_STUDIES"].split():
+        path = find_study(name, ROOT / "experiments")
+        for device_type in ("cpu", "cuda"):
+            assert load_study(path, "auto", device_type=device_type).budget == "reference"
