@@ -3,7 +3,8 @@ nightly (the nightly job's report side, ci/README.md).
 
 Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` go straight to
 ``annealbench run`` (``nox -s reproduce -- --help``), e.g. ``nox -s reproduce -- smoke`` or
-``-- --data-dir D --budget quick``; with no study named, the real studies.
+``-- --data-dir D --budget short``; with no study named, the real studies, each at its
+``default_budget`` (the headline ``reference``; ``annealbench run --budget auto``).
 """
 
 from __future__ import annotations

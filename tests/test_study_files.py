@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "experiments").glob("*.toml"))
 OPTIMIZER_WORDS = {"SGD+momentum": "sgd", "SGD": "sgd", "Adam": "adam"}
-# "X at the quick budget", "X at the cpu, reference and full budgets", "X at quick and cpu"
+# "X at the quick budget", "X at the short, reference and full budgets", "X at quick and short"
 CLAUSE = re.compile(r"([^(;,]+?) at (?:the )?((?:[a-z-]+(?:, | and )?)+?)(?: budgets?)?(?=[;),]|$)")
 LAYERS = re.compile(r"^(\d+) (?:layers? )?of (\d+)$")
 

@@ -64,3 +64,45 @@ def test_units():
 def test_one_seed_says_no_test_is_possible():
     c = full_length_study({"cosine": [0.05]}, fixed=[0.6])
     assert "no test is possible yet: 1 paired seed, a test needs 2" in _text(c)
+
+
+def _runs(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["run_key", "seed", "status"])
+
+
+def test_an_unfinished_study_says_how_many_seeds_the_answer_uses():
+    c = full_length_study({"cosine": [0.05, 0.03]})  # 2 paired seeds behind the answer
+    keys = [f"{s}{arm}" for s in range(4) for arm in "ab"]
+    runs = _runs([("0a", 0, "completed"), ("0b", 0, "diverged"), ("1a", 1, "completed"),
+                  ("1b", 1, "completed"), ("2a", 2, "completed"), ("2b", 2, "running"),
+                  ("zz", 3, "completed")])  # zz: a run of an earlier grid, not planned now
+    assert answer.seeds_note([0, 1, 2, 3], keys, runs, c) == (
+        "2 of 4 seeds finished; the answer below uses those 2.")
+    # pairs of a seed still training count where both of their runs are done: said, not hidden
+    c3 = full_length_study({"cosine": [0.05, 0.03, 0.04]})
+    assert answer.seeds_note([0, 1, 2, 3], keys, runs, c3) == (
+        "2 of 4 seeds finished; the answer below uses every pair finished so far, up to 3 seeds in a "
+        "comparison (n in its tables).")
+    everything = _runs([(k, int(k[0]), "completed") for k in keys])
+    assert answer.seeds_note([0, 1, 2, 3], keys, everything, c) is None  # finished: nothing to say
+    assert answer.seeds_note([0, 1, 2, 3], None, runs, c) is None  # no plan recorded: no claim
+
+
+def test_the_page_of_an_interrupted_study_opens_its_answer_with_the_seeds_finished(make_synth, tmp_path):
+    import json
+    import shutil
+
+    from annealbench_report.cli import build
+
+    synth = make_synth(tmp_path, seeds=(0, 1, 2), special=False)
+    meta = json.loads((synth.dir / "meta.json").read_text())
+    meta["run_keys"] = sorted(synth.runs)  # the plan: every seed
+    (synth.dir / "meta.json").write_text(json.dumps(meta))
+    for key, run in synth.runs.items():  # seed 2 never started
+        if run["config"]["seed"] == 2:
+            shutil.rmtree(synth.dir / "runs" / key)
+    build(tmp_path, [synth.name])
+    html = (synth.dir / "index.html").read_text()
+    assert "<strong>2 of 3 seeds finished; the answer below uses those 2.</strong>" in html

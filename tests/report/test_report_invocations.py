@@ -42,8 +42,8 @@ def test_one_call_and_an_unrecorded_earlier_one():
 @pytest.mark.parametrize(("command", "portable"), [
     ("/work/main/.nox/tests/bin/annealbench run cifar10-cnn --budget reference --data-dir /work/abdata"
      " --out /work/refout/judged --progress lines", "nox -s reproduce -- cifar10-cnn --budget reference"),
-    ("annealbench run /home/me/my-study.toml --out=/tmp/o --budget cpu --workers 2 --experiments /x"
-     " --dry-run", "nox -s reproduce -- my-study --budget cpu --workers 2 --dry-run"),
+    ("annealbench run /home/me/my-study.toml --out=/tmp/o --budget short --workers 2 --experiments /x"
+     " --dry-run", "nox -s reproduce -- my-study --budget short --workers 2 --dry-run"),
     ("python -m annealbench run smoke --study /srv/s/other.toml -v",
      "nox -s reproduce -- smoke --study other -v"),
     ("annealbench tune shakespeare-lstm --budget reference --data-dir D", "annealbench tune shakespeare-lstm "

@@ -244,3 +244,42 @@ def test_a_plan_with_a_cycle_is_refused(write_study, tmp_path, workers_env):
     k = [c["run_key"] for c in grid]
     with pytest.raises(RuntimeError, match="wait for each other in a cycle"):
         _pool(study, grid, tmp_path / "out", _Plan({k[0]: k[1], k[1]: k[0]}, {}), workers=1)
+
+
+def _take_all(queue, workers: int) -> list[list[dict]]:
+    """Dispatch as the pool does with ``workers`` processes, each run finishing in the order it
+    started; the finished runs after each outcome (where an interruption could fall)."""
+    running, done, states = [], [], []
+    while queue.pending or running:
+        while len(running) < workers and (job := queue.take()) is not None:
+            running.append(job[0])
+        cfg = running.pop(0)
+        queue.done(cfg["run_key"], "completed")
+        done.append(cfg)
+        states.append(list(done))
+    return states
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_runs_go_seed_major_so_an_interrupted_study_holds_whole_seeds(root, workers):
+    """Every seed's runs (donors first within it) before the next seed's, in the pool's dispatch
+    and the one-at-a-time order alike: wherever the study stops, its finished runs are whole
+    seeds plus those of at most ``workers`` seeds in progress, not a few runs of every seed."""
+    from annealbench.execution.pool import _Queue
+    from annealbench.sharing import plan as prefix
+    from annealbench.spec.grid import expand
+
+    study = load_study(root / "experiments" / "cifar10-cnn.toml", "short")
+    grid = expand(study, "cpu")
+    plan = prefix.plan(grid, 1, prefix.mode("cpu", None))
+    assert plan.forks  # shared prefixes: donors the queue moves forward
+    seeds = [c["seed"] for c in plan.order(grid)]
+    assert seeds == sorted(seeds)
+    per_seed = len(grid) // len(study.seeds)
+    states = _take_all(_Queue(grid, {c["run_key"] for c in grid}, plan), workers)
+    assert len(states[-1]) == len(grid)
+    for done in states:
+        count = {s: sum(c["seed"] == s for c in done) for s in study.seeds}
+        whole = [s for s in study.seeds if count[s] == per_seed]
+        assert whole == list(study.seeds[:len(whole)])  # the first seeds, in order
+        assert len([s for s in study.seeds if 0 < count[s] < per_seed]) <= workers

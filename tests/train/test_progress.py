@@ -92,3 +92,39 @@ def test_in_a_terminal_a_live_line_with_an_eta(tmp_path, capsys, monkeypatch):
     assert "smoke: runs 6/6, epochs 18/18" in cap.err
     assert re.search(r"smoke: runs \d/6, epochs \d+/18, \d+:\d\d elapsed, ETA \d+:\d\d", cap.err)
     assert len([x for x in cap.out.splitlines() if " epoch " in x]) >= 6  # -v: epoch lines too
+
+
+def test_the_live_line_shows_the_measured_prediction_beside_the_eta(tmp_path):
+    clock, out = Clock(), []
+    p = Progress("s", GRID, tmp_path, mode="lines", out=out.append, clock=clock)
+    p.predicted = 3725.0
+    clock.t += 6
+    p.finished("a", "completed")
+    assert out == ["[a] completed; runs 1/2, epochs 3/6, 0:06 elapsed, ETA --:-- (predicted 1:02:05 in all)"]
+
+
+def test_run_says_the_expected_time_before_training_from_the_budgets_measured_figure(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    path = _smoke(tmp_path)
+    text = path.read_text()
+    measured = 'measured = { seconds_per_epoch = 2.0, workers = 2, machine = "a test machine, today" }\n'
+    text = text.replace("[budgets.quick]\n", "[budgets.quick]\n" + measured, 1)
+    (tmp_path / "measured.toml").write_text(text)
+    assert main(["run", str(tmp_path / "measured.toml"), "--out", str(tmp_path / "out"), "--device", "cpu",
+                 "--budget", "quick", "--workers", "1", "--no-report", "--no-share-prefix"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    said = [i for i, x in enumerate(out) if x.startswith("smoke: expected")]
+    # 6 runs x 3 epochs, nothing shared (--no-share-prefix): 18 epochs x 2.0 s / 2 runs at once
+    assert len(said) == 1 and out[said[0]] == (
+        "smoke: expected 0:18 for the whole quick budget (18 epochs to train), predicted from its "
+        "measured 2 s per epoch with 2 runs at once (a test machine, today), not timed on this machine")
+    first_run = next(i for i, x in enumerate(out) if "] completed; runs " in x)
+    assert said[0] < first_run and "(predicted 0:18 in all)" in out[first_run]
+
+
+def test_a_budget_without_a_measured_figure_predicts_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert _run(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "smoke: expected" not in out and "(predicted" not in out

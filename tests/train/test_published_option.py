@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import annealbench_report.cli as report_cli
-from annealbench import cli
+from annealbench import api, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,6 @@ def test_the_published_dir_reaches_the_report_build(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(report_cli, "build", lambda out, names, published=None: seen.append(
         (out, names, published)) or [])
-    cli._report(tmp_path, ["smoke"], str(tmp_path / "pub"))
-    cli._report(tmp_path, ["smoke"])
+    api.report_pages(tmp_path, ["smoke"], str(tmp_path / "pub"))
+    api.report_pages(tmp_path, ["smoke"])
     assert seen == [(tmp_path, ["smoke"], tmp_path / "pub"), (tmp_path, ["smoke"], None)]

@@ -17,10 +17,10 @@ from annealbench.spec.load import find_study, load_study
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm", "smoke"])
-@pytest.mark.parametrize("budget", ["quick", "full", "cpu", "standard", "tuning", "reference",
+@pytest.mark.parametrize("budget", ["quick", "full", "short", "standard", "tuning", "reference",
                                     "reference-tuning"])
 def test_shipped_studies_validate(root, name, budget):
-    if name == "smoke" and budget in ("cpu", "standard", "reference", "reference-tuning"):
+    if name == "smoke" and budget in ("short", "standard", "reference", "reference-tuning"):
         pytest.skip("smoke defines quick, tuning and full only")
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
@@ -129,10 +129,33 @@ def test_unknown_budget(write_study):
                    "nightly")
 
 
-def test_auto_budget_is_cpu_on_a_cpu_where_defined_else_quick_and_full_on_cuda(root, write_study):
-    cnn = root / "experiments" / "cifar10-cnn.toml"
-    assert load_study(cnn, "auto", device_type="cpu").budget == "cpu"
-    assert load_study(cnn, "auto", device_type="cuda").budget == "full"
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+@pytest.mark.parametrize("name", ["cifar10-cnn", "shakespeare-lstm"])
+def test_auto_budget_of_the_real_studies_is_their_headline_reference_on_any_device(root, name, device_type):
+    study = load_study(root / "experiments" / f"{name}.toml", "auto", device_type=device_type)
+    assert study.budget == "reference" and study.tuning is not None
+    assert load_study(root / "experiments" / f"{name}.toml", "full", device_type=device_type).budget == "full"
+
+
+def test_default_budget_wins_over_the_device_rule_and_must_name_a_defined_budget(write_study):
+    budgets = ("[budgets.quick]\n[budgets.short]\nseeds = [5]\n[budgets.long]\nseeds = [7]\n"
+               "[schedules.constant]")
+    path = write_study(replace={"[schedules.constant]": budgets})
+    assert load_study(path, "auto", device_type="cpu").budget == "short"  # no default: the device rule
+    assert load_study(path, "auto", device_type="cuda").budget == "quick"
+    text = path.read_text().replace("[study]\n", '[study]\ndefault_budget = "long"\n', 1)
+    path.write_text(text)
+    for device_type in ("cpu", "cuda"):
+        assert load_study(path, "auto", device_type=device_type).budget == "long"
+    assert load_study(path, "short").budget == "short"  # a budget named outright still wins
+    path.write_text(text.replace('default_budget = "long"', 'default_budget = "cpu"'))
+    with pytest.raises(SpecError) as e:
+        load_study(path, "quick")  # checked whichever budget is loaded
+    assert e.value.field == "study.default_budget" and "defined: long, quick, short" in str(e.value)
+
+
+def test_auto_budget_without_a_default_is_short_on_a_cpu_where_defined_else_quick_and_full_on_cuda(
+        root, write_study):
     assert load_study(root / "experiments" / "smoke.toml", "auto").budget == "quick"
     only_quick = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[schedules.constant]"})
     assert load_study(only_quick, "auto", device_type="cuda").budget == "quick"
@@ -141,20 +164,20 @@ def test_auto_budget_is_cpu_on_a_cpu_where_defined_else_quick_and_full_on_cuda(r
     assert load_study(write_study(), "auto", device_type="cpu").budget == "quick"
 
 
-def test_shipped_cpu_budgets_declare_the_fair_protocol(root):
+def test_shipped_short_budgets_declare_the_fair_protocol(root):
     """What the verdict issues ask of the default study: base LRs chosen per arm on a tuning
     budget's seeds (3+ LRs holding the article's), 5+ paired seeds, 3+ curve lengths, a smallest
     effect and a target."""
     for name in ("cifar10-cnn", "shakespeare-lstm"):
-        cpu = load_study(root / "experiments" / f"{name}.toml", "cpu")
-        tuner = load_study(root / "experiments" / f"{name}.toml", cpu.tuned_by)
-        assert cpu.tuning["tuning_budget"] == tuner.budget == "tuning"
-        assert len(cpu.seeds) >= 5 and len(cpu.curve_epochs) >= 3 and cpu.min_effect > 0
-        assert cpu.target is not None and tuner.target is None
-        for o in cpu.optimizers.values():
+        short = load_study(root / "experiments" / f"{name}.toml", "short")
+        tuner = load_study(root / "experiments" / f"{name}.toml", short.tuned_by)
+        assert short.tuning["tuning_budget"] == tuner.budget == "tuning"
+        assert len(short.seeds) >= 5 and len(short.curve_epochs) >= 3 and short.min_effect > 0
+        assert short.target is not None and tuner.target is None
+        for o in short.optimizers.values():
             assert len(o.lrs) >= 3 and o.article_lr in o.lrs
-        assert not set(cpu.seeds) & set(tuner.seeds)  # base LRs and target came from other seeds
-        same = {f: getattr(cpu, f) == getattr(tuner, f)
+        assert not set(short.seeds) & set(tuner.seeds)  # base LRs and target came from other seeds
+        same = {f: getattr(short, f) == getattr(tuner, f)
                 for f in ("epochs", "curve_epochs", "batch_size", "schedules", "optimizers",
                           "model_kwargs", "dataset_kwargs")}
         assert all(same.values()), same
@@ -260,8 +283,8 @@ def test_bad_regime_names_the_field(write_study, line, field, allowed):
     assert msg.startswith(f"{path}: {field}") and allowed in msg and "\n" not in msg, msg
 
 
-@pytest.mark.parametrize("path,budget", [("experiments/cifar10-cnn.toml", "cpu"),
-                                         ("experiments/shakespeare-lstm.toml", "cpu"),
+@pytest.mark.parametrize("path,budget", [("experiments/cifar10-cnn.toml", "short"),
+                                         ("experiments/shakespeare-lstm.toml", "short"),
                                          ("experiments/smoke.toml", "quick"),
                                          ("examples/digits/digits.toml", "ci")])
 def test_shipped_studies_declare_their_regime(root, path, budget):
@@ -406,11 +429,11 @@ def test_an_optimizer_table_is_allowed_only_its_own_types_keys(write_study):
 def test_validate_and_grid_default_to_the_budget_run_picks(write_study, capsys, monkeypatch):
     from annealbench import cli
 
-    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[budgets.cpu]\nseeds = [5]\n"
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[budgets.short]\nseeds = [5]\n"
                                                         "[schedules.constant]"})
     monkeypatch.setattr(cli, "_device_type", lambda device: "cpu" if device == "auto" else device)
     assert cli.main(["validate", str(path)]) == 0
-    assert "(cpu budget:" in capsys.readouterr().out
+    assert "(short budget:" in capsys.readouterr().out
     assert cli.main(["grid", str(path)]) == 0
     assert {json.loads(line)["seed"] for line in capsys.readouterr().out.splitlines()} == {5}
 
@@ -433,3 +456,29 @@ def test_validate_reports_every_independent_mistake_in_file_order(write_study, c
     with pytest.raises(SpecError) as e:
         load_study(path)
     assert e.value.field == "model.name"
+
+
+def test_measured_is_a_checked_table_of_the_budget_and_stays_out_of_run_keys(write_study):
+    good = ('[budgets.quick]\nmeasured = { seconds_per_epoch = 2.5, workers = 2, machine = "here, today" }\n'
+            "[schedules.constant]")
+    study = load_study(write_study(replace={"[schedules.constant]": good}), "quick")
+    assert study.measured == {"seconds_per_epoch": 2.5, "workers": 2, "machine": "here, today"}
+    plain = load_study(write_study(replace={"[schedules.constant]": "[budgets.quick]\n[schedules.constant]"}),
+                       "quick")
+    assert plain.measured is None and "measured" not in plain.to_dict()
+    assert [c["run_key"] for c in expand(study, "cpu")] == [c["run_key"] for c in expand(plain, "cpu")]
+    for bad, field in (("seconds_per_epoch = 0, workers = 2, machine = \"x\"", "seconds_per_epoch"),
+                       ("seconds_per_epoch = 1, workers = 0, machine = \"x\"", "workers"),
+                       ("seconds_per_epoch = 1, workers = 2", "machine")):
+        path = write_study(replace={"[schedules.constant]": f"[budgets.quick]\nmeasured = {{ {bad} }}\n"
+                                                            "[schedules.constant]"})
+        with pytest.raises(SpecError) as e:
+            load_study(path, "quick")
+        assert e.value.field == f"budgets.quick.measured.{field}"
+
+
+def test_the_shipped_headline_and_short_budgets_declare_their_measured_time(root):
+    for name in ("cifar10-cnn", "shakespeare-lstm"):
+        for budget in ("reference", "short"):
+            m = load_study(root / "experiments" / f"{name}.toml", budget).measured
+            assert m["seconds_per_epoch"] > 0 and m["workers"] == 2 and "EPYC" in m["machine"]

@@ -116,11 +116,13 @@ def test_run_of_a_tuned_budget_carries_the_tuning_in_study_json(tuned):
     assert json.loads((result.folder / "study.json").read_text())["tuning"] is None
 
 
-def test_missing_tuning_file_stops_run_with_one_line_naming_it_and_tune(tuned, tmp_path, capsys):
+def test_missing_tuning_file_with_no_tune_stops_run_with_one_line_naming_it_and_tune(tuned, tmp_path, capsys):
+    """(Without --no-tune, run tunes first: tests/train/test_reproduce.py.)"""
     path = tmp_path / "tiny.toml"
     shutil.copy(tuned[0], path)
     out = tmp_path / "out"
-    assert main(["run", str(path), "--budget", "judged", "--out", str(out), "--device", "cpu"]) == 2
+    assert main(["run", str(path), "--budget", "judged", "--out", str(out), "--device", "cpu",
+                 "--no-tune"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     file = tmp_path / "tiny.judged.tuning.json"
     assert len(err) == 1 and err[0].startswith(f"annealbench: {file}: missing")
@@ -166,8 +168,8 @@ def test_a_tuning_file_for_another_grid_is_stale(tuned):
     other = json.loads(json.dumps(result.tuning))
     other["choices"][0]["by_lr"] = other["choices"][0]["by_lr"][:2]
     assert "chosen from base LRs [0.01, 0.05]" in tuning.stale(study, other)
-    other_budget = {**result.tuning, "judged_budget": "cpu"}
-    assert "written for study tiny, budget cpu" in tuning.stale(study, other_budget)
+    other_budget = {**result.tuning, "judged_budget": "short"}
+    assert "written for study tiny, budget short" in tuning.stale(study, other_budget)
     no_choices = {k: v for k, v in result.tuning.items() if k != "choices"}
     assert "'choices' is missing" in tuning.stale(study, no_choices)
 

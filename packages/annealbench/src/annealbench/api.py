@@ -6,7 +6,7 @@
     result.records          # the tidy records, a pandas DataFrame
     result.report           # reports/digits/index.html
 
-    api.tune("experiments/cifar10-cnn.toml", budget="cpu", data_dir="data")  # its tuning file
+    api.tune("experiments/cifar10-cnn.toml", budget="short", data_dir="data")  # its tuning file
 
 ``run`` does what ``annealbench run`` does (train, then ``annealbench-report build`` of the study
 by its own name; ``report=False`` as ``--no-report``): the same
@@ -130,10 +130,6 @@ def tune(source, *, budget: str = "auto", experiments="experiments", **options) 
     With failed runs nothing is written (``file`` None); a dry run writes nothing either.
     The other keyword arguments are run options, as for ``run``.
     """
-    from annealbench.execution.study import git_commit, run_study
-    from annealbench.spec import tuning
-    from annealbench.spec.grid import expand
-
     opts = _resolved(RunOptions(**options))
     judged = load(source, budget, data_dir=opts.data_dir, experiments=experiments,
                   device_type=opts.device.type, with_tuning=False)
@@ -143,6 +139,16 @@ def tune(source, *, budget: str = "auto", experiments="experiments", **options) 
                         "name a budget of the same runs on other seeds (tuned_by = \"NAME\")")
     tuner = load(source, judged.tuned_by, data_dir=opts.data_dir, experiments=experiments,
                  device_type=opts.device.type)
+    return tune_loaded(judged, tuner, opts)
+
+
+def tune_loaded(judged: Study, tuner: Study, opts: RunOptions) -> Tuned:
+    """``tune`` of a judged budget and its tuning budget already loaded, with ``opts`` resolved
+    (``annealbench run`` tunes a budget whose tuning file is missing this way)."""
+    from annealbench.execution.study import git_commit, run_study
+    from annealbench.spec import tuning
+    from annealbench.spec.grid import expand
+
     folder = opts.out / judged.name / "tuning" / tuner.budget
     outcomes = run_study(tuner, opts, root=folder)
     result = Tuned(judged, outcomes, folder)
@@ -153,6 +159,59 @@ def tune(source, *, budget: str = "auto", experiments="experiments", **options) 
     result.file = tuning.path(judged)
     result.study = replace(judged, tuning={**result.tuning, "file": result.file.name})
     return result
+
+
+def load_for_run(path, budget: str, opts: RunOptions, *, tune: bool = True) -> Study:
+    """The study as ``annealbench run`` trains it (``opts`` resolved). A tuned budget whose tuning
+    file is missing comes back without a choice (``tuning`` None), for :func:`tune_first`, unless
+    ``tune`` is False: then the one-line TuningError. A stale or unreadable file always stops: it
+    is a choice someone made, not a gap."""
+    from annealbench.spec import tuning
+
+    study = load_study(path, budget, opts.data_dir, device_type=opts.device.type, with_tuning=False)
+    if study.tuned_by is None or (tune and not tuning.path(study).exists()):
+        return study
+    return replace(study, tuning=tuning.read(study))
+
+
+def tune_first(study: Study, opts: RunOptions) -> Study | None:
+    """Train the tuning budget of ``study`` (whose tuning file is missing) and write the file, as
+    ``tune`` does, saying so in one line first; the study with that choice, or None when no file
+    was written (a dry run, or tuning runs that did not finish)."""
+    from annealbench.spec import tuning
+
+    opts.log(f"annealbench: {tuning.path(study)} is missing: training budget {study.tuned_by} first "
+             f"to choose budget {study.budget}'s base LRs (as annealbench tune; --no-tune: stop "
+             "instead), then the judged runs")
+    tuner = load_study(study.file, study.tuned_by, opts.data_dir, device_type=opts.device.type)
+    result = tune_loaded(study, tuner, opts)
+    if result.file is not None:
+        opts.log("\n".join([f"wrote {result.file}:", *tuning.table(result.tuning)]))
+        return result.study
+    opts.log(f"dry run: would write {tuning.path(study)}, then train the judged runs" if opts.dry_run
+             else f"annealbench: tuning runs of {study.name} did not finish; no tuning file written, "
+                  "its judged runs not started (rerun the same command to resume)")
+    return None
+
+
+def report_pages(out, names: list[str], published=None, *, log=print) -> None:
+    """What ``annealbench run`` does after training: render the studies' pages and the index, by
+    the studies' own names (not their files'), each page's path logged; ``published``: the
+    folder of published answers they are compared with. Without annealbench-report installed, one
+    line says how to build them later."""
+    try:
+        from annealbench_report.cli import build
+        from annealbench_report.errors import ReportError
+    except ImportError:  # the training package does not depend on the report package
+        log("annealbench: report skipped: annealbench-report is not installed (pip install -e "
+            f"packages/annealbench-report, then: annealbench-report build --out {out})")
+        return
+    try:
+        for page in build(out, names, Path(published) if published else None):
+            log(f"report: {page}")
+    except (ReportError, OSError) as e:
+        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
+                               f"retry with: annealbench-report build --out {out})") from None
 
 
 def _report_package():
@@ -190,4 +249,5 @@ def records(folder):
     return pd.read_parquet(path)
 
 
-__all__ = ["Result", "Tuned", "build_report", "load", "records", "run", "tune"]
+__all__ = ["Result", "Tuned", "build_report", "load", "load_for_run", "records", "report_pages", "run",
+           "tune", "tune_first", "tune_loaded"]

@@ -17,8 +17,10 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from annealbench import __version__
 from annealbench.errors import AnnealbenchError
 from annealbench.execution.local import EXECUTORS
 from annealbench.options import RunOptions
@@ -34,7 +36,8 @@ def _data_dir(arg: str | None) -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annealbench", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--version", action="version", version=f"annealbench {__version__}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     _add_run(sub)
     _add_checks(sub)
     _add_tune(sub)
@@ -50,8 +53,10 @@ def _add_run(sub) -> None:
     run.add_argument("--study", action="append", default=[], dest="more_studies", metavar="STUDY",
                      help="the same as a STUDY argument (repeatable)")
     run.add_argument("--budget", default="auto",
-                     help="quick, cpu, full, or another budget the study defines; auto (default) = "
-                          "full on CUDA; on a CPU cpu where the study defines it, else quick")
+                     help="quick, short, reference, full, or another budget the study defines; "
+                          "auto (default): the study's default_budget (the shipped studies: "
+                          "reference); without one, full on CUDA, on a CPU short where the study "
+                          "defines it, else quick")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--data-dir", help="folder holding the data sets "
                                         "(default: $ANNEALBENCH_DATA, else ./data)")
@@ -67,6 +72,9 @@ def _add_run(sub) -> None:
                      help="the same as --progress off")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="per-epoch lines on screen too (they always go to each run's train.log)")
+    run.add_argument("--no-tune", action="store_true",
+                     help="stop with one line when a tuned budget's tuning file is missing (default: "
+                          "train its tuning budget first and write the file, as annealbench tune)")
     run.add_argument("--no-report", action="store_true",
                      help="train only; by default each study's page and the index are rendered "
                           "at the end (annealbench-report build)")
@@ -158,13 +166,12 @@ def _run_options(a) -> RunOptions:
 
 
 def _cmd_run(a) -> int:
-    from dataclasses import replace
-
     import torch
 
+    from annealbench import api
     from annealbench.execution.study import run_study
     from annealbench.execution.workers import resolve
-    from annealbench.spec.load import find_study, load_study
+    from annealbench.spec.load import find_study
 
     opts = _run_options(a)
     if a.published and not Path(a.published).is_dir():  # found out before training, not after
@@ -175,8 +182,8 @@ def _cmd_run(a) -> int:
         raise AnnealbenchError(f"run: no study named; give STUDY (e.g. smoke) or set {STUDIES_ENV}")
     opts, engine = resolve(opts)
     # Validate every study before any of them trains: a typo in the second must not cost the first.
-    studies = [load_study(find_study(s, Path(a.experiments)), a.budget, opts.data_dir,
-                          device_type=opts.device.type) for s in names]
+    studies = [api.load_for_run(find_study(s, Path(a.experiments)), a.budget, opts, tune=not a.no_tune)
+               for s in names]
     if a.precision:
         studies = [replace(s, precision=a.precision) for s in studies]
     # here too: a run this process takes over (finish_busy) computes as a worker would
@@ -186,9 +193,16 @@ def _cmd_run(a) -> int:
               flush=True)
     failed = 0
     for study in studies:
+        if study.tuned_by is not None and study.tuning is None:  # its tuning file is missing
+            study = api.tune_first(study, opts)
+            if study is None:  # tuning runs failed, or a dry run: no choice to judge with
+                failed += not opts.dry_run
+                continue
+            if a.precision:
+                study = replace(study, precision=a.precision)
         failed += sum(o.status == "failed" for o in run_study(study, opts))
     if not (a.dry_run or a.no_report):
-        _report(opts.out, [s.name for s in studies], a.published)
+        api.report_pages(opts.out, [s.name for s in studies], a.published, log=opts.log)
     return 1 if failed else 0
 
 
@@ -214,24 +228,6 @@ def _cmd_tune(a) -> int:
     return 0
 
 
-def _report(out: Path, names: list[str], published: str | None = None) -> None:
-    """Render the studies' pages and the index, by the studies' own names (not their files');
-    ``published``: the folder of published answers they are compared with."""
-    try:
-        from annealbench_report.cli import build
-        from annealbench_report.errors import ReportError
-    except ImportError:  # the training package does not depend on the report package
-        print("annealbench: report skipped: annealbench-report is not installed (pip install -e "
-              f"packages/annealbench-report, then: annealbench-report build --out {out})", flush=True)
-        return
-    try:
-        for page in build(out, names, Path(published) if published else None):
-            print(f"report: {page}", flush=True)
-    except (ReportError, OSError) as e:
-        raise AnnealbenchError(f"annealbench-report: {' '.join(str(e).split())} (the runs are kept; "
-                               f"retry with: annealbench-report build --out {out})") from None
-
-
 def _cmd_validate(a) -> int:
     from annealbench.spec.grid import expand
     from annealbench.spec.load import find_study, load_study
@@ -253,7 +249,6 @@ def _cmd_grid(a) -> int:
     study = load_study(find_study(a.study, Path(a.experiments)), a.budget, _data_dir(a.data_dir),
                        device_type=device_type)
     if a.precision:
-        from dataclasses import replace
         study = replace(study, precision=a.precision)
     for cfg in expand(study, device_type):
         print(json.dumps(cfg, sort_keys=True))
@@ -280,7 +275,12 @@ def _cmd_schedules(a) -> int:
 
 
 def main(argv=None) -> int:
-    a = _parser().parse_args(argv)
+    parser = _parser()
+    a = parser.parse_args(argv)
+    if a.cmd is None:
+        # a usage mistake, as argparse's 2 says: a script that forgot the command must not pass
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return {"run": _cmd_run, "validate": _cmd_validate, "grid": _cmd_grid, "tune": _cmd_tune,
                 "schedules": _cmd_schedules}[a.cmd](a)

@@ -21,7 +21,7 @@ EPOCH_LINE = re.compile(r"^\[(?P<key>[^\]]+)\] .* epoch (?P<epoch>\d+)/(?P<of>\d
 QUIET_EVERY_S = 30.0  # without a terminal: at most one progress line this often
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
@@ -45,6 +45,7 @@ class Progress:
         self.done: dict[str, int] = {}  # epochs finished per run
         self.trained = 0  # epochs trained in this invocation: what the rate is measured on
         self.runs_done = self.failed = 0
+        self.predicted: float | None = None  # the whole study's expected seconds (estimate.expected_seconds)
         self.bar = None
         if mode == "bar":
             from tqdm import tqdm
@@ -63,14 +64,16 @@ class Progress:
         return sum(self.epochs_of.values())
 
     def line(self) -> str:
-        """runs 3/10, epochs 40/100, 1 failed, 1:02 elapsed, ETA 1:33"""
+        """runs 3/10, epochs 40/100, 1 failed, 1:02 elapsed, ETA 1:33 (predicted 2:40 in all)"""
         elapsed = self.clock() - self.t0
         done = sum(self.done.values())
         left = self.total_epochs - done
-        eta = "0:00" if not left else _clock(left * elapsed / self.trained) if self.trained else "--:--"
+        eta = "0:00" if not left else clock(left * elapsed / self.trained) if self.trained else "--:--"
         failed = f", {self.failed} failed" if self.failed else ""
+        # the study's measured figures' prediction for the whole study, beside this run's own ETA
+        predicted = f" (predicted {clock(self.predicted)} in all)" if self.predicted is not None else ""
         return (f"runs {self.runs_done}/{len(self.epochs_of)}, epochs {done}/{self.total_epochs}"
-                f"{failed}, {_clock(elapsed)} elapsed, ETA {eta}")
+                f"{failed}, {clock(elapsed)} elapsed, ETA {eta}{predicted}")
 
     def _refresh(self) -> None:
         if self.bar is not None:

@@ -93,3 +93,26 @@ def no_answer(c: StudyClaims, has_records: bool) -> str:
     if c.fixed is None:
         return "No comparison possible: there is no fixed-LR arm (a schedule of type 'constant')."
     return "No comparison possible yet: no schedule besides the fixed LR has judged runs."
+
+
+FINISHED = ("completed", "diverged")  # a diverged run is an outcome the comparison counts
+
+
+def seeds_note(seeds, run_keys, runs, c: StudyClaims) -> str | None:
+    """How many of the study's seeds have every run finished, when not all have (an interrupted
+    or still running study), and which seeds the answer then rests on. Each seed trains the same
+    runs, so a seed is finished when its share of the planned ``run_keys`` (meta.json) is."""
+    seeds, run_keys = list(seeds or []), set(run_keys or [])
+    if not seeds or not run_keys or len(run_keys) % len(seeds):
+        return None
+    per_seed = len(run_keys) // len(seeds)
+    done = runs[runs["run_key"].isin(run_keys) & runs["status"].astype(str).isin(FINISHED)]
+    n = sum(int((done["seed"] == s).sum()) == per_seed for s in seeds)
+    if n == len(seeds):
+        return None
+    used = int(c.rows["n_pairs"].max()) if "n_pairs" in c.rows and len(c.rows) else 0
+    head = f"{n} of {len(seeds)} seeds finished"
+    if used <= n:
+        return f"{head}; the answer below uses those {n}."
+    return (f"{head}; the answer below uses every pair finished so far, up to {used} seeds in a "
+            "comparison (n in its tables).")

@@ -17,7 +17,7 @@ import pandas as pd
 from annealbench_report import __version__
 from annealbench_report.analysis.study import Analysis, analyse
 from annealbench_report.figures.style import schedule_styles
-from annealbench_report.pages import invocations, key, reproduction, reproduction_text, verdicts_csv
+from annealbench_report.pages import answer, invocations, key, reproduction, reproduction_text, verdicts_csv
 from annealbench_report.pages.cells import fmt_date
 from annealbench_report.pages.detail import optimizer_section
 from annealbench_report.pages.status import all_lrs_table, environment_rows, status_section, train_seconds
@@ -57,6 +57,7 @@ def study_context(study_dir: Path, df: pd.DataFrame, a: Analysis, runs: pd.DataF
         "sections": secs,
         "all_lrs": all_lrs_table(a.selection, a.opts, a.scheds, a.primary, a.units) if has else None,
         "status": status_section(runs, df),
+        "seeds_note": answer.seeds_note(study.get("seeds"), meta.get("run_keys"), runs, a.claims),
         "command": invocations.portable_command(meta),
         "study_json": json.dumps(study, indent=2, ensure_ascii=False) if study else "(no study.json)",
         "environment": environment_rows(meta),

@@ -8,7 +8,7 @@ and a run's records do not depend on which process trained it (at the same threa
 
 This process only dispatches: a run goes to an idle worker when the run ``plan.after`` names has
 an outcome (a fork whose donor another process holds is reported "busy", as the local executor
-does, for ``finish_busy`` to take up), donors first so their forks are not kept waiting. Log lines
+does, for ``finish_busy`` to take up), seed by seed and donors first within a seed. Log lines
 come back through each worker's pipe and are logged here.
 
 Nothing outlives this process: each worker asks the kernel for SIGTERM when its parent dies
@@ -51,13 +51,21 @@ _BOOT = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
 
 
 class _Queue:
-    """Runs not yet dispatched, and which of them may start (``plan.after`` has an outcome)."""
+    """Runs not yet dispatched, and which of them may start (``plan.after`` has an outcome).
+
+    Seed-major, as the grid: every run of the first seed before any of the next, so an
+    interrupted study holds whole paired seeds; within a seed, donors first so that their forks
+    are not kept waiting (a prefix plan shares only between runs of one seed)."""
 
     def __init__(self, todo: list[dict], known: set[str], plan):
         self.after = {c["run_key"]: plan.after(c["run_key"]) if plan else None for c in todo}
         donors = set(self.after.values())
         order = {c["run_key"]: i for i, c in enumerate(todo)}
-        self.pending = sorted(todo, key=lambda c: (c["run_key"] not in donors, order[c["run_key"]]))
+        seeds: dict = {}
+        for c in todo:
+            seeds.setdefault(c.get("seed"), len(seeds))
+        self.pending = sorted(todo, key=lambda c: (seeds[c.get("seed")], c["run_key"] not in donors,
+                                                   order[c["run_key"]]))
         self.known = known
         self.status = {}
         self.plan = plan

@@ -23,6 +23,7 @@ from annealbench.options import RunOptions
 from annealbench.progress import Progress
 from annealbench.sharing import plan as prefix
 from annealbench.sharing.fork import prune, totals
+from annealbench.spec import measured
 from annealbench.spec.grid import expand
 from annealbench.spec.load import Study
 from annealbench.store import RunDir, atomic_write_json, now, read_json, remove_temps
@@ -147,6 +148,11 @@ class _Invocation:
         self.meta = _meta(self.study, self.grid, self.root, opts, self.task, self.plan, self.started)
         opts.log(f"{self.study.name}: {len(self.grid)} runs ({self.study.budget} budget) on "
                  f"{self.meta['device_name']} -> {self.root}")
+        to_train = self.plan.epochs_total() - self.plan.epochs_shared()
+        expected = None if opts.dry_run else measured.expected_line(self.study, to_train)
+        if expected:
+            self.shown.predicted = measured.expected_seconds(self.study.measured, to_train)
+            opts.log(expected)
         return self.plan
 
     def on_outcome(self, cfg: dict, outcome: RunOutcome) -> None:

@@ -55,17 +55,34 @@ def budget_curve(c: Checker, st: dict, over: dict, budget: str, epochs: int):
     return fracs, tuple(lengths)
 
 
-# What ``--budget auto`` runs: the first of these the study defines ("cpu" is sized to answer the
-# question in a CPU's time; "full" needs a GPU), else quick. A study with no budgets runs its
-# [study] tables as they are, under the name of the first.
-AUTO_BUDGETS = {"cuda": ("full", "quick"), "cpu": ("cpu", "quick")}
+# What ``--budget auto`` runs where the study declares no ``default_budget``: the first of these
+# the study defines ("short" is sized to answer a short-budget question in a CPU's time; "full"
+# needs a GPU), else quick. A study with no budgets runs its [study] tables as they are, under the
+# name of the first.
+AUTO_BUDGETS = {"cuda": ("full", "quick"), "cpu": ("short", "quick")}
 
 
-def auto_budget(defined, device_type: str) -> str:
+def auto_budget(defined, device_type: str, default: str | None = None) -> str:
+    """The budget ``--budget auto`` runs: the study's declared ``default`` (its headline, on any
+    device), else the first of :data:`AUTO_BUDGETS` it defines."""
+    if default is not None:
+        return default
     if not defined:
         return "full" if device_type == "cuda" else "quick"
     prefs = AUTO_BUDGETS["cuda" if device_type == "cuda" else "cpu"]
     return next((b for b in prefs if b in defined), "quick")
+
+
+def default_budget(c: Checker, st: dict, budgets: dict) -> str | None:
+    """``[study] default_budget``: checked to name a budget the file defines (None: not set)."""
+    name = st.get("default_budget")
+    if name is None:
+        return None
+    c.str_(name, "study.default_budget")
+    if name not in budgets:
+        c.fail("study.default_budget", name,
+               f"must name a budget of this file; defined: {', '.join(sorted(budgets)) or 'none'}")
+    return name
 
 
 def tuned_by(c: Checker, st: dict, budgets: dict, budget: str) -> str | None:

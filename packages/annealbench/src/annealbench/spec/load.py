@@ -23,19 +23,22 @@ from annealbench.spec.budgets import (
     auto_budget,
     budget_curve,
     check_lengths,
+    default_budget,
     runs_sha256,
     same_runs,
     tuned_by,
 )
 from annealbench.spec.checker import Checker
+from annealbench.spec.measured import measured
 from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
 from annealbench.spec.study import Study
 
 SPEC_VERSION = 1
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
-               "target", "budget_curve", "tuned_by", "article_row"}
+               "target", "budget_curve", "tuned_by", "article_row", "measured"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
-              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline"}
+              "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline",
+              "default_budget"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STUDY_KEYS |= REGIME_STUDY_KEYS  # the training regime (plateau, reference): spec_regime.py
@@ -45,7 +48,8 @@ BUDGET_KEYS |= REGIME_BUDGET_KEYS
 def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None = None,
                device_type: str = "cpu", with_tuning: bool = True, every_mistake: bool = False) -> Study:
     """Read, validate and apply ``budget`` ("quick", "full", or any budget the file defines;
-    "auto": see ``annealbench.spec.budgets.auto_budget``, for ``device_type``).
+    "auto": the study's ``default_budget``, else see ``annealbench.spec.budgets.auto_budget``, for
+    ``device_type``).
 
     A budget with ``tuned_by`` also gets its tuning file's choices (``with_tuning``; a missing or
     stale file raises TuningError), so that its grid holds the chosen base LRs only.
@@ -86,7 +90,8 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     spec_arms.settings_at_fixed_lr(c, optimizers, arms)
     study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
                   **parts, **_lengths(c, st, b, arms))
-    study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric))
+    study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric),
+                    measured=measured(c, b.over, b.name))
     overrides = {part: set(b.over.get(part, {})) for part in ("model", "dataset")}
     fields = preflight.Fields(b.name, b.where("batch_size"), b.where("seeds"), overrides)
     study = preflight.check(c, study, data_dir, fields)
@@ -139,8 +144,9 @@ def _budget(c: Checker, doc: dict, st: dict, budget: str, device_type: str) -> t
         c.fail("budgets", budgets, "must be a table of [budgets.NAME] tables")
     for bname, b in budgets.items():
         c.keys(b, f"budgets.{bname}", BUDGET_KEYS)
+    default = default_budget(c, st, budgets)
     if budget == "auto":
-        budget = auto_budget(budgets, device_type)
+        budget = auto_budget(budgets, device_type, default)
     if budgets and budget not in budgets:
         c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
     over = budgets.get(budget, {})

@@ -50,12 +50,14 @@ class Study:
     tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
     baseline: str | None = None  # the arm every other is compared with (spec.arms.baseline)
     arm_optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)  # arms' own optimizers
+    measured: dict | None = None  # spec.measured: the per-epoch time this budget was measured at
 
     def to_dict(self) -> dict:
         d = {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()},
              **self.arms_description()}
-        if not self.arm_optimizers:
-            del d["arm_optimizers"]
+        for optional in ("arm_optimizers", "measured"):  # only where set: other studies' study.json as before
+            if not d[optional]:
+                del d[optional]
         return d
 
     def arms_description(self) -> dict:
