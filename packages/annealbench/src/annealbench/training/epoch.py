@@ -18,6 +18,7 @@ from annealbench.optim import build_optimizer
 from annealbench.options import TrainOptions
 from annealbench.precision import autocast
 from annealbench.store import EpochRow, RunDir
+from annealbench.training.averaging import Averages
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
 FINITE_CHECK_EVERY = 25
@@ -43,6 +44,7 @@ class State:
     epoch: int = 0
     step: int = 0
     wall: float = 0.0
+    averages: Averages | None = None  # averaged weights of the arms riding on the run
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Setting:
         built = schedules.build(cfg["schedule_type"], self.resolved, optimizer,
                                 interval=cfg["schedule_interval"], epochs=cfg["epochs"],
                                 steps_per_epoch=self.steps_per_epoch)
-        return State(model, optimizer, built)
+        return State(model, optimizer, built, averages=Averages.of(cfg, model, self.steps_per_epoch))
 
 
 def eval_rows(s: Setting, model, at: EpochRow, splits) -> tuple[list[EpochRow], dict]:
@@ -150,6 +152,8 @@ def train_steps(s: Setting, state: State, epoch: int) -> Steps:
         if cfg.get("clip_grad_norm"):
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
         optimizer.step()
+        if state.averages is not None:
+            state.averages.update(model, state.step + i + 1)
         if cfg["schedule_interval"] == "step":
             state.built.scheduler.step()
         losses.append(loss.detach())
