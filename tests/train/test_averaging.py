@@ -44,13 +44,14 @@ def _run(study, out, **kw):
     return run_study(study, RunOptions(out, CPU, None, log=lambda _m: None, **kw))
 
 
-def _trajectory(steps: int = 5):
-    """A linear model trained a few SGD steps; its parameters after each step."""
+def _trajectory(steps: int):
+    """A linear model trained ``steps`` SGD steps: (model, its parameters) before the first step
+    (step 0) and after each."""
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(8, 3), torch.randn(8, 2)
-    yield [p.detach().clone() for p in model.parameters()]
+    yield model, [p.detach().clone() for p in model.parameters()]
     for _ in range(steps):
         opt.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
@@ -59,35 +60,34 @@ def _trajectory(steps: int = 5):
 
 
 def test_ema_equals_hand_computation():
-    steps = _trajectory()
-    initial = next(steps)
-    avg = None
-    expected = [p.clone() for p in initial]
+    steps = _trajectory(5)
+    model, expected = next(steps)
+    avg = Average({"average": "ema", "decay": 0.8, "bn_batches": 0}, model, None)  # the initial weights
     for i, (model, params) in enumerate(steps, 1):
-        if avg is None:
-            avg = Average({"average": "ema", "decay": 0.8, "bn_batches": 0}, model, None)
-            avg.params = [p.clone() for p in initial]  # the EMA starts at the initial weights
         avg.update(model, i)
         expected = [0.8 * e + 0.2 * p for e, p in zip(expected, params)]
+    assert not torch.equal(expected[0], params[0])
     for a, e in zip(avg.weights(model), expected):
         torch.testing.assert_close(a, e)
 
 
 def test_uniform_equals_mean_of_weights_after_start():
     steps = _trajectory(6)
-    next(steps)
-    avg = None
+    model, _ = next(steps)
+    avg = Average({"average": "uniform", "start": 2, "bn_batches": 0}, model, 2)
     seen = []
     for i, (model, params) in enumerate(steps, 1):
-        if avg is None:
-            avg = Average({"average": "uniform", "start": 2, "bn_batches": 0}, model, 2)
-            assert avg.weights(model)[0] is not avg.params[0]  # nothing averaged yet: the weights
+        if i <= 2:  # nothing averaged yet: the weights themselves
+            assert all(torch.equal(a, p) for a, p in zip(avg.weights(model), model.parameters()))
         avg.update(model, i)
         if i > 2:
             seen.append(params)
     assert avg.n == 4
     for j, a in enumerate(avg.weights(model)):
         torch.testing.assert_close(a, torch.stack([s[j] for s in seen]).mean(0))
+    restored = Average(avg.rule, model, 2)
+    restored.load_state_dict(avg.state_dict())
+    assert restored.n == 4 and all(torch.equal(a, b) for a, b in zip(restored.params, avg.params))
 
 
 def test_start_step():
