@@ -117,8 +117,8 @@ def test_resume_matches_uninterrupted_and_redoes_no_epoch(write_study, tmp_path,
     real_save = runner._save_checkpoint
     saves = []
 
-    def save_then_die(run, model, opt, sched, epoch, step, wall):
-        real_save(run, model, opt, sched, epoch, step, wall)
+    def save_then_die(run, model, opt, sched, epoch, step, wall, *rest):
+        real_save(run, model, opt, sched, epoch, step, wall, *rest)
         saves.append(epoch)
         if epoch == 2 and len(saves) < 10:
             raise KeyboardInterrupt  # stands in for a kill right after epoch 2 was saved

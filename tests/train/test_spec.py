@@ -25,6 +25,7 @@ def test_shipped_studies_validate(root, name, budget):
     study = load_study(root / "experiments" / f"{name}.toml", budget)
     assert study.name == name and study.budget == budget
     runs = expand(study, "cpu")
+    trained = [n for n, a in study.schedules.items() if a.evaluate is None]  # averaging arms ride
     if study.tuning is None:  # every base LR of the grid; an averaging arm rides on its host's runs
         def lrs(setting, arm):
             if arm.evaluate is not None:
@@ -32,9 +33,11 @@ def test_shipped_studies_validate(root, name, budget):
             return len(study.arm_optimizers[arm.optimizer].lrs if arm.optimizer else setting.lrs)
         per_seed = sum(lrs(o, a) for o in study.optimizers.values()
                        for a in study.schedules.values()) * len(study.curve_epochs)
-    else:  # the chosen base LR of each (optimizer, schedule, length), and the article's
-        per_seed = sum(len({c["base_lr"], study.optimizers[c["optimizer"]].article_lr} - {None})
-                       for c in study.tuning["choices"])
+    else:  # the chosen base LR of each (optimizer, schedule, length) and its riders', and the article's
+        chosen = {(c["optimizer"], c["schedule"], c["length"]): c["base_lr"] for c in study.tuning["choices"]}
+        per_seed = sum(len({lr for (o2, s, b2), lr in chosen.items() if (o2, b2) == (o, b) and (
+            s == n or study.host(study.schedules[s]).name == n)} | {study.optimizers[o].article_lr} - {None})
+            for (o, n, b) in chosen if n in trained)
     assert len(runs) == len(study.seeds) * per_seed
     assert len({r["run_key"] for r in runs}) == len(runs)
 

@@ -280,3 +280,29 @@ def test_a_budget_without_the_article_row_trains_the_chosen_lrs_only(tuned, tmp_
     assert len(runs) == len(chosen) * len(study.seeds)
     with_row = expand(load_study(tuned[0], "judged"), "cpu")
     assert len(with_row) > len(runs)  # the article's 0.01 where it was not chosen
+
+
+def test_choice_of_an_averaging_arm_reads_its_hosts_averages_file(tmp_path):
+    """An averaging arm has no runs: its values are the host's averages.csv rows of that arm (at each
+    length, the full-length fixed-LR run's), never the host's own epoch files or another arm's rows."""
+    arms = '[schedules.constant]\n\n[schedules.ema]\ntype = "constant"\nevaluate = { average = "ema" }\n'
+    text = TUNED.replace("[schedules.constant]\n", arms).replace(
+        'schedules = ["constant", "onecycle"]', 'schedules = ["constant", "ema", "onecycle"]')
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    study = load_study(path, "tune")
+    grid = expand(study, "cpu")
+    root = tmp_path / "t"
+    ema = {0.01: {1: 0.3, 2: 0.2}, 0.05: {1: 0.1, 2: 0.1}, 0.2: {1: 0.2, 2: 0.9}}  # by LR: epoch -> acc
+    for cfg in grid:
+        host = cfg["schedule"] == "constant" and cfg["epochs"] == 2
+        _fake_run(root, cfg, {1: 0.5, 2: 0.5} if host else {1: 0.99, 2: 0.99})
+        if host:
+            assert cfg["averages"] == {"ema": study.schedules["ema"].evaluate}
+            RunDir(root / "runs" / cfg["run_key"]).write_averages(
+                [(arm, (e, 1, "val", "accuracy", v + (arm != "ema"), 0.1, 1.0))
+                 for arm in ("ema", "other") for e, v in ema[cfg["base_lr"]].items()])
+    got = {(c["schedule"], c["length"]): c for c in tuning.choose(study, grid, root)}
+    assert [r["val_mean"] for r in got[("ema", 1)]["by_lr"]] == [0.3, 0.1, 0.2]
+    assert got[("ema", 1)]["base_lr"] == 0.01 and got[("ema", 2)]["base_lr"] == 0.2
+    assert got[("constant", 2)]["base_lr"] == 0.01  # the host's own: all 0.5, the smaller LR

@@ -18,6 +18,7 @@ Points on the training side (``annealbench``):
 - ``train-step``        after the forward pass of every optimizer step, before ``backward``;
 - ``epoch-write``       an epoch CSV: its temp file is written and fsynced, not yet renamed;
 - ``checkpoint-write``  ``checkpoint.pt``, same moment;
+- ``averages-write``    ``averages.csv`` (a run's averaged-weight evaluations), same moment;
 - ``status-write``      ``status.json``, same moment;
 - ``prefix-write``      a donor's kept state (``prefix/NNNNN.pt``), same moment;
 - ``fork-copy``         an epoch CSV a fork copies from its donor, same moment;

@@ -40,6 +40,7 @@ class EpochRow(NamedTuple):
 
 
 EPOCH_COLUMNS = EpochRow._fields  # declared once, by EpochRow
+AVERAGE_COLUMNS = ("arm", *EPOCH_COLUMNS)  # averages.csv: an averaging arm's evaluations on its host
 # written with repr, so every bit survives: resumed and uninterrupted runs compare equal
 FLOAT_COLUMNS = ("value", "lr", "wall_time_s")
 _PARSE = {"epoch": int, "step": int, "split": str, "metric": str, "value": float, "lr": float,
@@ -144,6 +145,7 @@ class RunDir:
         self.lock_file = self.root / ".lock"
         self.prefix = self.root / "prefix"  # states kept at the epochs other runs fork from
         self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.sharing.fork)
+        self.averages = self.root / "averages.csv"  # evaluations of the averaged weights it carries
 
     def epoch_file(self, epoch: int) -> Path:
         return self.epochs / f"{epoch:05d}.csv"
@@ -162,6 +164,23 @@ class RunDir:
     def read_epoch(self, epoch: int) -> list[EpochRow]:
         return read_epoch(self.epoch_file(epoch))
 
+    def write_averages(self, rows: list[tuple[str, EpochRow]]) -> None:
+        """averages.csv, whole: (arm, row) pairs in the order given."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(AVERAGE_COLUMNS)
+        w.writerows([[arm, *(repr(float(v)) if c in FLOAT_COLUMNS else v for c, v in zip(EPOCH_COLUMNS, r))]
+                     for arm, r in rows])
+        atomic_write_bytes(self.averages, buf.getvalue().encode(), fault="averages-write")
+
+    def read_averages(self) -> list[tuple[str, EpochRow]]:
+        """averages.csv's (arm, row) pairs; none when there is no file."""
+        if not self.averages.exists():
+            return []
+        with open(self.averages, newline="") as f:
+            return [(r["arm"], EpochRow(**{c: _PARSE[c](r[c]) for c in EPOCH_COLUMNS}))
+                    for r in csv.DictReader(f)]
+
     def drop_epochs_after(self, epoch: int) -> None:
         """Forget epoch files (and kept states) the checkpoint does not cover (written just
         before a kill): they are written again, maybe not bitwise equal on CUDA."""
@@ -170,6 +189,12 @@ class RunDir:
                 for f in folder.glob(pattern):
                     if f.stem.isdigit() and int(f.stem) > epoch:
                         f.unlink()
+        rows = self.read_averages()
+        kept = [(a, r) for a, r in rows if r.epoch <= epoch]
+        if not kept:
+            self.averages.unlink(missing_ok=True)
+        elif len(kept) < len(rows):
+            self.write_averages(kept)
 
     def clear_progress(self) -> None:
         self.checkpoint.unlink(missing_ok=True)

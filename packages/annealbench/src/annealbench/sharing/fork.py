@@ -51,9 +51,12 @@ class _NoShare(Exception):
     """Why the records cannot be proven identical (one phrase)."""
 
 
-def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, log) -> Shared | None:
+def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, log,
+                averages=None) -> Shared | None:
     """Start ``run`` (config.json written, no progress) from its donor; None: train from scratch
-    (the caller then rebuilds model, optimizer and scheduler from the seed)."""
+    (the caller then rebuilds model, optimizer and scheduler from the seed). ``averages``: the
+    averaged weights the run carries (annealbench.training.averaging), the donor's after a partial
+    fork (the plan pairs only runs carrying the same averages)."""
     donor = RunDir(run.root.parent / fork.donor)
     why = None
     if not donor.config.exists():
@@ -65,7 +68,8 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
         else:
             with lock:
                 try:
-                    return _materialise(fork, record, run, donor, model, optimizer, built, log)
+                    return _materialise(fork, record, run, donor, model, optimizer, built, log,
+                                        averages)
                 except StoreError:
                     raise  # a full disk stops the study, as anywhere else
                 except _NoShare as e:
@@ -92,7 +96,7 @@ def _share_lock(lock: RunLock, tries: int = 20) -> bool:
     return False
 
 
-def _materialise(fork, record, run, donor, model, optimizer, built, log) -> Shared:
+def _materialise(fork, record, run, donor, model, optimizer, built, log, averages) -> Shared:
     spe = record["steps_per_epoch"]
     length = record["epochs"]
     theirs = read_json(donor.config)
@@ -117,17 +121,19 @@ def _materialise(fork, record, run, donor, model, optimizer, built, log) -> Shar
         k = kept[0]
     files = [donor.epoch_file(e).read_bytes() for e in range(k + 1)]
     if k == length:
-        _copy(run, files, fork.donor, k, whole=True)
+        _copy(run, files, fork.donor, k, mine, whole=True)
         log(f"[{record['run_key']}] all {k} epochs shared with {fork.donor} (same trajectory)")
         return Shared(k, k * spe, 0.0, True)
     ck = torch.load(donor.prefix_file(k), map_location="cpu", weights_only=True)  # as resume
     if ck.get("run_key") != fork.donor or ck.get("epoch") != k or ck.get("step") != k * spe:
         raise _NoShare(f"{donor.prefix_file(k)} is not its state after epoch {k}")
-    _copy(run, files, fork.donor, k, whole=False)
+    _copy(run, files, fork.donor, k, mine, whole=False)
     trajectory.replay(built, k, spe, _val_losses(run, k))
     optimizer.load_state_dict({"state": ck["optimizer"]["state"],
                                "param_groups": _groups(optimizer, ck["optimizer"]["param_groups"])})
     model.load_state_dict(ck["model"])
+    if averages is not None:
+        averages.load_state_dict(ck["averages"])
     log(f"[{record['run_key']}] epochs 1-{k} shared with {fork.donor} (same trajectory), "
         f"training {k + 1}-{length}")
     return Shared(k, int(ck["step"]), float(ck["wall_time_s"]), False)
@@ -163,6 +169,8 @@ def _val_losses(run: RunDir, epochs: int) -> list[float]:
 def _agreement(mine: dict, theirs: dict, spe: int, val: list[float], limit: int) -> int:
     k = 0
     pairs = zip(trajectory.epochs(mine, spe, val), trajectory.epochs(theirs, spe, val))
+    averaged = trajectory.averages_agree(mine, theirs, spe)
+    limit = limit if averaged is None else min(limit, averaged)
     for e, (a, b) in enumerate(pairs, 1):
         if e > limit or a != b or trajectory.tests_at(mine, e, mine["epochs"]) != \
                 trajectory.tests_at(theirs, e, theirs["epochs"]):
@@ -171,9 +179,14 @@ def _agreement(mine: dict, theirs: dict, spe: int, val: list[float], limit: int)
     return k
 
 
-def _copy(run: RunDir, files: list[bytes], donor: str, k: int, *, whole: bool) -> None:
+def _copy(run: RunDir, files: list[bytes], donor: str, k: int, mine: dict, *, whole: bool) -> None:
     for e, data in enumerate(files):
         atomic_write_bytes(run.epoch_file(e), data, fault="fork-copy")
+    arms = mine.get("averages") or {}  # the donor carries the same (trajectory.averages_agree)
+    averaged = [(a, r) for a, r in RunDir(run.root.parent / donor).read_averages()
+                if a in arms and r.epoch <= k]
+    if averaged:  # the averaged weights' evaluations, which the same trajectory gives alike
+        run.write_averages(averaged)
     atomic_write_json(run.shared, {"donor": donor, "epochs": k, "whole": whole})
 
 
@@ -211,18 +224,24 @@ def prune(root: Path, plan: Plan) -> None:
                 shutil.rmtree(d.prefix, ignore_errors=True)
 
 
-def keep(run: RunDir, model, optimizer, scheduler, epoch: int, step: int, wall: float) -> None:
+def keep(run: RunDir, model, optimizer, scheduler, epoch: int, step: int, wall: float,
+         averages=None) -> None:
     """Donor side: a copy of the state after ``epoch`` for the runs that fork there. Written after
     the epoch's records and before its checkpoint, so a resume (which drops kept states newer
     than its checkpoint) never pairs a kept state with records of another attempt."""
     atomic_write_bytes(run.prefix_file(epoch), state_bytes(run, model, optimizer, scheduler, epoch,
-                                                           step, wall), fault="prefix-write")
+                                                           step, wall, averages), fault="prefix-write")
 
 
-def state_bytes(run: RunDir, model, optimizer, scheduler, epoch: int, step: int, wall: float) -> bytes:
-    """A run's state after ``epoch``: what checkpoint.pt and the kept prefix files hold."""
+def state_bytes(run: RunDir, model, optimizer, scheduler, epoch: int, step: int, wall: float,
+                averages=None) -> bytes:
+    """A run's state after ``epoch``: what checkpoint.pt and the kept prefix files hold (with the
+    averaged weights it carries, annealbench.training.averaging, when it carries any)."""
     buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "wall_time_s": wall, "run_key": run.root.name}, buf)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+             "wall_time_s": wall, "run_key": run.root.name}
+    if averages is not None:
+        state["averages"] = averages.state_dict()
+    torch.save(state, buf)
     return buf.getvalue()

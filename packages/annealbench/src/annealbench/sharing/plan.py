@@ -1,13 +1,14 @@
 """Shared prefixes: which runs can start from another run's epoch-k state instead of training
 epochs 1..k again, derived from the schedules' own trajectories (annealbench.sharing.trajectory).
 
-Runs are grouped by every config field except the schedule's, the length and ``test_epochs``
-(same model, data, seed, base LR, optimizer, batch size, device, eval policy...). In a group, a
-run may fork from a donor at k = the number of leading epochs in which every optimizer step uses
-the same hyperparameters and the test split is evaluated after the same epochs: their records for
-epochs 0..k are then identical on a deterministic device. k equal to the fork's whole length
-("whole-length fork": the fixed LR of length B inside the fixed LR of length E) copies the donor's
-records and evaluations only; a partial fork also loads the donor's kept epoch-k state.
+Runs are grouped by every config field except the schedule's, the length, ``test_epochs`` and the
+weight averages they carry (same model, data, seed, base LR, optimizer, batch size, device, eval
+policy...). In a group, a run may fork from a donor at k = the number of leading epochs in which
+every optimizer step uses the same hyperparameters and the test split is evaluated after the same
+epochs: their records for epochs 0..k are then identical on a deterministic device. k equal to the
+fork's whole length ("whole-length fork": the fixed LR of length B inside the fixed LR of length
+E) copies the donor's records and evaluations only; a partial fork also loads the donor's kept
+epoch-k state.
 
 ReduceLROnPlateau (any metric-driven schedule) is planned as if validation always improved, an
 upper bound: at run time the fork steps a fresh scheduler on the donor's recorded validation
@@ -30,9 +31,12 @@ from annealbench.sharing import trajectory
 
 ENV = "ANNEALBENCH_SHARE_PREFIX"
 MODES = ("off", "whole", "all")
-# What may differ between a fork and its donor; every other config field must be equal.
+# What may differ between a fork and its donor; every other config field must be equal. The weight
+# averages a run carries leave its own records alone: a fork carrying none may start from any donor,
+# one carrying some only from a donor carrying the same (trajectory.averages_agree).
 SCHEDULE_FIELDS = frozenset({"schedule", "schedule_type", "schedule_kwargs", "schedule_interval",
-                             "schedule_kwargs_resolved", "epochs", "test_epochs", "run_key"})
+                             "schedule_kwargs_resolved", "epochs", "test_epochs", "run_key",
+                             "averages"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class _Run:
         self.index = index
         self.key = cfg["run_key"]
         self.length = cfg["epochs"]
+        self.spe = steps_per_epoch
         sched = json.dumps([cfg[k] for k in ("optimizer_type", "optimizer_kwargs", "base_lr",
                                               "schedule_type", "schedule_kwargs",
                                               "schedule_interval", "epochs")], default=str)
@@ -113,7 +118,8 @@ def _agree(f: _Run, d: _Run) -> int:
         except Exception:  # a custom scheduler that fails to step fails in its own run, not here
             break
         k = e
-    return k
+    limit = trajectory.averages_agree(f.cfg, d.cfg, f.spe)
+    return k if limit is None else min(k, limit)
 
 
 class Plan:

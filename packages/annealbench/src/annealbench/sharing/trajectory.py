@@ -21,6 +21,7 @@ import torch
 
 from annealbench import schedules
 from annealbench.optim import build_optimizer
+from annealbench.spec.arms import start_step
 
 # A replayed scheduler steps without optimizer.step(): torch warns about the order; it is intended.
 SCHEDULER_ORDER_WARNING = r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`"
@@ -29,6 +30,23 @@ SCHEDULER_ORDER_WARNING = r"Detected call of `lr_scheduler\.step\(\)` before `op
 def tests_at(cfg: dict, epoch: int, last_epoch: int) -> bool:
     """Test split after this epoch: every epoch, at each budget-curve epoch, and at the end."""
     return cfg["eval_test"] == "every" or epoch == last_epoch or epoch in cfg.get("test_epochs", ())
+
+
+def averages_agree(fork: dict, donor: dict, steps_per_epoch: int) -> int | None:
+    """How many leading epochs ``fork`` may take from ``donor`` as far as the weight averages it
+    carries go: all (None) when it carries none; none when the donor does not carry the same;
+    else all, unless a uniform average starts at another step in each (a start given as a fraction
+    of runs of different lengths): then up to the earlier start, before which neither averages."""
+    if not fork.get("averages"):
+        return None
+    if fork["averages"] != donor.get("averages"):
+        return 0
+    limit = None
+    for rule in fork["averages"].values():
+        sa, sb = (start_step(rule, c["epochs"], steps_per_epoch) for c in (fork, donor))
+        if sa != sb:
+            limit = min(limit if limit is not None else sa, sa, sb) // steps_per_epoch
+    return limit
 
 
 def resolved_kwargs(cfg: dict, steps_per_epoch: int) -> dict:

@@ -138,6 +138,17 @@ def evaluate(c: Checker, v, where: str) -> dict:
     return {k: rule[k] for k in ("average", *AVERAGES[average])}
 
 
+def start_step(rule: dict, epochs: int, steps_per_epoch: int) -> int | None:
+    """The optimizer step after which a uniform average begins (it averages the weights after every
+    later step); None for an EMA, which averages from the initial weights on."""
+    start = rule.get("start") if rule["average"] == "uniform" else None
+    if start is None:
+        return None
+    if isinstance(start, int):
+        return start * steps_per_epoch
+    return int(start["frac"] * epochs * steps_per_epoch)
+
+
 def _start(c: Checker, v, where: str):
     if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return v

@@ -18,6 +18,7 @@ from annealbench.optim import applied_lr, build_optimizer
 from annealbench.options import TrainOptions
 from annealbench.precision import autocast
 from annealbench.store import EpochRow, RunDir
+from annealbench.training.averaging import Averages
 from annealbench.training.modes import training
 
 # How often (in steps) the loss is checked for NaN/inf: each check is a device sync.
@@ -44,6 +45,7 @@ class State:
     epoch: int = 0
     step: int = 0
     wall: float = 0.0
+    averages: Averages | None = None  # averaged weights of the arms riding on the run
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Setting:
         built = schedules.build(cfg["schedule_type"], self.resolved, optimizer,
                                 interval=cfg["schedule_interval"], epochs=cfg["epochs"],
                                 steps_per_epoch=self.steps_per_epoch)
-        return State(model, optimizer, built)
+        return State(model, optimizer, built, averages=Averages.of(cfg, model, self.steps_per_epoch))
 
 
 def eval_rows(s: Setting, model, at: EpochRow, splits) -> tuple[list[EpochRow], dict]:
@@ -152,6 +154,8 @@ def train_steps(s: Setting, state: State, epoch: int) -> Steps:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
         optimizer.step()
         lrs[-1] = applied_lr(optimizer, lrs[-1])  # with a schedule-free optimizer's own warmup
+        if state.averages is not None:
+            state.averages.update(model, state.step + i + 1)
         if cfg["schedule_interval"] == "step":
             state.built.scheduler.step()
         losses.append(loss.detach())

@@ -19,13 +19,13 @@ from annealbench.sharing.fork import state_bytes
 from annealbench.store import RunDir, atomic_write_bytes, read_json
 
 
-def save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall) -> None:
-    atomic_write_bytes(run.checkpoint, state_bytes(run, model, optimizer, scheduler, epoch, step, wall),
-                       fault="checkpoint-write")
+def save_checkpoint(run: RunDir, model, optimizer, scheduler, epoch, step, wall, averages=None) -> None:
+    atomic_write_bytes(run.checkpoint, state_bytes(run, model, optimizer, scheduler, epoch, step, wall,
+                                                   averages), fault="checkpoint-write")
 
 
 def load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
-                     last_epoch: int) -> tuple[int, int, float] | None:
+                     last_epoch: int, averages=None) -> tuple[int, int, float] | None:
     """Returns (epoch, step, wall) of the checkpoint, or None to start over.
 
     On None the model, optimizer and scheduler may hold part of a bad checkpoint: the caller
@@ -40,6 +40,8 @@ def load_checkpoint(run: RunDir, device, model, optimizer, scheduler, log,
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
+        if averages is not None:
+            averages.load_state_dict(ck["averages"])
         epoch = int(ck["epoch"])
         step = int(ck["step"])
         wall = float(ck["wall_time_s"])

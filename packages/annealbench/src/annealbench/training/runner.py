@@ -32,6 +32,7 @@ from annealbench.sharing.fork import materialise
 from annealbench.sharing.plan import NO_SHARE, Fork, Share
 from annealbench.sharing.trajectory import tests_at as _tests_at
 from annealbench.store import EpochRow, RunDir, RunLock, atomic_write_json
+from annealbench.training import averaging
 from annealbench.training.epoch import (
     Setting,
     State,
@@ -104,20 +105,21 @@ def _start(s: Setting, fork: Fork | None) -> State | None:
         atomic_write_json(run.config, record)
     had_checkpoint = run.checkpoint.exists()
     at = _load_checkpoint(run, s.device, state.model, state.optimizer, state.built.scheduler, log,
-                          s.last_epoch)
+                          s.last_epoch, state.averages)
     if at is None:
         if had_checkpoint:
             state = s.fresh()  # a bad checkpoint may have half-loaded into them
         run.clear_progress()
         if fork is None:
             return _begin(s, state)
-        shared = materialise(fork, record, run, state.model, state.optimizer, state.built, log)
+        shared = materialise(fork, record, run, state.model, state.optimizer, state.built, log,
+                             state.averages)
         if shared and shared.whole:
             return None
         if not shared:
             return _begin(s, s.fresh())  # the donor's state may have half-loaded into them
         at = shared.epochs, shared.step, shared.wall  # a donor keeps only epochs it trains itself
-        _save_checkpoint(run, state.model, state.optimizer, state.built.scheduler, *at)
+        _save_checkpoint(run, state.model, state.optimizer, state.built.scheduler, *at, state.averages)
     state.epoch, state.step, state.wall = at
     run.drop_epochs_after(state.epoch)
     return state
@@ -127,9 +129,11 @@ def _begin(s: Setting, state: State) -> State:
     """A run from fresh weights: its epoch-0 evaluation (test too when every epoch has one)."""
     splits = ("val", "test") if s.cfg["eval_test"] == "every" else ("val",)
     lr = state.optimizer.param_groups[0]["lr"]
+    at = EpochRow(0, 0, "", "", 0.0, lr, 0.0)
     with evaluated_point(state.model, state.optimizer, s.task, s.cfg, s.amp):
-        rows, _ = eval_rows(s, state.model, EpochRow(0, 0, "", "", 0.0, lr, 0.0), splits)
+        rows, _ = eval_rows(s, state.model, at, splits)
     s.run.write_epoch(0, rows)
+    averaging.record(s, state.averages, state.model, lambda m: eval_rows(s, m, at, splits)[0])
     return state
 
 
@@ -157,6 +161,7 @@ def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None
     if first is not None:
         r = rows[first]
         return _Diverged(rows[:first + 1], state.step, f"{r.split} {r.metric} {r.value}")
+    averaging.record(s, state.averages, state.model, lambda m: eval_rows(s, m, loss, splits)[0])
     _checkpoint(s, state, epoch, rows, val, keep)
     metric = s.cfg["primary_metric"]
     s.how.log(f"[{s.cfg['run_key']}] {label(s.cfg)} epoch {epoch}/{s.cfg['epochs']} loss "
@@ -172,8 +177,10 @@ def _checkpoint(s: Setting, state: State, epoch: int, rows: list[EpochRow], val:
         built.scheduler.step(val["loss"]) if built.needs_metric else built.scheduler.step()
     run.write_epoch(epoch, rows)
     if keep:
-        keep_state(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall)
-    _save_checkpoint(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall)
+        keep_state(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall,
+                   state.averages)
+    _save_checkpoint(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall,
+                     state.averages)
 
 
 def _diverged(s: Setting, epoch: int, end: _Diverged, trained: int) -> RunOutcome:
