@@ -21,6 +21,7 @@ from testkit import tiny_study
 from annealbench import cli
 from annealbench.errors import SpecError
 from annealbench.execution.study import run_study
+from annealbench.options import RunOptions
 from annealbench.schedules import build, resolve
 from annealbench.schedules.trapezoid import trapezoid_factor
 from annealbench.sharing import plan as prefix
@@ -83,7 +84,7 @@ def test_applied_lr_of_wsd_and_linear_to_zero_is_the_closed_form(write_study, tm
         "momentum = 0.9": "momentum = 0.0", "seeds = [0, 1]": "seeds = [0]", "epochs = 3": "epochs = 4"}))
     applied, *hooks = _measure_applied_lrs()
     try:
-        outcomes = run_study(study, tmp_path / "out", CPU, None, log=lambda _m: None)
+        outcomes = run_study(study, RunOptions(tmp_path / "out", CPU, None, log=lambda _m: None))
     finally:
         for h in hooks:
             h.remove()
