@@ -98,6 +98,10 @@ class Task(ABC):
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         """Every metric in self.metrics on "val" or "test", without grad; the model's mode is restored."""
 
+    def evaluate_examples(self, model: torch.nn.Module, split: str) -> dict[str, np.ndarray] | None:
+        """Optional per-example "val"/"test" outcomes, docs/own-model.md; None: seed-only intervals."""
+        return None
+
     def data_files(self) -> list[pathlib.Path]:
         """The real files read (for checksums); [] for generated data."""
         return list(self.files)
@@ -285,13 +289,5 @@ def make_task(
     return builder(dataset, resolved, data_dir=data_dir, device=torch.device(device), batch_size=batch_size)
 
 
-__all__ = [
-    "DATASETS",
-    "DatasetInfo",
-    "Facts",
-    "Task",
-    "check_dataset_kwargs",
-    "default_data_dir",
-    "epoch_generator",
-    "make_task",
-]
+__all__ = ["DATASETS", "DatasetInfo", "Facts", "Task", "check_dataset_kwargs", "default_data_dir",
+           "epoch_generator", "make_task"]
