@@ -96,3 +96,35 @@ def test_runs_store_outcomes_at_each_judged_epoch(write_study, tmp_path):
     # the 4-epoch run's epoch 2 is the 2-epoch run's (same trajectory, shared or retrained)
     for k, a in stored[2].items():
         assert np.array_equal(a, stored[4][k])
+
+
+def test_spread_held_out_text_takes_blocks_from_every_part_of_the_corpus():
+    from annealbench.data.text import char_corpus, split_90_5_5, split_spread
+    from annealbench.tasks import check_dataset_kwargs
+
+    ids = torch.arange(20 * 10 * 7 + 33)  # 7 periods of 20 blocks of 10, and a partial period
+    train, val, test = split_spread(ids, 10)
+    assert len(val) == len(test) == 70 and len(train) == len(ids) - 140
+    assert val[:10].tolist() == list(range(180, 190)) and test[:10].tolist() == list(range(190, 200))
+    assert val[-10:].tolist() == list(range(6 * 200 + 180, 6 * 200 + 190))
+    assert sorted(torch.cat([train, val, test]).tolist()) == ids.tolist()  # a partition
+    text = "".join(chr(97 + (i * 7919) % 26) for i in range(5000))
+    tail = char_corpus(text, "t")
+    whole = torch.cat([tail.train, tail.val, tail.test])
+    assert all(torch.equal(a, b) for a, b in zip((tail.train, tail.val, tail.test),
+                                                 split_90_5_5(whole)))  # the default is unchanged
+    spread = char_corpus(text, "t", "spread", 100)
+    assert len(spread.val) == len(spread.test) == 2 * 100
+    assert check_dataset_kwargs("tinyshakespeare", {"heldout": "spread", "heldout_block": 512}) is None
+    assert "one of 'tail', 'spread'" in check_dataset_kwargs("tinyshakespeare", {"heldout": "middle"})
+
+
+def test_judged_on_is_declared_and_checked_in_the_study_file(write_study):
+    from annealbench.errors import SpecError
+
+    assert load_study(write_study()).judged_on == "test"
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0, 1]\njudged_on = \"val\""})
+    assert load_study(path).to_dict()["judged_on"] == "val"
+    bad = write_study(replace={"seeds = [0, 1]": "seeds = [0, 1]\njudged_on = \"train\""})
+    with pytest.raises(SpecError, match=r"study\.judged_on.*allowed: test, val"):
+        load_study(bad)

@@ -18,6 +18,9 @@ class OptimizerSetting:
     article_lr: float | None = None  # the article's own base LR: its untuned comparison row
 
 
+JUDGED_ON = ("test", "val")
+
+
 @dataclass(frozen=True)
 class Study:
     file: str
@@ -50,6 +53,7 @@ class Study:
     tuning_runs_sha256: str | None = None  # budgets.runs_sha256 of that tuning budget
     baseline: str | None = None  # the arm every other is compared with (spec.arms.baseline)
     arm_optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)  # arms' own optimizers
+    judged_on: str = "test"  # the held-out split the verdicts are judged on (JUDGED_ON)
 
     def to_dict(self) -> dict:
         d = {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()},

@@ -200,7 +200,8 @@ def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size:
         path = locate_tinyshakespeare(data_dir, download=kw["download"])
         files = [path]
         source = str(path)
-        corpus = char_corpus(read_text(path), path).capped(kw["train_chars"], kw["eval_chars"])
+        corpus = char_corpus(read_text(path), path, kw["heldout"], kw["heldout_block"]).capped(
+            kw["train_chars"], kw["eval_chars"])
     else:
         files = []
         source = "synthetic-text"
