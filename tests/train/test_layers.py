@@ -18,7 +18,7 @@ MAX_LINES = 300
 
 # Bottom to top: a unit may import the units of the rows below its own, never its own row or above.
 LAYERS = (
-    ("errors", "faults", "progress", "options"),    # no annealbench imports
+    ("errors", "faults", "progress", "options", "heldout"),  # no annealbench imports
     ("user_code", "store", "devices", "precision"), # import paths, files, devices, dtypes
     ("optim", "schedules", "models", "data"),       # the pieces a study names
     ("tasks",),                                     # a data set and its model trained together

@@ -24,8 +24,11 @@ import uuid
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from annealbench import faults
 from annealbench.errors import StoreError
+from annealbench.heldout import HELDOUT_FILE, heldout_arrays, heldout_epoch, heldout_key  # noqa: F401 (re-exported)
 
 
 class EpochRow(NamedTuple):
@@ -146,6 +149,7 @@ class RunDir:
         self.prefix = self.root / "prefix"  # states kept at the epochs other runs fork from
         self.shared = self.root / "prefix.json"  # what this run took from a donor (annealbench.sharing.fork)
         self.averages = self.root / "averages.csv"  # evaluations of the averaged weights it carries
+        self.heldout = self.root / HELDOUT_FILE  # per-example held-out outcomes (write_heldout)
 
     def epoch_file(self, epoch: int) -> Path:
         return self.epochs / f"{epoch:05d}.csv"
@@ -181,6 +185,28 @@ class RunDir:
             return [(r["arm"], EpochRow(**{c: _PARSE[c](r[c]) for c in EPOCH_COLUMNS}))
                     for r in csv.DictReader(f)]
 
+    def read_heldout(self) -> dict[str, np.ndarray]:
+        """The arrays of ``heldout.npz`` ({} when absent), keyed ``SPLIT.NAME.EPOCH``."""
+        if not self.heldout.exists():
+            return {}
+        with np.load(self.heldout) as z:
+            return {k: z[k] for k in z.files}
+
+    def write_heldout(self, epoch: int, outcomes: dict[str, dict[str, np.ndarray]]) -> None:
+        """Add ``epoch``'s per-example outcomes ({split: {name: array}}) to ``heldout.npz``,
+        replacing the file atomically; entries of this or later epochs (a resumed epoch) are
+        dropped first. Losses are stored as float16, "correct" packed to bits
+        (heldout_arrays), so a run's file stays small."""
+        out = {k: v for k, v in self.read_heldout().items() if heldout_epoch(k) < epoch}
+        for split, arrays in outcomes.items():
+            out.update(heldout_arrays(split, epoch, arrays))
+        self.replace_heldout(out)
+
+    def replace_heldout(self, stored: dict[str, np.ndarray], *, fault: str | None = None) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **stored)
+        atomic_write_bytes(self.heldout, buf.getvalue(), fault=fault)
+
     def drop_epochs_after(self, epoch: int) -> None:
         """Forget epoch files (and kept states) the checkpoint does not cover (written just
         before a kill): they are written again, maybe not bitwise equal on CUDA."""
@@ -199,6 +225,7 @@ class RunDir:
     def clear_progress(self) -> None:
         self.checkpoint.unlink(missing_ok=True)
         self.shared.unlink(missing_ok=True)
+        self.heldout.unlink(missing_ok=True)
         self.drop_epochs_after(-1)
 
     def remove_temps(self) -> list[Path]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from annealbench_report.analysis import claim_defs, curve, inference, selection_test, verdicts
+from annealbench_report.analysis import claim_defs, curve, inference, robust, selection_test, verdicts
 from annealbench_report.analysis.pairs import Judged, counts, per_seed
 from annealbench_report.analysis.protocol import ARTICLE, TUNED, Selection, article_lrs
 
@@ -236,7 +236,7 @@ def analyse(sel: Selection, study: dict, fixed: str | None, order: list, opts: l
     if arm_parts:
         out.arm_curves = pd.concat(arm_parts, ignore_index=True)
     if rows:
-        out.rows = pd.concat(rows, ignore_index=True)
+        out.rows = robust.exact_columns(pd.concat(rows, ignore_index=True), out.seeds)
         out.families = pd.DataFrame(fams, columns=FAMILY_COLUMNS)
     return out
 

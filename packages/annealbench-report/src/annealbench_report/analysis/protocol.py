@@ -66,11 +66,12 @@ def curve_lengths(study: dict, df: pd.DataFrame) -> list[int]:
 
 
 def points(df: pd.DataFrame, primary: str, lengths: list[int],
-           length_free: set[str] | None = None) -> pd.DataFrame:
+           length_free: set[str] | None = None, judged_on: str = "test") -> pd.DataFrame:
     """Per (optimizer, schedule, base LR, seed, length B): the run that stands for B, its status
     at B, its validation and test ``primary`` at epoch B and its training seconds until B.
     ``length_free``: the arms whose longer run stands for a shorter length
-    (:func:`frames.length_free_arms`; by default read off the records)."""
+    (:func:`frames.length_free_arms`; by default read off the records). ``judged_on``: the split
+    whose value is the judged ``value`` (the study's judged_on; test unless it says val)."""
     if length_free is None:
         length_free = length_free_arms(df)
     ep = epoch_rows(df)
@@ -101,7 +102,7 @@ def points(df: pd.DataFrame, primary: str, lengths: list[int],
             rows.append({**dict(zip(arm_keys, key)), "schedule_type": g["schedule_type"].iloc[0],
                          "length": b, "status": status,
                          "sel": vals.get((rk, b, "val"), np.nan) if ok else np.nan,
-                         "value": vals.get((rk, b, "test"), np.nan) if ok else np.nan,
+                         "value": vals.get((rk, b, judged_on), np.nan) if ok else np.nan,
                          "seconds": secs.get((rk, b), np.nan), "run_key": rk})
     out = pd.DataFrame(rows, columns=POINT_COLUMNS)
     return out.astype({"length": "int64", "seed": "int64", "sel": "float64", "value": "float64",

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from annealbench_report.analysis import claims, protocol, regime, targets
+from annealbench_report.analysis import claims, protocol, regime, robust, targets
 from annealbench_report.analysis.units import Units, units_for
 from annealbench_report.errors import ReportError
 from annealbench_report.records import collect
 from annealbench_report.records.frames import baseline_arm, direction, length_free_arms, sign
+from annealbench_report.records.heldout import Outcomes
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Analysis:
     targets: list = field(default_factory=list)  # targets.TargetResult per optimizer setting
     regime_frame: pd.DataFrame | None = None  # regime.COLUMNS, one row per optimizer setting
     regime: dict = field(default_factory=dict)  # optimizer setting -> its regime sentence
+    judged_on: str = "test"  # the held-out split the verdicts are judged on
 
     @property
     def full(self) -> int:
@@ -79,6 +81,17 @@ def _min_effect(study: dict, where: str) -> float | None:
     return float(v)
 
 
+SPLITS_JUDGED = ("test", "val")
+
+
+def judged_on(study: dict, where: str) -> str:
+    """The held-out split the verdicts are judged on (study.json ``judged_on``, default test)."""
+    v = study.get("judged_on", "test")
+    if v not in SPLITS_JUDGED:
+        raise ReportError(f"{where}: judged_on must be one of {', '.join(SPLITS_JUDGED)}, not {v!r}")
+    return v
+
+
 def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
     """Everything both pages need from one study's files and records."""
     study_dir = Path(study_dir)
@@ -104,11 +117,15 @@ def analyse(study_dir: Path, df: pd.DataFrame) -> Analysis:
                                scheds, opts, [], sgn, min_effect)
         return Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths,
                         min_effect, units, None, empty, target)
-    pts = protocol.points(df, primary, lengths, length_free_arms(df, study))
+    split = judged_on(study, where)
+    pts = protocol.points(df, primary, lengths, length_free_arms(df, study), split)
     sel = protocol.select(pts, study, primary, directions, where)
     c = claims.analyse(sel, study, fixed, scheds, opts, lengths, sgn, min_effect)
+    if len(c.rows):
+        c.rows = robust.twoway_columns(c.rows, c.seeds, sel.judged, Outcomes.read(study_dir),
+                                       primary, sgn, lengths, min_effect, split)
     a = Analysis(study, meta, name, primary, directions, fixed, scheds, opts, lengths, min_effect,
-                 units, sel, c, target)
+                 units, sel, c, target, judged_on=split)
     a.regime_frame = regime.analyse(df, sel, fixed, opts, lengths[-1],
                                     regime.Metric(primary, directions, units),
                                     regime.declared(study, where))

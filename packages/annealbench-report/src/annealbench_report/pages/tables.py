@@ -79,6 +79,10 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                     cell(x["test"] or "–"), cell(fmt_p(x["p"]), x["p"], "num"),
                     cell(fmt_p(x["p_holm"]), x["p_holm"], "num"),
                     cell(fmt_p(x["tost_holm"]), x["tost_holm"], "num"),
+                    cell(fmt_p(x["p_exact_holm"]) + (" ‡" if x["normality_only"] else ""),
+                         x["p_exact_holm"], "num"),
+                    cell(u.interval(x["lo_2way"], x["hi_2way"], True), x["delta_2way"], "num"),
+                    cell(x["verdict_2way"] or "–"),
                     cell(f"{int(x['own_diverged'])} / {int(x['ref_diverged'])}",
                          cls="num bad" if x["own_diverged"] or x["ref_diverged"] else "num"),
                     cell(fmt_p(x["sign_p"]), x["sign_p"], "num"), cell(both, cls="num"),
@@ -88,7 +92,9 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
             what = CLAIMS[claim].measured.format(primary=a.primary, full=a.full)
             cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})",
                     "95% interval (t-interval; selection-aware where the test is)",
-                    "test", "p", "Holm p", "TOST Holm p", "diverged alone: sched. / fixed",
+                    "test", "p", "Holm p", "TOST Holm p", "exact sign-flip Holm p (‡: t only)",
+                    "95% interval over seeds × held-out examples", "its verdict",
+                    "diverged alone: sched. / fixed",
                     "sign test p", "both diverged (seeds)", "verdict and why"]
             versus = CLAIMS[claim].versus
             out.append(table(cols, rows, f"{family_label(opt, protocol, claim)} ({label}): paired "

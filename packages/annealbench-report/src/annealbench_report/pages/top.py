@@ -15,6 +15,7 @@ from annealbench_report.analysis.study import Analysis
 from annealbench_report.figures import budget as fig_budget
 from annealbench_report.figures import forest as fig_forest
 from annealbench_report.pages import answer
+from annealbench_report.pages import robust as page_robust
 from annealbench_report.pages import tuning as page_tuning
 from annealbench_report.pages.cells import cell, swatch, table
 from annealbench_report.pages.labels import (
@@ -30,9 +31,9 @@ def verdict_cell(r, units) -> dict:
     """A verdict-table cell: the verdict's mark and word, Δ with its interval, and the reason."""
     v = r["verdict"]
     text = Markup('<span class="verdict">{} {}</span><small>Δ {} {}</small>'
-                  '<small class="reason">{}</small>').format(
+                  '{}<small class="reason">{}</small>').format(
         VERDICT_MARK[v], v, units.effect(r["mean"], True), units.interval(r["lo"], r["hi"], True),
-        r["reason"])
+        page_robust.cell_lines(r, units), r["reason"])
     return cell(text, r["mean"], f"vcell {VERDICT_CLASS[v]}")
 
 
@@ -56,7 +57,9 @@ def verdict_table(a: Analysis, styles: dict) -> dict | None:
              "selection, see below)" if a.selection is not None and a.selection.in_study else "")
     cap = (f"Verdict per schedule against the fixed LR ({a.fixed}) in each family (optimizer "
            f"setting · protocol · claim): Δ = mean paired difference in {a.units.unit}, > 0 = "
-           f"schedule better, with its 95% t-interval{which} and the Holm-adjusted p")
+           f"schedule better, with its 95% t-interval{which}, the Holm-adjusted p, the exact "
+           "sign-flip Holm p and, where the runs kept per-example outcomes, the 95% interval over "
+           "seeds and held-out examples with its verdict")
     return table(["schedule", *[family_label(*k) for k in fams]], rows, cap, "verdicts")
 
 
@@ -195,6 +198,8 @@ def top_context(a: Analysis, styles: dict, has_records: bool) -> dict:
         "tuning_table": page_tuning.tuning_table(a),
         "warnings": sorted({w for ws in a.claims.families.get("warnings", []) for w in ws}),
         "selection": selection_lines(a),
+        "robust": page_robust.lines(a), "robust_rule": page_robust.RULE,
+        "judged_split": page_robust.SPLIT_WORD[a.judged_on],
         "rules": [(name, text) for name, text in V.RULES],
         "claim_rules": [(cl.label, cl.rule) for cl in claim_defs.CLAIMS.values()
                         if cl.applies(a.study, a.scheds)],

@@ -11,6 +11,7 @@ epoch, its interval, the declared plateau and whether it is reached) is repeated
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,19 @@ from annealbench_report.analysis import claim_defs
 from annealbench_report.analysis.protocol import TUNED
 from annealbench_report.analysis.regime import VERDICT_COLUMNS as REGIME_COLUMNS
 from annealbench_report.analysis.regime import verdict_columns
+from annealbench_report.analysis.robust import EXACT_COLUMNS, TWOWAY_COLUMNS
 from annealbench_report.analysis.tuning import seeds_text
 from annealbench_report.records.files import write_text_atomic
 
+# p_exact*: the exact sign-flip test of the same Δ; normality_only: a t-test verdict the exact
+# test's Holm p does not support; *_2way: the interval over seeds and held-out examples
+# (analysis.robust) and its verdict; *_other: Δ on the other held-out split; val_test_disagree: the
+# two splits' Δ differ beyond the two-way interval of their difference. judged_on: the split the
+# verdict is judged on.
+ROBUST_COLUMNS = ["judged_on", *EXACT_COLUMNS, *TWOWAY_COLUMNS]
 COLUMNS = ["optimizer", "protocol", "claim", "schedule", "n", "delta", "lo", "hi", "p", "p_holm",
            "verdict", "min_effect", "mde", "base_lr_fixed", "base_lr_schedule", "tuning_seeds",
-           "judged_seeds", *REGIME_COLUMNS[1:]]
+           "judged_seeds", *ROBUST_COLUMNS, *REGIME_COLUMNS[1:]]
 NAME = "verdicts.csv"
 
 
@@ -55,7 +63,9 @@ def frame(a) -> pd.DataFrame:
                      "base_lr_fixed": _lrs(j, r.reference, lens),
                      "base_lr_schedule": _lrs(j, r.schedule, lens),
                      "tuning_seeds": seeds_text(sel.tuning["seeds"]) if tuned_file else "",
-                     "judged_seeds": seeds_text(sorted(set(j["seed"].astype(int))))})
+                     "judged_seeds": seeds_text(sorted(set(j["seed"].astype(int)))),
+                     "judged_on": a.judged_on,
+                     **{k: getattr(r, k, math.nan) for k in (*EXACT_COLUMNS, *TWOWAY_COLUMNS)}})
     out = pd.DataFrame(rows, columns=COLUMNS[:-len(REGIME_COLUMNS) + 1])
     return out.merge(verdict_columns(a.regime_frame), on="optimizer", how="left")[COLUMNS]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from annealbench_report.errors import ReportError
+from annealbench_report.records import heldout
 from annealbench_report.records.contract import (
     COLUMNS,
     DTYPES,
@@ -265,7 +266,9 @@ def first_config(study_dir) -> dict:
 
 
 def write_records(study_dir) -> pd.DataFrame:
-    """Collect and write ``records.parquet`` and ``records.csv`` (atomically); return the frame."""
+    """Collect and write ``records.parquet`` and ``records.csv`` (atomically), and the runs'
+    per-example outcomes as ``heldout.npz`` (records.heldout); return the frame."""
     df = collect(Path(study_dir))
     write_files(df, Path(study_dir))
+    heldout.write(Path(study_dir), [d.name for d, _, _ in _scan(Path(study_dir))])
     return df

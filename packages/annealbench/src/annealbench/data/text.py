@@ -40,6 +40,22 @@ def split_90_5_5(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return ids[:n_train], ids[n_train : n_train + n_val], ids[n_train + n_val :]
 
 
+HELDOUT_LAYOUTS = ("tail", "spread")
+SPREAD_PERIOD = 20  # blocks per period: 18 train, then 1 validation, then 1 test (90/5/5)
+
+
+def split_spread(ids: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """90/5/5 by blocks of ``block`` tokens spread through the text: of every 20 consecutive
+    blocks the 19th is validation and the 20th test, the rest (and a last partial period)
+    training, concatenated in order. Held-out text from every part of the corpus instead of its
+    end, so the verdict does not rest on one stretch (one play's last acts)."""
+    period = block * SPREAD_PERIOD
+    n = len(ids) // period
+    body = ids[: n * period].view(n, SPREAD_PERIOD, block)
+    train = torch.cat([body[:, : SPREAD_PERIOD - 2].reshape(-1), ids[n * period:]])
+    return train, body[:, SPREAD_PERIOD - 2].reshape(-1), body[:, SPREAD_PERIOD - 1].reshape(-1)
+
+
 def read_text(path: Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -49,8 +65,9 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: unreadable ({exc.strerror})") from exc
 
 
-def char_corpus(text: str, source: Path | str) -> TokenSplits:
-    """Char-level ids over the sorted distinct characters of the whole text, split 90/5/5."""
+def char_corpus(text: str, source: Path | str, heldout: str = "tail", block: int = 1024) -> TokenSplits:
+    """Char-level ids over the sorted distinct characters of the whole text, split 90/5/5: the
+    last 10% held out (``heldout="tail"``) or blocks spread through it (split_spread)."""
     if len(text) < MIN_TOKENS or len(set(text)) < 2:
         raise DataError(
             f"{source}: corpus has {len(text)} characters ({len(set(text))} distinct); "
@@ -61,6 +78,11 @@ def char_corpus(text: str, source: Path | str) -> TokenSplits:
     alphabet = np.unique(points)
     ids = torch.from_numpy(np.searchsorted(alphabet, points).astype(np.int64))
     vocab = [chr(p) for p in alphabet]
+    if heldout == "spread":
+        if len(ids) < block * SPREAD_PERIOD:
+            raise DataError(f"{source}: {len(ids)} characters, fewer than one period of "
+                            f"{SPREAD_PERIOD} blocks of heldout_block = {block}; use a smaller one")
+        return TokenSplits(*split_spread(ids, block), vocab=vocab, level="char")
     return TokenSplits(*split_90_5_5(ids), vocab=vocab, level="char")
 
 

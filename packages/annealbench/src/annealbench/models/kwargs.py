@@ -70,6 +70,11 @@ def float_kw(default: float, lo=None, hi=None, lo_open=False, hi_open=False) -> 
     return Kwarg((int, float), default, phrase, accepts)
 
 
+def choice_kw(default: str, choices: tuple[str, ...]) -> Kwarg:
+    return Kwarg((str,), default, f"one of {', '.join(map(repr, choices))}",
+                 lambda value: value in choices)
+
+
 def bool_kw(default: bool) -> Kwarg:
     return Kwarg((bool,), default, "true or false", lambda value: isinstance(value, bool))
 

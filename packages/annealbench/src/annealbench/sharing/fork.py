@@ -36,7 +36,14 @@ from annealbench.errors import StoreError
 from annealbench.optim import group_state
 from annealbench.sharing import trajectory
 from annealbench.sharing.plan import SCHEDULE_FIELDS, Fork, Plan
-from annealbench.store import RunDir, RunLock, atomic_write_bytes, atomic_write_json, read_json
+from annealbench.store import (
+    RunDir,
+    RunLock,
+    atomic_write_bytes,
+    atomic_write_json,
+    heldout_epoch,
+    read_json,
+)
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,15 @@ def _copy(run: RunDir, files: list[bytes], donor: str, k: int, mine: dict, *, wh
                 if a in arms and r.epoch <= k]
     if averaged:  # the averaged weights' evaluations, which the same trajectory gives alike
         run.write_averages(averaged)
+    _copy_heldout(run, RunDir(run.root.parent / donor), k)
     atomic_write_json(run.shared, {"donor": donor, "epochs": k, "whole": whole})
+
+
+def _copy_heldout(run: RunDir, donor: RunDir, k: int) -> None:
+    """The donor's per-example outcomes of the shared epochs 1..k (the judged ones among them)."""
+    shared = {key: a for key, a in donor.read_heldout().items() if heldout_epoch(key) <= k}
+    if shared:
+        run.replace_heldout(shared, fault="fork-copy")
 
 
 def totals(root: Path, grid: list[dict], plan: Plan) -> dict:

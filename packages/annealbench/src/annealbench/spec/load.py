@@ -31,14 +31,14 @@ from annealbench.spec.budgets import (
 from annealbench.spec.checker import Checker
 from annealbench.spec.measured import measured
 from annealbench.spec.regime import REGIME_BUDGET_KEYS, REGIME_STUDY_KEYS, regime
-from annealbench.spec.study import Study
+from annealbench.spec.study import JUDGED_ON, Study
 
 SPEC_VERSION = 1
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
                "target", "budget_curve", "tuned_by", "article_row", "measured"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
               "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline",
-              "default_budget"}
+              "default_budget", "judged_on"}
 TOP_KEYS = {"spec_version", "study", "model", "dataset", "optimizers", "schedules", "budgets"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STUDY_KEYS |= REGIME_STUDY_KEYS  # the training regime (plateau, reference): spec_regime.py
@@ -232,6 +232,7 @@ def _study_table(c: Checker, st: dict, b: Budget) -> dict:
             c.str_(st[key], f"study.{key}")
     return {"name": name, "description": st.get("description", ""), "notes": st.get("notes", ""),
             "min_effect": min_effect,
+            "judged_on": c.str_(st.get("judged_on", "test"), "study.judged_on", set(JUDGED_ON)),
             "batch_size": c.int_(b.value("batch_size", st), b.where("batch_size"), 1),
             "seeds": c.seeds(b.value("seeds", st), b.where("seeds"))}
 

@@ -18,6 +18,9 @@ class OptimizerSetting:
     article_lr: float | None = None  # the article's own base LR: its untuned comparison row
 
 
+JUDGED_ON = ("test", "val")
+
+
 @dataclass(frozen=True)
 class Study:
     file: str
@@ -51,6 +54,7 @@ class Study:
     baseline: str | None = None  # the arm every other is compared with (spec.arms.baseline)
     arm_optimizers: dict[str, OptimizerSetting] = field(default_factory=dict)  # arms' own optimizers
     measured: dict | None = None  # spec.measured: the per-epoch time this budget was measured at
+    judged_on: str = "test"  # the held-out split the verdicts are judged on (JUDGED_ON)
 
     def to_dict(self) -> dict:
         d = {**asdict(self), "schedules": {n: a.plain() for n, a in self.schedules.items()},

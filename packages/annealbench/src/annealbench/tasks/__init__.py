@@ -19,9 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from annealbench.data.text import HELDOUT_LAYOUTS
 from annealbench.errors import AnnealbenchError, DataError
 from annealbench.models import MODELS, build_model, models_of
-from annealbench.models.kwargs import Kwarg, bool_kw, check_kwargs, float_kw, int_kw, resolve_kwargs
+from annealbench.models.kwargs import (
+    Kwarg,
+    bool_kw,
+    check_kwargs,
+    choice_kw,
+    float_kw,
+    int_kw,
+    resolve_kwargs,
+)
 from annealbench.user_code import Registry, is_path
 
 
@@ -98,6 +107,10 @@ class Task(ABC):
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         """Every metric in self.metrics on "val" or "test", without grad; the model's mode is restored."""
 
+    def evaluate_examples(self, model: torch.nn.Module, split: str) -> dict[str, np.ndarray] | None:
+        """Optional per-example "val"/"test" outcomes, docs/own-model.md; None: seed-only intervals."""
+        return None
+
     def data_files(self) -> list[pathlib.Path]:
         """The real files read (for checksums); [] for generated data."""
         return list(self.files)
@@ -160,7 +173,7 @@ _IMAGE_MODELS = ("airbench-cnn", "article-cnn")
 _TEXT_MODELS = ("lstm",)
 
 
-def _text_kwargs(unit: str, download: bool) -> dict[str, Kwarg]:
+def _text_kwargs(unit: str, download: bool, **extra: Kwarg) -> dict[str, Kwarg]:
     kwargs = {
         "bptt": int_kw(128, lo=1),
         f"train_{unit}": int_kw(None, lo=2),
@@ -168,18 +181,15 @@ def _text_kwargs(unit: str, download: bool) -> dict[str, Kwarg]:
     }
     if download:
         kwargs["download"] = bool_kw(True)
-    return kwargs
+    return {**kwargs, **extra}
 
 
 DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(
         "classification",
         {
-            "train_subset": int_kw(None, lo=1),
-            "val_size": int_kw(5000, lo=1),
-            "test_subset": int_kw(None, lo=1),
-            "augment": bool_kw(True),
-            "download": bool_kw(True),
+            "train_subset": int_kw(None, lo=1), "val_size": int_kw(5000, lo=1),
+            "test_subset": int_kw(None, lo=1), "augment": bool_kw(True), "download": bool_kw(True),
         },
         _IMAGE_MODELS,
         CLASSIFICATION_METRICS,
@@ -189,9 +199,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "synthetic-images": DatasetInfo(
         "classification",
         {
-            "n_train": int_kw(512, lo=1),
-            "n_val": int_kw(256, lo=1),
-            "n_test": int_kw(256, lo=1),
+            "n_train": int_kw(512, lo=1), "n_val": int_kw(256, lo=1), "n_test": int_kw(256, lo=1),
             "image_size": int_kw(16, lo=8, hi=256),
             "num_classes": int_kw(10, lo=2),
             "noise": float_kw(3.0, lo=0),
@@ -204,7 +212,9 @@ DATASETS: dict[str, DatasetInfo] = {
         facts=_synthetic_images_facts,
     ),
     "tinyshakespeare": DatasetInfo(
-        "language_model", _text_kwargs("chars", True), _TEXT_MODELS, CHAR_LM_METRICS, needs_data_dir=True,
+        "language_model", _text_kwargs("chars", True, heldout=choice_kw("tail", HELDOUT_LAYOUTS),
+                                       heldout_block=int_kw(1024, lo=1)),
+        _TEXT_MODELS, CHAR_LM_METRICS, needs_data_dir=True,
         facts=_text_facts("chars"),
     ),
     "wikitext2": DatasetInfo(
@@ -285,13 +295,5 @@ def make_task(
     return builder(dataset, resolved, data_dir=data_dir, device=torch.device(device), batch_size=batch_size)
 
 
-__all__ = [
-    "DATASETS",
-    "DatasetInfo",
-    "Facts",
-    "Task",
-    "check_dataset_kwargs",
-    "default_data_dir",
-    "epoch_generator",
-    "make_task",
-]
+__all__ = ["DATASETS", "DatasetInfo", "Facts", "Task", "check_dataset_kwargs", "default_data_dir",
+           "epoch_generator", "make_task"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -106,6 +107,25 @@ class ImageClassificationTask(Task):
         finally:
             model.train(was_training)
         return {"loss": loss_sum / len(data), "accuracy": correct / len(data)}
+
+    def evaluate_examples(self, model, split: str) -> dict[str, np.ndarray]:
+        """Each image's loss and whether it was classified right, in the split's order."""
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        data = self.splits[split]
+        was_training = model.training
+        model.eval()
+        losses, correct = [], []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(data), EVAL_BATCH):
+                    logits = model(normalise(data.x[start : start + EVAL_BATCH], self.mean, self.std))
+                    labels = data.y[start : start + EVAL_BATCH]
+                    losses.append(F.cross_entropy(logits.float(), labels, reduction="none"))
+                    correct.append(logits.argmax(1) == labels)
+        finally:
+            model.train(was_training)
+        return {"loss": torch.cat(losses).cpu().numpy(), "correct": torch.cat(correct).cpu().numpy()}
 
 
 def _cifar10(

@@ -14,6 +14,7 @@ import math
 import pathlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +24,11 @@ from annealbench.data.tinyshakespeare import locate_tinyshakespeare
 from annealbench.data.wikitext2 import wikitext2_paths
 from annealbench.errors import DataError
 from annealbench.tasks import CHAR_LM_METRICS, WORD_LM_METRICS, Task, epoch_generator
+
+# Held-out outcomes of a text are per block of this many consecutive target tokens (characters for
+# a character-level text): 1,024 characters of Shakespeare are long enough that neighbouring
+# blocks are nearly independent, short enough that a 5% held-out text has ~50 of them.
+HELDOUT_BLOCK = 1024
 
 
 def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
@@ -126,6 +132,28 @@ class LanguageModelTask(Task):
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return loss, targets.numel()
 
+    def _token_losses(self, model, split: str) -> torch.Tensor:
+        """The loss of every target token of ``split``, (streams, length - 1), no grad."""
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        streams = self.eval_streams[split]
+        was_training = model.training
+        model.eval()
+        parts = []
+        hidden = None
+        try:
+            with torch.no_grad():
+                for start in range(0, streams.shape[1] - 1, self.bptt):
+                    stop = min(start + self.bptt, streams.shape[1] - 1)
+                    logits, hidden = forward(model, streams[:, start:stop], hidden)
+                    targets = streams[:, start + 1 : stop + 1]
+                    parts.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                                 targets.reshape(-1), reduction="none")
+                                 .view(targets.shape))
+        finally:
+            model.train(was_training)
+        return torch.cat(parts, dim=1)
+
     def evaluate(self, model, split: str) -> dict[str, float]:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test', got {split!r}")
@@ -153,6 +181,15 @@ class LanguageModelTask(Task):
         # exp overflows past ~709 nats; a diverged (nan) loss stays nan.
         return {"loss": loss, "ppl": math.inf if loss > 709 else math.exp(loss)}
 
+    def evaluate_examples(self, model, split: str) -> dict[str, np.ndarray]:
+        """The mean loss of each block of HELDOUT_BLOCK consecutive target tokens of ``split``
+        (in text order, stream by stream; a last shorter block is left out, so every block
+        weighs the same); one block of all of them when the split is shorter than a block."""
+        tokens = self._token_losses(model, split).reshape(-1).double()
+        n = len(tokens) // HELDOUT_BLOCK
+        blocks = tokens[: n * HELDOUT_BLOCK].view(n, HELDOUT_BLOCK).mean(1) if n else tokens.mean()[None]
+        return {"loss": blocks.cpu().numpy()}
+
 
 def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size: int) -> LanguageModelTask:
     if dataset == "wikitext2":
@@ -163,7 +200,8 @@ def build(dataset: str, kw: dict, *, data_dir, device: torch.device, batch_size:
         path = locate_tinyshakespeare(data_dir, download=kw["download"])
         files = [path]
         source = str(path)
-        corpus = char_corpus(read_text(path), path).capped(kw["train_chars"], kw["eval_chars"])
+        corpus = char_corpus(read_text(path), path, kw["heldout"], kw["heldout_block"]).capped(
+            kw["train_chars"], kw["eval_chars"])
     else:
         files = []
         source = "synthetic-text"

@@ -104,6 +104,22 @@ def eval_rows(s: Setting, model, at: EpochRow, splits) -> tuple[list[EpochRow], 
     return rows, val
 
 
+def heldout_outcomes(s: Setting, model, epoch: int) -> dict:
+    """Per-example val and test outcomes at an epoch a verdict judges (the run's test_epochs and
+    its last), {split: {name: array}}; {} at other epochs or for a task without
+    ``evaluate_examples``."""
+    if epoch != s.last_epoch and epoch not in s.cfg.get("test_epochs", ()):
+        return {}
+    out = {}
+    for split in ("val", "test"):
+        with autocast(*s.amp):
+            got = s.task.evaluate_examples(model, split)
+        if got is None:
+            return {}
+        out[split] = got
+    return out
+
+
 @dataclass(frozen=True)
 class Steps:
     """An epoch's training steps: the loss and LR of each, when each ended, the items seen."""

@@ -38,6 +38,7 @@ from annealbench.training.epoch import (
     State,
     epoch_seed,  # noqa: F401  (tests import it from here)
     eval_rows,
+    heldout_outcomes,
     label,
     train_steps,
 )
@@ -171,11 +172,15 @@ def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None
 
 
 def _checkpoint(s: Setting, state: State, epoch: int, rows: list[EpochRow], val: dict, keep: bool):
-    """The epoch's scheduler step (per-epoch schedules), records, kept state, then checkpoint."""
+    """The epoch's scheduler step (per-epoch schedules), records, per-example held-out outcomes
+    (judged epochs), kept state, then checkpoint."""
     built, run = state.built, s.run
     if s.cfg["schedule_interval"] == "epoch":
         built.scheduler.step(val["loss"]) if built.needs_metric else built.scheduler.step()
     run.write_epoch(epoch, rows)
+    heldout = heldout_outcomes(s, state.model, epoch)
+    if heldout:
+        run.write_heldout(epoch, heldout)
     if keep:
         keep_state(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall,
                    state.averages)
