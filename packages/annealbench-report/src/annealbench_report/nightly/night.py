@@ -25,6 +25,7 @@ import pandas as pd
 
 from annealbench_report.errors import ReportError
 from annealbench_report.records.contract import read_records
+from annealbench_report.records.frames import declared_baselines
 
 FINISHED = ("completed", "diverged")  # a diverged run is a result, not a failure
 VERDICT_KEYS = ("optimizer", "protocol", "claim", "schedule")
@@ -76,7 +77,7 @@ def expected_comparisons(study: dict) -> set[tuple[str, str, str]]:
     """(optimizer, claim, schedule) the study declares: every optimizer setting against every
     schedule but the fixed LR, on 'better', and on 'faster' where the budget curve has a length
     shorter than the full one."""
-    fixed = {n for n, s in (study.get("schedules") or {}).items() if s.get("type") == "constant"}
+    fixed = declared_baselines(study)
     scheds = [n for n in (study.get("schedules") or {}) if n not in fixed]
     full = study.get("epochs")
     claims = ["better"] + (["faster"] if any(e < full for e in study.get("curve_epochs") or []) else [])

@@ -49,10 +49,21 @@ def diverged_step(df: pd.DataFrame) -> pd.Series:
     return bad.combine_first(last).astype("int64").rename("diverged_step")
 
 
+def declared_baselines(study: dict) -> set[str]:
+    """The baseline study.json declares; for one written before it declared one, the arms of the
+    fixed-LR schedule type its ``schedules`` list."""
+    if study.get("baseline"):
+        return {str(study["baseline"])}
+    return {n for n, s in (study.get("schedules") or {}).items() if s.get("type") == _FIXED_TYPE}
+
+
+_FIXED_TYPE = "constant"  # the only place the report knows that name (older records)
+
+
 def _undeclared_fixed_arms(df: pd.DataFrame) -> list[str]:
     """Records written before study.json declared its baseline: the arms of the fixed-LR schedule
-    type, the one named like that type first. The only place the report knows that name."""
-    fixed_type = "constant"
+    type, the one named like that type first."""
+    fixed_type = _FIXED_TYPE
     arms = df[["schedule", "schedule_type"]].drop_duplicates()
     names = sorted({str(s) for s, t in zip(arms["schedule"], arms["schedule_type"]) if str(t) == fixed_type})
     return sorted(names, key=lambda s: s != fixed_type)
