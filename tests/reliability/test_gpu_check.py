@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 pytestmark = pytest.mark.timeout(1600)
 LIMITS = ("ENV", "DATA", "GPU", "CPU", "FULL", "CONSISTENCY")
