@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from testkit import synthetic_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,23 +21,7 @@ epochs = 3
 batch_size = 64
 seeds = [0, 1]
 
-[model]
-name = "airbench-cnn"
-widths = [8, 16]
-
-[dataset]
-name = "synthetic-images"
-n_train = 256
-n_val = 128
-n_test = 128
-image_size = 16
-
-[optimizers.sgd]
-type = "sgd"
-lrs = [0.05]
-momentum = 0.9
-
-[schedules.constant]
+""" + synthetic_cnn(256, 128, 16) + """[schedules.constant]
 
 [schedules.step]
 step_size = { frac = 0.34 }

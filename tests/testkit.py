@@ -50,3 +50,34 @@ def tiny_study() -> str:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.TINY_STUDY
+
+
+def synthetic_cnn(n_train: int, n_val: int, image_size: int) -> str:
+    """The [model], [dataset] and [optimizers.sgd] tables most small test studies share: the small
+    CNN on synthetic images (as many test as validation images), SGD at one LR with momentum."""
+    return f"""[model]
+name = "airbench-cnn"
+widths = [8, 16]
+
+[dataset]
+name = "synthetic-images"
+n_train = {n_train}
+n_val = {n_val}
+n_test = {n_val}
+image_size = {image_size}
+
+[optimizers.sgd]
+type = "sgd"
+lrs = [0.05]
+momentum = 0.9
+
+"""
+
+
+def load_text(folder: Path, text: str, filename: str):
+    """The study ``text`` describes, written to ``folder/filename`` and loaded from there."""
+    from annealbench.spec.load import load_study  # here: the report's tests import this module too
+
+    path = Path(folder) / filename
+    path.write_text(text)
+    return load_study(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testkit import synthetic_cnn
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
@@ -33,23 +34,7 @@ batch_size = 64
 seeds = [0, 1, 2]
 min_effect = 0.05
 
-[model]
-name = "airbench-cnn"
-widths = [8, 16]
-
-[dataset]
-name = "synthetic-images"
-n_train = 256
-n_val = 128
-n_test = 128
-image_size = 16
-
-[optimizers.sgd]
-type = "sgd"
-lrs = [0.05]
-momentum = 0.9
-
-[schedules.constant]
+""" + synthetic_cnn(256, 128, 16) + """[schedules.constant]
 
 [schedules.cosine]
 

@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 from test_applied_lr import _measure_applied_lrs
-from testkit import tiny_study
+from testkit import synthetic_cnn, tiny_study
 
 from annealbench import cli
 from annealbench.errors import SpecError
@@ -163,23 +163,7 @@ batch_size = 32
 seeds = [0]
 budget_curve = [0.6, 1.0]
 
-[model]
-name = "airbench-cnn"
-widths = [8, 16]
-
-[dataset]
-name = "synthetic-images"
-n_train = 128
-n_val = 64
-n_test = 64
-image_size = 8
-
-[optimizers.sgd]
-type = "sgd"
-lrs = [0.05]
-momentum = 0.9
-
-[schedules.constant]
+""" + synthetic_cnn(128, 64, 8) + """[schedules.constant]
 
 [schedules.wsd]
 type = "wsd"

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from testkit import run_rows
+from testkit import load_text, run_rows, synthetic_cnn
 
 from annealbench.execution.study import run_study
 from annealbench.options import RunOptions
 from annealbench.sharing import plan as prefix
 from annealbench.spec.grid import expand
-from annealbench.spec.load import load_study
 from annealbench.store import RunDir, RunLock
 
 CPU = torch.device("cpu")
@@ -31,23 +30,7 @@ batch_size = 32
 seeds = [0]
 budget_curve = [0.5, 1.0]
 
-[model]
-name = "airbench-cnn"
-widths = [8, 16]
-
-[dataset]
-name = "synthetic-images"
-n_train = 128
-n_val = 64
-n_test = 64
-image_size = 8
-
-[optimizers.sgd]
-type = "sgd"
-lrs = [0.05]
-momentum = 0.9
-
-[schedules.constant]
+""" + synthetic_cnn(128, 64, 8) + """[schedules.constant]
 
 [schedules.stepped-decay]
 step_size = { frac = 0.5 }
@@ -67,9 +50,7 @@ SPE = 4  # 128 images / batch 32
 
 
 def _study(tmp_path: Path, text: str = STUDY):
-    path = tmp_path / "pre.toml"
-    path.write_text(text)
-    return load_study(path)
+    return load_text(tmp_path, text, "pre.toml")
 
 
 class Runs:

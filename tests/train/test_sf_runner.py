@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from testkit import run_rows
+from testkit import load_text, run_rows, synthetic_cnn
 
 from annealbench.errors import SpecError
 from annealbench.execution.study import run_study
 from annealbench.options import RunOptions, TrainOptions
 from annealbench.sharing import plan as prefix
 from annealbench.spec.grid import expand, run_key
-from annealbench.spec.load import load_study
 from annealbench.store import RunDir
 from annealbench.tasks import make_task
 from annealbench.training.runner import run_one
@@ -36,23 +35,7 @@ batch_size = 32
 seeds = [0]
 budget_curve = [0.5, 1.0]
 
-[model]
-name = "airbench-cnn"
-widths = [8, 16]
-
-[dataset]
-name = "synthetic-images"
-n_train = 128
-n_val = 64
-n_test = 64
-image_size = 8
-
-[optimizers.sgd]
-type = "sgd"
-lrs = [0.05]
-momentum = 0.9
-
-[optimizers.sf-sgd]
+""" + synthetic_cnn(128, 64, 8) + """[optimizers.sf-sgd]
 type = "schedulefree-sgd"
 lrs = [0.5]
 warmup_steps = 3
@@ -71,9 +54,7 @@ evaluate = { bn_batches = 2 }
 
 
 def _study(tmp_path: Path, text: str = STUDY):
-    path = tmp_path / "sf.toml"
-    path.write_text(text)
-    return load_study(path)
+    return load_text(tmp_path, text, "sf.toml")
 
 
 def _task(study):

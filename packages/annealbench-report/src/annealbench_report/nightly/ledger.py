@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from annealbench_report.errors import ReportError
-from annealbench_report.records.files import write_text_atomic
+from annealbench_report.records.files import json_objects, write_text_atomic
 
 FOLDER = "nightly"
 FILE = "nights.jsonl"
@@ -23,19 +22,8 @@ def load(site: Path) -> list[dict]:
     p = path(site)
     if not p.exists():
         return []
-    nights = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict) or "night" not in obj:
-            raise ReportError(f"{p}: line {i} is not a night (a JSON object with 'night'); fix or "
-                              "delete that line")
-        nights.append(obj)
-    return nights
+    return json_objects(p, p.read_text(encoding="utf-8").splitlines(), lambda obj: "night" in obj,
+                        "a night (a JSON object with 'night')")
 
 
 def record(site: Path, night: dict) -> list[dict]:

@@ -94,6 +94,24 @@ _TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[^.]+\.tmp$")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
 
 
+def json_objects(path: Path, lines: list[str], is_one, what: str) -> list[dict]:
+    """The JSON objects of a JSON-lines file's ``lines`` (blank lines skipped); a line that is not
+    one, or that ``is_one`` refuses, raises ReportError naming ``path``, the line and ``what`` it
+    should be."""
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or not is_one(obj):
+            raise ReportError(f"{path}: line {i} is not {what}; fix or delete that line")
+        out.append(obj)
+    return out
+
+
 def atomic_write(path: Path, write, fault_point: str | None = None) -> None:
     """``write(tmp)`` to a hidden temp file beside ``path``, fsync, then ``os.replace``: readers
     see the old file or the new one, never half of one. Permissions follow the umask. A failed

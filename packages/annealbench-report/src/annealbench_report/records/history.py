@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from annealbench_report.errors import ReportError
-from annealbench_report.records.files import write_text_atomic
+from annealbench_report.records.files import json_objects, write_text_atomic
 
 FILE = "history.jsonl"
 LOCK = ".history.lock"
@@ -31,23 +31,12 @@ def load(out_dir) -> list[dict]:
     path = Path(out_dir) / FILE
     if not path.exists():
         return []
-    out = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ReportError(f"{path}: cannot read history ({e})") from None
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict) or not all(k in obj for k in KEY):
-            raise ReportError(f"{path}: line {i} is not a history entry (a JSON object with "
-                              f"{', '.join(KEY)}); fix or delete that line")
-        out.append(obj)
-    return out
+    return json_objects(path, lines, lambda obj: all(k in obj for k in KEY),
+                        f"a history entry (a JSON object with {', '.join(KEY)})")
 
 
 def record(out_dir, entries: list[dict]) -> list[dict]:

@@ -56,6 +56,19 @@ def _takes_state(cls: type) -> bool:
         p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 2
 
 
+def _losses_per_token(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each target token's cross-entropy, shaped as ``targets``."""
+    return (F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                            reduction="none").view(targets.shape))
+
+
+def _loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, int]:
+    """The window's summed cross-entropy and its number of target tokens."""
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                            reduction="sum").item()
+    return total, targets.numel()
+
+
 def forward(model, tokens: torch.Tensor, state):
     """(logits, state) of a text model: ``model(tokens, state)`` if its forward takes a second
     argument (a recurrent state, None at the start), else ``model(tokens)``; it may return
@@ -132,8 +145,9 @@ class LanguageModelTask(Task):
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return loss, targets.numel()
 
-    def _token_losses(self, model, split: str) -> torch.Tensor:
-        """The loss of every target token of ``split``, (streams, length - 1), no grad."""
+    def _per_window(self, model, split: str, measure) -> list:
+        """``measure(logits, targets)`` of every BPTT window of ``split`` in order, the state carried
+        from one window to the next, in eval mode without grad (the model's mode restored after)."""
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test', got {split!r}")
         streams = self.eval_streams[split]
@@ -146,35 +160,19 @@ class LanguageModelTask(Task):
                 for start in range(0, streams.shape[1] - 1, self.bptt):
                     stop = min(start + self.bptt, streams.shape[1] - 1)
                     logits, hidden = forward(model, streams[:, start:stop], hidden)
-                    targets = streams[:, start + 1 : stop + 1]
-                    parts.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                 targets.reshape(-1), reduction="none")
-                                 .view(targets.shape))
+                    parts.append(measure(logits, streams[:, start + 1 : stop + 1]))
         finally:
             model.train(was_training)
-        return torch.cat(parts, dim=1)
+        return parts
+
+    def _token_losses(self, model, split: str) -> torch.Tensor:
+        """The loss of every target token of ``split``, (streams, length - 1), no grad."""
+        return torch.cat(self._per_window(model, split, _losses_per_token), dim=1)
 
     def evaluate(self, model, split: str) -> dict[str, float]:
-        if split not in ("val", "test"):
-            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
-        streams = self.eval_streams[split]
-        was_training = model.training
-        model.eval()
-        nll = 0.0
-        count = 0
-        hidden = None
-        try:
-            with torch.no_grad():
-                for start in range(0, streams.shape[1] - 1, self.bptt):
-                    stop = min(start + self.bptt, streams.shape[1] - 1)
-                    logits, hidden = forward(model, streams[:, start:stop], hidden)
-                    targets = streams[:, start + 1 : stop + 1]
-                    nll += F.cross_entropy(
-                        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
-                    ).item()
-                    count += targets.numel()
-        finally:
-            model.train(was_training)
+        sums = self._per_window(model, split, _loss_sum)
+        nll = sum(s for s, _ in sums)  # in window order, as a running total would add them
+        count = sum(n for _, n in sums)
         loss = nll / count
         if "bpc" in self.metrics:
             return {"loss": loss, "bpc": loss / math.log(2)}
