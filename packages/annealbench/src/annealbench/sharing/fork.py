@@ -75,7 +75,7 @@ def materialise(fork: Fork, record: dict, run: RunDir, model, optimizer, built, 
         else:
             with lock:
                 try:
-                    return _materialise(fork, record, run, donor, model, optimizer, built, log,
+                    return _materialise(fork, record, run, model, optimizer, built, log,
                                         averages)
                 except StoreError:
                     raise  # a full disk stops the study, as anywhere else
@@ -103,7 +103,8 @@ def _share_lock(lock: RunLock, tries: int = 20) -> bool:
     return False
 
 
-def _materialise(fork, record, run, donor, model, optimizer, built, log, averages) -> Shared:
+def _materialise(fork, record, run, model, optimizer, built, log, averages) -> Shared:
+    donor = RunDir(run.root.parent / fork.donor)
     spe = record["steps_per_epoch"]
     length = record["epochs"]
     theirs = read_json(donor.config)
