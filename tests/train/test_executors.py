@@ -283,3 +283,17 @@ def test_runs_go_seed_major_so_an_interrupted_study_holds_whole_seeds(root, work
         whole = [s for s in study.seeds if count[s] == per_seed]
         assert whole == list(study.seeds[:len(whole)])  # the first seeds, in order
         assert len([s for s in study.seeds if 0 < count[s] < per_seed]) <= workers
+
+
+def test_run_options_cross_to_another_process_when_print_is_wrapped(monkeypatch):
+    """Libraries (Ray's log forwarding among them) wrap builtins.print; the options sent to a
+    worker must still pickle, so they carry no callable of this process."""
+    import builtins
+    import pickle
+
+    from annealbench.options import TrainOptions
+
+    real = builtins.print
+    monkeypatch.setattr(builtins, "print", lambda *a, **k: real(*a, **k))
+    sent = pickle.loads(pickle.dumps(TrainOptions(log=real, max_steps=3).portable()))
+    assert sent.log is None and sent.max_steps == 3 and not sent.progress

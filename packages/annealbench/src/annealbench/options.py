@@ -30,15 +30,16 @@ class RayOptions:
 class TrainOptions:
     """What one run needs besides its config: where its messages go and how far it may train."""
 
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] | None = print  # None only in a portable copy
     progress: bool = False            # a tqdm bar per epoch
     max_steps: int | None = None      # cut each epoch short (dry runs, benchmarks)
     max_epochs: int | None = None     # cut the run short; its schedule still spans its length
 
     def portable(self) -> TrainOptions:
-        """A copy another process can unpickle: this process's ``log`` (often a closure) stays
-        here, the receiver sets its own."""
-        return replace(self, log=print, progress=False)
+        """A copy another process can unpickle: this process's ``log`` (often a closure, and even
+        ``print`` is refused by pickle once a library has wrapped ``builtins.print``) stays here;
+        the receiver sets its own."""
+        return replace(self, log=None, progress=False)
 
 
 TRAIN_DEFAULTS = TrainOptions()  # printed messages, no cut: a run trained as a study trains it
@@ -64,7 +65,7 @@ class RunOptions:
     progress: bool = False            # a tqdm bar per epoch of each run
     display: str = "off"              # annealbench.progress.Progress's mode
     verbose: bool = False             # per-epoch lines on screen too
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] | None = print  # None only in a portable copy
 
     @property
     def ray(self) -> RayOptions:
