@@ -243,12 +243,13 @@ def test_choice_known_answer_ties_divergence_and_the_fixed_lrs_full_run(tmp_path
 
 # Budgets shipped before their tuning run has finished (the study file says so): `run` must stop
 # with the one-line "missing" error until `annealbench tune` writes the file; then drop them here.
-PENDING: set = set()
+PENDING: set = {("cifar10-cnn", "headline"), ("shakespeare-lstm", "headline"),
+                ("cifar10-cnn-sgd", "headline")}
 
 
 def test_shipped_tuning_files_are_current(root):
     """Every shipped budget with tuned_by has a tuning file that matches its study file."""
-    for name in ("smoke", "cifar10-cnn", "shakespeare-lstm"):
+    for name in ("smoke", "cifar10-cnn", "shakespeare-lstm", "cifar10-cnn-sgd"):
         doc_budgets = tomllib.loads((root / "experiments" / f"{name}.toml").read_text())["budgets"]
         for budget, b in doc_budgets.items():
             if "tuned_by" not in b:
