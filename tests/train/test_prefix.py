@@ -348,3 +348,20 @@ def test_plan_options_cross_process_boundaries(tmp_path):
     options = [plan.share(c["run_key"]) for c in grid]
     assert any(o.fork for o in options) and any(o.keep_epochs for o in options)
     assert pickle.loads(pickle.dumps(options)) == options
+
+
+def test_the_fixed_lr_carrying_averages_is_the_donor_of_wsds_trunk(root):
+    """A run carrying EMA/SWA averages can fork only from one carrying the same; a WSD run carries
+    none, so the fixed LR must be placed first and WSD fork from it at its cooldown's start
+    (otherwise WSD trains the trunk a second time)."""
+    from annealbench.sharing.plan import plan
+    from annealbench.spec import grid as spec_grid
+    from annealbench.spec.load import load_study
+
+    study = load_study(root / "experiments" / "shakespeare-lstm.toml", "headline-tuning")
+    runs = [c for c in spec_grid.expand(study, "cpu") if c["seed"] == 100 and c["base_lr"] == 0.003]
+    p = plan(runs, 980, "all")
+    by = {(c["schedule"], c["epochs"]): c["run_key"] for c in runs}
+    wsd = p.share(by[("wsd", 12)]).fork
+    assert wsd is not None and wsd.donor == by[("constant", 12)] and wsd.epochs == 9
+    assert p.share(by[("constant", 12)]).fork is None

@@ -196,7 +196,11 @@ def _plan_group(runs: list[_Run], p: Plan, mode_: str) -> None:
     share = {r.key: sum(agree[(r.key, d.key)] for d in runs if d is not r) for r in runs}
     placed: list[_Run] = []
     trained_from: dict[str, int] = {}  # first epoch a placed run trains itself, minus one
-    for f in sorted(runs, key=lambda r: (-r.length, r.metric, -share[r.key], r.index)):
+    # A run carrying weight averages can only fork from a donor carrying the same ones, while a run
+    # carrying none can fork from any: placed first, the carrier (the fixed LR with its EMA/SWA)
+    # becomes the donor of the rest (WSD's trunk) instead of training that trunk a second time.
+    for f in sorted(runs, key=lambda r: (-r.length, r.metric, not r.cfg.get("averages"), -share[r.key],
+                                         r.index)):
         best = None
         best_rank = None
         for pos, d in enumerate(placed):
