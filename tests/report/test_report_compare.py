@@ -209,6 +209,16 @@ def test_runs_only_on_one_side_are_counted_not_matched(pair):
     assert (r["runs_matched"], r["unmatched_a"], r["unmatched_b"], r["moves"]) == (9, 3, 0, 6)
 
 
+def test_a_run_without_a_finite_value_on_a_side_is_counted_and_left_out(pair):
+    tmp, a, b = pair
+    v = {"cosine": "inconclusive"}
+    _build(tmp / "A", a, v)
+    _build(tmp / "B", {**b, ("step", 2): math.nan}, v)
+    r = compare.compare_study(tmp / "A" / "cnn", tmp / "B" / "cnn")
+    assert r["runs_not_finite"] == 1 and r["bias"]["n"] == 11
+    assert all(ok is not None for ok in r["rules"].values()) and r["agree"]
+
+
 # --- void or bad input: one line, exit 2 --------------------------------------------------------
 
 

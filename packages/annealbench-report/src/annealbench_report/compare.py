@@ -142,7 +142,8 @@ def _stated_lines(r: dict) -> list[str]:
 
 def describe(r: dict) -> list[str]:
     lines = [f"{r['study']}: {r['runs_matched']} runs matched ({r['unmatched_a']} only in A, "
-             f"{r['unmatched_b']} only in B) in {r['arms']} arms; margin {r['margin']:.4g} (half of "
+             f"{r['unmatched_b']} only in B; {r['runs_not_finite']} not finite on a side, left out) in "
+             f"{r['arms']} arms; margin {r['margin']:.4g} (half of "
              f"min_effect, {r['primary_metric']})", *_rule_lines(r), *_stated_lines(r)]
     for rule, ok in r["rules"].items():
         lines.append(f"  {rule}: {'n/a' if ok is None else 'yes' if ok else 'NO'}")

@@ -127,7 +127,7 @@ def scatter_test(d_arms: list[np.ndarray], a_arms: list[np.ndarray]) -> dict:
     seed would? ``p`` is the upper tail (conservative here: d and A's runs share A's luck)."""
     sd, dof = spread(d_arms)
     seed_sd, seed_dof = spread(a_arms)
-    ratio = sd**2 / (2 * seed_sd**2) if seed_sd > 0 else math.inf
+    ratio = 0.0 if sd == 0 else sd**2 / (2 * seed_sd**2) if seed_sd > 0 else math.inf
     p = float(stats.f.sf(ratio, dof, seed_dof)) if math.isfinite(ratio) else 0.0
     return {"device_sd": sd, "device_dof": dof, "seed_sd": seed_sd, "seed_dof": seed_dof,
             "ratio": float(ratio), "p": p}
@@ -182,14 +182,18 @@ def moves(fa: pd.DataFrame, fb: pd.DataFrame, fixed: str) -> pd.DataFrame:
 
 
 def judge(fa: pd.DataFrame, fb: pd.DataFrame, fixed: str, min_effect: float) -> dict:
-    """``rules`` on the final values (KEY + value) of side A and side B, with each arm's mean
-    contrast move (stated) where the fixed LR ran at the arm's base LR."""
+    """``rules`` on the final values (KEY + value) of side A and side B (runs with a non-finite value
+    on either side counted, not judged), with each arm's mean contrast move (stated) where the fixed
+    LR ran at the arm's base LR."""
     runs = fa.merge(fb, on=KEY, suffixes=("_a", "_b"))
     runs = runs.assign(d=runs["value_b"] - runs["value_a"])
+    finite = np.isfinite(runs["d"].to_numpy(dtype=float))  # a diverged run has no final value to move
+    runs = runs[finite]
     by_arm = [g for _, g in runs.groupby(ARM)]
     r = rules([g["d"].to_numpy(dtype=float) for g in by_arm],
               [g["value_a"].to_numpy(dtype=float) for g in by_arm], min_effect)
     m = moves(fa, fb, fixed)
     mean_moves = {"/".join(map(str, k)): float(g["move"].mean()) for k, g in m.groupby(ARM)}
     worst = max(map(abs, mean_moves.values())) if mean_moves else math.nan
-    return {**r, "moves": len(m), "mean_moves": mean_moves, "worst_mean_move": worst}
+    return {**r, "runs_not_finite": int((~finite).sum()), "moves": len(m), "mean_moves": mean_moves,
+            "worst_mean_move": worst}
