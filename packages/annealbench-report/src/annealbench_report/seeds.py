@@ -148,7 +148,7 @@ def text(p: Plan, c: Context) -> str:
              f"Δ = arm at its chosen base LR − {c.baseline} at its chosen base LR, same seed and "
              f"length, {c.split} {c.primary} ({better} is better, so Δ > 0: the arm is better); "
              f"in {u.unit}.", ""]
-    head = f"{'optimizer':<12}{'arm':<18}{'length':>7}{'base LR':>10}{'seeds':>7}" \
+    head = f"{'optimizer':<12}{'arm':<18}{'length':>7}{'base LR':>10}{'pairs':>7}" \
            f"{'mean Δ':>10}{'paired SD':>11}"
     lines += [head, "-" * len(head)]
     for a in p.arms:
