@@ -184,6 +184,18 @@ def test_command_prints_the_plan_and_its_json(folder, capsys):
     assert [r["seeds"] for r in j["mde"]] == list(seeds_needed.PLAN_AT)
 
 
+def test_records_kept_as_csv_alone_give_the_same_plan(folder, capsys):
+    d, f = folder
+    argv = ["seeds", str(d), "--tuning-file", str(f), "--json"]
+    assert main(argv) == 0
+    from_parquet = capsys.readouterr().out
+    (d / "records.parquet").unlink()
+    assert main(argv) == 0
+    assert capsys.readouterr().out == from_parquet
+    (d / "records.csv").unlink()
+    assert main(argv) == 2 and "runs/" in capsys.readouterr().err
+
+
 def _one_line_error(capsys, argv, *words):
     assert main(argv) == 2
     err = capsys.readouterr().err

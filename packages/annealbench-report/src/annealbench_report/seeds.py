@@ -2,8 +2,8 @@
 [--json]``: how many judged seeds a tuned budget needs, from its tuning runs, before any judged run.
 
 TUNING_FOLDER is the tuning budget's output folder (``OUT/<study>/tuning/<tuning budget>/`` as
-``annealbench tune`` writes it: ``study.json``, and ``records.parquet``, ``records.csv`` or
-``runs/``); FILE is the tuning file ``annealbench tune`` wrote from it. The statistics are
+``annealbench tune`` writes it: ``study.json`` and ``runs/``, or a kept ``records.parquet`` or
+``records.csv``); FILE is the tuning file ``annealbench tune`` wrote from it. The statistics are
 :mod:`annealbench_report.analysis.seeds_needed`'s. The target MDE is in the primary metric's
 units, as the study's min_effect (default: min_effect × 0.75). A file that does not fit (another
 study, tuning budget, seeds or metric) is one line naming it, exit 2.
@@ -45,12 +45,13 @@ class Context:
 
 
 def records(folder: Path) -> pd.DataFrame:
-    """The tuning folder's tidy records: records.parquet, else records.csv, else its runs/."""
+    """The tuning folder's tidy records: collected from its runs/ (the current grid, as a build
+    would), else its kept records.parquet or records.csv."""
+    if collect.has_runs(folder):
+        return collect.collect(folder)
     for name in ("records.parquet", "records.csv"):
         if (folder / name).is_file():
             return read_records(folder / name)
-    if collect.has_runs(folder):
-        return collect.collect(folder)
     raise ReportError(f"{folder}: no records.parquet, records.csv or runs/ (pass the folder "
                       "`annealbench tune` trains into: OUT/<study>/tuning/<tuning budget>)")
 
