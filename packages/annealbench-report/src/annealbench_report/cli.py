@@ -1,4 +1,6 @@
-"""``annealbench-report build [--out DIR] [--study NAME ...]``.
+"""``annealbench-report build [--out DIR] [--study NAME ...]`` and
+``annealbench-report seeds TUNING_FOLDER --tuning-file FILE [--target-mde X] [--max-seeds N] [--json]``
+(how many judged seeds a tuned budget needs: annealbench_report.seeds).
 
 For each study directory under DIR (one holding ``runs/``), or only the named ones: write
 ``records.parquet``/``records.csv`` and the study page; then the index of all studies in DIR,
@@ -36,7 +38,28 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--published", type=Path, default=None, metavar="DIR",
                    help="folder of published study folders to compare each study with (default: "
                         "the repository's docs/results when this is a clone of it)")
+    s = sub.add_parser("seeds", help="how many judged seeds a tuned budget needs, from its tuning runs")
+    s.add_argument("folder", type=Path, metavar="TUNING_FOLDER",
+                   help="the tuning budget's output folder (OUT/<study>/tuning/<tuning budget>)")
+    s.add_argument("--tuning-file", required=True, type=Path, metavar="FILE",
+                   help="the tuning file annealbench tune wrote (experiments/<study>.<budget>.tuning.json)")
+    s.add_argument("--target-mde", type=float, default=None, metavar="X",
+                   help="the MDE to reach, in the primary metric's units (default: min_effect x 0.75)")
+    s.add_argument("--max-seeds", type=int, default=None, metavar="N",
+                   help="the most seeds to consider (default: 64)")
+    s.add_argument("--json", action="store_true", help="print the plan as JSON")
     return p
+
+
+def seeds(args) -> str:
+    """The seed plan of ``annealbench-report seeds``, as text or JSON."""
+    import json
+
+    from annealbench_report import seeds as planner
+
+    kw = {} if args.max_seeds is None else {"max_seeds": args.max_seeds}
+    plan, ctx = planner.run(args.folder, args.tuning_file, args.target_mde, **kw)
+    return json.dumps(planner.as_json(plan, ctx), indent=2) if args.json else planner.text(plan, ctx)
 
 
 def build(out: Path, names: list[str] | None = None, published: Path | None = None) -> list[Path]:
@@ -84,6 +107,9 @@ def build(out: Path, names: list[str] | None = None, published: Path | None = No
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
+        if args.command == "seeds":
+            print(seeds(args))
+            return 0
         for page in build(args.out, args.study, args.published):
             print(page)
     except ReportError as e:
