@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
-from annealbench.spec.checker import Checker
+from annealbench.spec.checker import Checker, Skipped
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def tuned_by(c: Checker, st: dict, budgets: dict, budget: str) -> str | None:
 
     It must be another defined budget, not itself tuned, whose seeds no judged budget (every
     budget no ``tuned_by`` names) uses: a seed that chose a base LR never judges it."""
-    name = budgets.get(budget, {}).get("tuned_by")
+    own = budgets.get(budget, {})
+    name = own.get("tuned_by") if isinstance(own, dict) else None
     if name is None:
         return None
     where = f"budgets.{budget}.tuned_by"
@@ -98,11 +99,17 @@ def tuned_by(c: Checker, st: dict, budgets: dict, budget: str) -> str | None:
     if name == budget or name not in budgets:
         others = sorted(b for b in budgets if b != budget)
         c.fail(where, name, f"must name another budget of this file; defined: {', '.join(others) or 'none'}")
+    if not isinstance(budgets[name], dict):  # not a table: its own mistake, kept already
+        raise Skipped
     if "tuned_by" in budgets[name]:
-        c.fail(f"budgets.{name}.tuned_by", budgets[name]["tuned_by"],
-               f"budget {name} tunes budget {budget}, so its own base LRs cannot come from another "
+        tuner, tuned = name, budget
+        order = list(budgets)
+        if budgets[name]["tuned_by"] == budget and order.index(budget) > order.index(name):
+            tuner, tuned = budget, name  # two budgets tuning each other: the same key blamed from both
+        c.fail(f"budgets.{tuner}.tuned_by", budgets[tuner]["tuned_by"],
+               f"budget {tuner} tunes budget {tuned}, so its own base LRs cannot come from another "
                "budget; remove this key")
-    tuning = {b.get("tuned_by") for b in budgets.values()}
+    tuning = {b.get("tuned_by") for b in budgets.values() if isinstance(b, dict)}
     seeds_where = f"budgets.{name}.seeds" if "seeds" in budgets[name] else "study.seeds"
     mine = _seeds(budgets[name], st)
     for other, b in budgets.items():
@@ -116,6 +123,8 @@ def tuned_by(c: Checker, st: dict, budgets: dict, budget: str) -> str | None:
 
 
 def _seeds(b: dict, st: dict) -> set:
+    if not isinstance(b, dict):  # not a table: a mistake of its own
+        return set()
     seeds = b.get("seeds", st.get("seeds"))
     return {s for s in seeds if isinstance(s, int)} if isinstance(seeds, list) else set()
 

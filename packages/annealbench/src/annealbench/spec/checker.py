@@ -41,6 +41,17 @@ def line_of(text: str, field_: str) -> int:
     return 0
 
 
+class Skipped(Exception):
+    """A check that depends on one whose mistake is already kept: it would only repeat it."""
+
+
+class Part:
+    """One independent check of a collecting Checker; ``failed`` once a mistake was kept in it or in
+    a check it holds, so that the checks needing its result are skipped (Checker.need)."""
+
+    failed = False
+
+
 class Checker:
     """Small typed accessors that raise SpecError with the full dotted field name."""
 
@@ -48,11 +59,11 @@ class Checker:
         self.file = str(file)
         self.text = text  # the file's text: collect every mistake, reported in file order
         self.errors: list[SpecError] = []
-        self._parts = 0  # how many part() blocks are open
+        self._open: list[Part] = []  # the part() blocks open, innermost last
 
     def fail(self, field_, value, allowed):
         error = SpecError(self.file, field_, value, allowed)
-        if self.errors and not self._parts:  # a check outside any part: stop with every mistake so far
+        if self.errors and not self._open:  # a check outside any part: stop with every mistake so far
             self.errors.append(error)
             self.raise_collected()
         raise error
@@ -60,25 +71,45 @@ class Checker:
     @contextmanager
     def part(self):
         """A check independent of the others: when collecting, its mistake is kept and the caller
-        goes on without what the block would have produced."""
+        goes on without what the block would have produced. Yields a Part that says whether it did
+        (the blocks it sits in are marked too: what they produce is incomplete)."""
+        here = Part()
         if self.text is None:
-            yield
+            yield here
             return
-        self._parts += 1
+        self._open.append(here)
         try:
-            yield
+            yield here
         except SpecError as e:
             self.errors.append(e)
+            self._mark_failed()
+        except Skipped:
+            self._mark_failed()
         finally:
-            self._parts -= 1
+            self._open.pop()
+
+    def _mark_failed(self) -> None:
+        for p in self._open:
+            p.failed = True
+
+    def need(self, *parts: Part) -> None:
+        """Skip the rest of the enclosing part when one of ``parts`` failed: its result is unknown,
+        and its mistake is already kept."""
+        if any(p.failed for p in parts):
+            raise Skipped
 
     def raise_collected(self) -> None:
-        """The mistakes kept so far, one line each in file order (later checks depend on them)."""
-        if len(self.errors) == 1:
-            raise self.errors[0]
-        if self.errors:
-            lines = [line_of(self.text, e.field) for e in self.errors]
-            raise SpecErrors([e for _, _, e in sorted(zip(lines, range(len(lines)), self.errors))])
+        """The mistakes kept so far, one line each in file order (later checks depend on them). A
+        mistake found again (a table every budget reads) is kept once, as first found."""
+        first = {}
+        for e in self.errors:
+            first.setdefault((e.field, repr(e.value)), e)
+        errors = list(first.values())
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            lines = [line_of(self.text, e.field) for e in errors]
+            raise SpecErrors([e for _, _, e in sorted(zip(lines, range(len(lines)), errors))])
 
     def keys(self, table, where, allowed, required=()):
         if not isinstance(table, dict):

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from annealbench.errors import MISSING, SpecError
@@ -56,9 +56,10 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
 
     ``doc``: the study's tables as a dict instead of reading ``path`` (which then only names it
     in messages). ``data_dir``: where a data set by import path reads from (default as ``run``).
-    ``every_mistake``: the tables that do not depend on each other (the [model], [dataset],
-    [study]'s own values and each [optimizers.NAME] and [schedules.NAME] table) are all checked,
-    and their mistakes raised together (SpecErrors, in file order) instead of the first alone.
+    ``every_mistake``: every check that does not depend on a failed one is made (each table, the
+    checks across tables, and every [budgets.NAME] table as if it were loaded, without its tuning
+    file), and the mistakes raised together (SpecErrors, in file order, each once) instead of the
+    first alone.
     """
     from annealbench import user_code
     from annealbench.spec import preflight
@@ -69,8 +70,68 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
     if isinstance(doc, dict) and preflight.uses_user_code(doc):
         user_code.add_search_folder(path.parent)  # user code next to the study is found (user_code.py)
     st = _top(c, doc)
-    b, tuner = _budget(c, doc, st, budget, device_type)
-    optimizers_doc, schedules_doc = _arm_tables(c, doc)
+    budgets, budget, defined = _budgets(c, doc, st, budget, device_type)
+    f = _File(path, sha, doc, st, budgets, data_dir)
+    study = None
+    with c.part():
+        c.need(defined)
+        study = _budget_study(c, f, budget)
+    if every_mistake:  # every budget table on its own, not only the one loaded
+        for other in budgets:
+            if other != budget and isinstance(budgets[other], dict):
+                with c.part():
+                    _budget_study(c, f, other)
+    c.raise_collected()
+    if with_tuning and study.tuned_by is not None:
+        from annealbench.spec import tuning
+
+        study = replace(study, tuning=tuning.read(study))
+    return study
+
+
+@dataclass(frozen=True)
+class _File:
+    """What every budget of one study file is loaded from."""
+
+    path: Path
+    sha: str
+    doc: dict
+    st: dict  # its [study] table
+    budgets: dict  # its [budgets.NAME] tables
+    data_dir: object
+
+
+def _budget_study(c: Checker, f: _File, budget: str) -> Study:
+    """The study ``budget`` of the file makes, every check made that does not depend on a failed one.
+
+    A budget with ``tuned_by`` is checked against its tuning budget's runs (without its tuning
+    file: load_study reads it for the budget loaded)."""
+    from annealbench.spec import preflight
+
+    with c.part() as checks:
+        b, tuner, parts = _budget_checks(c, f, budget)
+    c.need(checks)  # a Study needs every part of it
+    study = Study(file=str(f.path), spec_sha256=f.sha, budget=b.name, **parts)
+    overrides = {part: set(b.over.get(part, {})) for part in ("model", "dataset")}
+    fields = preflight.Fields(b.name, b.where("batch_size"), b.where("seeds"), overrides)
+    study = preflight.check(c, study, f.data_dir, fields)
+    if tuner is None:
+        return study
+    tuning_runs = _budget_study(c, f, tuner)
+    same_runs(c, study, tuning_runs)
+    return replace(study, tuned_by=tuning_runs.budget, tuning_runs_sha256=runs_sha256(tuning_runs))
+
+
+def _budget_checks(c: Checker, f: _File, budget: str) -> tuple[Budget, str | None, dict]:
+    """(the budget, the budget tuning it, the Study fields of its tables), each independent table
+    and cross-table check in a part of its own (in the order a first mistake is found)."""
+    doc, st = f.doc, f.st
+    tuner = None
+    with c.part():
+        tuner = tuned_by(c, st, f.budgets, budget)
+    b = _overrides(c, budget, f.budgets.get(budget, {}))
+    with c.part() as arm_tables_:
+        optimizers_doc, schedules_doc = _arm_tables(c, doc)
     parts, info = {}, None
     with c.part():
         parts, info = _components(c, doc, b)
@@ -78,27 +139,38 @@ def load_study(path, budget: str = "quick", data_dir=None, *, doc: dict | None =
         parts.update(_evaluation(c, st, b, info))
     with c.part():
         parts.update(_study_table(c, st, b))
+    c.need(arm_tables_)
     arm_tables = spec_tables.arm_optimizer_tables(schedules_doc, optimizers_doc)
-    names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc, arm_tables)
-    optimizers = spec_tables.optimizers(c, optimizers_doc, b, names_opt)
-    every_arm = spec_tables.every_arm(c, schedules_doc, optimizers_doc)
-    c.raise_collected()  # what follows depends on the tables checked so far
-    parts["baseline"] = spec_arms.baseline(c, st, every_arm)
-    arms = spec_tables.arms(c, every_arm, names_sched, schedules_doc)
+    names_opt, names_sched = [], []
+    with c.part() as names:
+        names_opt, names_sched = spec_tables.chosen(c, b, optimizers_doc, schedules_doc, arm_tables)
+    optimizers = {}
+    with c.part() as settings:
+        optimizers = spec_tables.optimizers(c, optimizers_doc, b, names_opt)
+    every_arm = {}
+    with c.part() as every:
+        every_arm = spec_tables.every_arm(c, schedules_doc, optimizers_doc)
+    with c.part():
+        c.need(every)  # an arm left out would read as an undefined baseline
+        parts["baseline"] = spec_arms.baseline(c, st, every_arm)
+    arms = {}
+    with c.part() as chosen_arms:
+        c.need(names, every)
+        arms = spec_tables.arms(c, every_arm, names_sched, schedules_doc)
     parts["arm_optimizers"] = {n: s for n, s in optimizers.items() if n in arm_tables}
     optimizers = {n: s for n, s in optimizers.items() if n not in arm_tables}
-    spec_arms.settings_at_fixed_lr(c, optimizers, arms)
-    study = Study(file=str(path), spec_sha256=sha, budget=b.name, optimizers=optimizers, schedules=arms,
-                  **parts, **_lengths(c, st, b, arms))
-    study = replace(study, **regime(c, st, b.over, b.name, study.primary_metric),
-                    measured=measured(c, b.over, b.name))
-    overrides = {part: set(b.over.get(part, {})) for part in ("model", "dataset")}
-    fields = preflight.Fields(b.name, b.where("batch_size"), b.where("seeds"), overrides)
-    study = preflight.check(c, study, data_dir, fields)
-    if tuner is None:
-        return study
-    tuning_runs = load_study(path, tuner, data_dir, doc=doc, device_type=device_type)
-    return _tuned(c, study, tuning_runs, with_tuning)
+    with c.part():
+        c.need(settings, chosen_arms)
+        spec_arms.settings_at_fixed_lr(c, optimizers, arms)
+    with c.part():
+        parts.update(_lengths(c, st, b))
+        c.need(chosen_arms)
+        _arms_at_lengths(c, arms, parts["curve_epochs"])
+    with c.part():
+        parts.update(regime(c, st, b.over, b.name, str(parts.get("primary_metric", st["primary_metric"]))))
+    with c.part():
+        parts["measured"] = measured(c, b.over, b.name)
+    return b, tuner, {**parts, "optimizers": optimizers, "schedules": arms}
 
 
 def _read(path: Path, doc: dict | None) -> tuple[dict, str]:
@@ -137,24 +209,37 @@ def _top(c: Checker, doc) -> dict:
     return st
 
 
-def _budget(c: Checker, doc: dict, st: dict, budget: str, device_type: str) -> tuple[Budget, str | None]:
-    """The [budgets.*] tables checked, and the one being loaded with the budget tuning it (if any)."""
+def _budgets(c: Checker, doc: dict, st: dict, budget: str, device_type: str):
+    """(the [budgets.*] tables, the name of the one being loaded, a Part failed where it is not
+    defined), each table's keys checked."""
     budgets = doc.get("budgets", {})
     if not isinstance(budgets, dict):
         c.fail("budgets", budgets, "must be a table of [budgets.NAME] tables")
     for bname, b in budgets.items():
-        c.keys(b, f"budgets.{bname}", BUDGET_KEYS)
-    default = default_budget(c, st, budgets)
+        with c.part():
+            c.keys(b, f"budgets.{bname}", BUDGET_KEYS)
+    default = None
+    with c.part():
+        default = default_budget(c, st, budgets)
     if budget == "auto":
         budget = auto_budget(budgets, device_type, default)
-    if budgets and budget not in budgets:
-        c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
-    over = budgets.get(budget, {})
-    tuner = tuned_by(c, st, budgets, budget)
+    with c.part() as defined:
+        if budgets and budget not in budgets:
+            c.fail("budgets", budget, f"no such budget; defined: {', '.join(sorted(budgets))}")
+    return budgets, budget, defined
+
+
+def _overrides(c: Checker, budget: str, over) -> Budget:
+    """The budget and the keys it sets, less those that must be a table and are not (each kept as
+    a mistake: the study's own table is checked in its place)."""
+    over = over if isinstance(over, dict) else {}
+    bad = set()
     for part in ("model", "dataset", "lrs"):
         if part in over and not isinstance(over[part], dict):
-            c.fail(f"budgets.{budget}.{part}", over[part], "must be a table (keys override the study's)")
-    return Budget(budget, over), tuner
+            bad.add(part)
+            with c.part():
+                c.fail(f"budgets.{budget}.{part}", over[part], "must be a table (keys override the study's)")
+    return Budget(budget, {k: v for k, v in over.items() if k not in bad})
 
 
 def _arm_tables(c: Checker, doc: dict) -> tuple[dict, dict]:
@@ -211,14 +296,18 @@ def _evaluation(c: Checker, st: dict, b: Budget, info) -> dict:
             "precision": c.str_(st.get("precision", "auto"), "study.precision", set(PRECISIONS))}
 
 
-def _lengths(c: Checker, st: dict, b: Budget, arms: dict) -> dict:
-    """The run's epochs and the budget curve's lengths, every arm checked at each."""
+def _lengths(c: Checker, st: dict, b: Budget) -> dict:
+    """The run's epochs and the budget curve's lengths."""
     epochs = c.int_(b.value("epochs", st), b.where("epochs"), 1)
     curve, curve_epochs = budget_curve(c, st, b.over, b.name, epochs)
+    return {"epochs": epochs, "budget_curve": curve, "curve_epochs": curve_epochs}
+
+
+def _arms_at_lengths(c: Checker, arms: dict, curve_epochs: tuple) -> None:
+    """Every arm checked at each length of the budget curve."""
     for e in curve_epochs:
         check_lengths(c, arms, e)
     spec_arms.check_starts(c, arms, curve_epochs[0])
-    return {"epochs": epochs, "budget_curve": curve, "curve_epochs": curve_epochs}
 
 
 def _study_table(c: Checker, st: dict, b: Budget) -> dict:
@@ -235,17 +324,6 @@ def _study_table(c: Checker, st: dict, b: Budget) -> dict:
             "judged_on": c.str_(st.get("judged_on", "test"), "study.judged_on", set(JUDGED_ON)),
             "batch_size": c.int_(b.value("batch_size", st), b.where("batch_size"), 1),
             "seeds": c.seeds(b.value("seeds", st), b.where("seeds"))}
-
-
-def _tuned(c: Checker, study: Study, tuning_runs: Study, with_tuning: bool) -> Study:
-    """A judged budget with its tuning budget's runs checked against its own, and their choice."""
-    same_runs(c, study, tuning_runs)
-    study = replace(study, tuned_by=tuning_runs.budget, tuning_runs_sha256=runs_sha256(tuning_runs))
-    if with_tuning:
-        from annealbench.spec import tuning
-
-        study = replace(study, tuning=tuning.read(study))
-    return study
 
 
 def find_study(name_or_path: str, experiments_dir: Path = Path("experiments")) -> Path:

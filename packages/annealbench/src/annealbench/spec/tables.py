@@ -127,30 +127,41 @@ def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict,
     of the chosen arms."""
     settings = [n for n in optimizers_doc if n not in arm_tables]
     where = f"budgets.{b.name}.optimizers"
-    names_opt = c.names(b.over["optimizers"], where, optimizers_doc) if "optimizers" in b.over else settings
-    for n in names_opt:
-        if n in arm_tables:
-            c.fail(where, n, f"[optimizers.{n}] is an arm's optimizer (a [schedules.NAME] table names it "
-                   f"in optimizer), not a setting; settings: {', '.join(settings) or 'none'}")
-    if not settings:
-        c.fail("optimizers", sorted(optimizers_doc), "must define at least one setting: an "
-               "[optimizers.NAME] table that no arm names in optimizer")
-    names_sched = c.names(b.over["schedules"], f"budgets.{b.name}.schedules", schedules_doc) \
-        if "schedules" in b.over else list(schedules_doc)
+    names_opt, names_sched = [], []
+    with c.part():
+        names_opt = _settings_chosen(c, b, where, optimizers_doc, arm_tables, settings)
+    with c.part():
+        if not settings:
+            c.fail("optimizers", sorted(optimizers_doc), "must define at least one setting: an "
+                   "[optimizers.NAME] table that no arm names in optimizer")
+    with c.part():
+        names_sched = c.names(b.over["schedules"], f"budgets.{b.name}.schedules", schedules_doc) \
+            if "schedules" in b.over else list(schedules_doc)
     own = {schedules_doc[n].get("optimizer") for n in names_sched if isinstance(schedules_doc[n], dict)}
     return names_opt + sorted(arm_tables & own), names_sched
 
 
+def _settings_chosen(c: Checker, b: Budget, where: str, optimizers_doc: dict, arm_tables: set,
+                     settings: list) -> list:
+    names = c.names(b.over["optimizers"], where, optimizers_doc) if "optimizers" in b.over else settings
+    for n in names:
+        if n in arm_tables:
+            c.fail(where, n, f"[optimizers.{n}] is an arm's optimizer (a [schedules.NAME] table names it "
+                   f"in optimizer), not a setting; settings: {', '.join(settings) or 'none'}")
+    return names
+
+
 def optimizers(c: Checker, optimizers_doc: dict, b: Budget, chosen: list) -> dict[str, OptimizerSetting]:
     """Every [optimizers.NAME] table validated (the budget's LRs over its own), the chosen returned."""
-    lr_over = b.over.get("lrs", {})
-    c.keys(lr_over, f"budgets.{b.name}.lrs", set(optimizers_doc))
+    with c.part():
+        c.keys(b.over.get("lrs", {}), f"budgets.{b.name}.lrs", set(optimizers_doc))
     # A budget may leave the article's untuned row to other budgets (issue 15's reference: the
     # row costs a third more runs when article_lr is outside the grid worth tuning over).
     article_row = b.over.get("article_row", True)
-    if not isinstance(article_row, bool):
-        c.fail(f"budgets.{b.name}.article_row", article_row,
-               "must be true (train the article's untuned LR row) or false (leave it out)")
+    with c.part():
+        if not isinstance(article_row, bool):
+            c.fail(f"budgets.{b.name}.article_row", article_row,
+                   "must be true (train the article's untuned LR row) or false (leave it out)")
     optimizers = {}
     for n in optimizers_doc:  # validate every table, run only the budget's
         with c.part():
