@@ -461,6 +461,71 @@ def test_validate_reports_every_independent_mistake_in_file_order(write_study, c
     assert e.value.field == "model.name"
 
 
+BUDGET_MISTAKES = """
+[budgets.quick]
+epochs = 0
+
+[budgets.full]
+schedules = ["constant", "cosine"]
+lrs = { adam = [0.1] }
+
+[budgets.other]
+seeds = [0, 0]
+"""
+
+
+def _validate(path, budget, capsys) -> list[str]:
+    """What ``annealbench validate`` prints: exit 2, nothing on stdout, the field of each line."""
+    from annealbench.cli import main
+
+    assert main(["validate", str(path), "--budget", budget]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    lines = cap.err.splitlines()
+    assert all(line.startswith(f"annealbench: {path}: ") for line in lines), lines
+    return [line.split(": ")[2].split(" = ")[0] for line in lines]
+
+
+@pytest.mark.parametrize("budget", ["quick", "full", "other"])
+def test_validate_checks_every_budget_table_on_its_own(write_study, capsys, budget):
+    # a schedule's type, then a mistake in each of three budget tables, whichever budget is loaded;
+    # the budget naming an undefined schedule has no grid, yet its lrs are still checked
+    path = write_study(replace={"[schedules.onecycle]": "[schedules.onecycle]\ntype = \"onecycel\"",
+                                "patience = 0\n": "patience = 0\n" + BUDGET_MISTAKES})
+    assert _validate(path, budget, capsys) == [
+        "schedules.onecycle.type", "budgets.quick.epochs", "budgets.full.schedules",
+        "budgets.full.lrs.adam", "budgets.other.seeds"]
+    # run, grid and tune stop at the first mistake their budget meets, one line
+    with pytest.raises(SpecError) as e:
+        load_study(path, "full")
+    assert e.value.field == "budgets.full.schedules"
+
+
+def test_validate_reports_a_cross_table_mistake_with_a_table_mistake(write_study, capsys):
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0, 1]\nbaseline = \"fixed\"",
+                                "momentum = 0.9": "momentun = 0.9",
+                                "patience = 0\n": "patience = 0\n\n[budgets.quick]\nepochs = 0\n"})
+    assert _validate(path, "quick", capsys) == ["study.baseline", "optimizers.sgd.momentun",
+                                                "budgets.quick.epochs"]
+    # a warm-up as long as one budget's runs (not the budget loaded), beside a mistake in the
+    # loaded budget's table
+    warm = "[schedules.warm]\ntype = \"warmup-cosine\"\ninterval = \"epoch\"\nwarmup = 2\n\n"
+    path = write_study(replace={"[schedules.constant]": warm + "[schedules.constant]",
+                                "patience = 0\n": "patience = 0\n\n[budgets.quick]\nepochs = 2\n"
+                                                   "\n[budgets.full]\nmeasured = 3\n"})
+    assert _validate(path, "full", capsys) == ["schedules.warm", "budgets.full.measured"]
+    with pytest.raises(SpecError) as e:
+        load_study(path, "quick")
+    assert e.value.field == "schedules.warm" and "(for a 2-epoch run)" in e.value.allowed
+
+
+def test_validate_keeps_a_mistake_every_budget_meets_once(write_study, capsys):
+    path = write_study(replace={"seeds = [0, 1]": "seeds = [0, 0]",
+                                "patience = 0\n": "patience = 0\n\n[budgets.quick]\n[budgets.full]\n"
+                                                   "epochs = 4\n[budgets.other]\nepochs = 5\n"})
+    assert _validate(path, "quick", capsys) == ["study.seeds"]
+
+
 def test_measured_is_a_checked_table_of_the_budget_and_stays_out_of_run_keys(write_study):
     good = ('[budgets.quick]\nmeasured = { seconds_per_epoch = 2.5, workers = 2, machine = "here, today" }\n'
             "[schedules.constant]")
