@@ -526,6 +526,28 @@ def test_validate_keeps_a_mistake_every_budget_meets_once(write_study, capsys):
     assert _validate(path, "quick", capsys) == ["study.seeds"]
 
 
+def test_validate_builds_every_budget_and_reads_only_the_named_budgets_tuning_file(write_study, capsys):
+    from annealbench.cli import main
+
+    tuned = "[budgets.quick]\n\n[budgets.judged]\ntuned_by = \"tune\"\n\n[budgets.tune]\nseeds = [100]\n"
+    path = write_study(replace={"patience = 0\n": "patience = 0\n\n" + tuned})
+    assert main(["validate", str(path), "--budget", "quick"]) == 0  # judged's tuning file is not written
+    assert "ok (quick budget:" in capsys.readouterr().out
+    # a batch larger than the split (found when the budget is built) and a tuning budget's seeds
+    # shared with a judged budget, neither in the budget loaded
+    path = write_study(replace={"patience = 0\n": "patience = 0\n\n" + tuned + "\n[budgets.big]\n"
+                                "batch_size = 1000\n\n[budgets.other]\nseeds = [100]\n"})
+    assert _validate(path, "quick", capsys) == ["budgets.tune.seeds", "budgets.big.batch_size"]
+
+
+def test_two_budgets_tuning_each_other_blame_one_key_whichever_is_loaded(root):
+    path = root / "tests" / "reliability" / "bad_specs" / "tuned_by_chain.toml"
+    for budget in ("quick", "tuning"):
+        with pytest.raises(SpecError) as e:
+            load_study(path, budget)
+        assert (e.value.field, e.value.value) == ("budgets.tuning.tuned_by", "quick")
+
+
 def test_measured_is_a_checked_table_of_the_budget_and_stays_out_of_run_keys(write_study):
     good = ('[budgets.quick]\nmeasured = { seconds_per_epoch = 2.5, workers = 2, machine = "here, today" }\n'
             "[schedules.constant]")
