@@ -143,6 +143,7 @@ def chosen(c: Checker, b: Budget, optimizers_doc: dict, schedules_doc: dict,
 
 def _settings_chosen(c: Checker, b: Budget, where: str, optimizers_doc: dict, arm_tables: set,
                      settings: list) -> list:
+    """The optimizer settings the budget names (default: all), none of them an arm's optimizer."""
     names = c.names(b.over["optimizers"], where, optimizers_doc) if "optimizers" in b.over else settings
     for n in names:
         if n in arm_tables:
