@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -79,10 +81,14 @@ def test_alerts_name_a_flip_a_slowdown_and_a_failure():
     assert alerts.alerts(_night("n3", verdict="reproduced", budget="quick"), earlier) == []
 
 
-@pytest.fixture
-def site(tmp_path, make_synth):
-    work, site = tmp_path / "work", tmp_path / "site"
-    make_synth(work, "synth")
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    """A staged and built site, once per module: the tests below change their own copies."""
+    from conftest import make_study
+
+    root = tmp_path_factory.mktemp("nightly")
+    work, site = root / "work", root / "site"
+    make_study(work, "synth")
     assert [d.name for d, _, _ in stage.stage(work, site)] == ["synth"]
     assert not (site / "synth" / "runs").exists() and (site / "synth" / "records.parquet").exists()
     cli.build(site)
@@ -92,6 +98,11 @@ def site(tmp_path, make_synth):
     (site / "bench").mkdir()
     (site / "bench" / "bench-20250102T032000Z.json").write_text(json.dumps(bench))
     return site
+
+
+@pytest.fixture
+def site(built_site, tmp_path):
+    return Path(shutil.copytree(built_site, tmp_path / "site"))
 
 
 def test_a_night_names_what_failed(site):

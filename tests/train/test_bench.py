@@ -47,7 +47,9 @@ def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monke
     earlier = "time,git_commit,device,device_name,measure,baseline,candidate,ratio,target,met\n" \
               "2026-01-01T00:00:00Z,abc,cpu,x,runner_throughput,1,1,1.0,>= 0.95,True\n"
     (out / "history.csv").write_text(earlier)
-    r = bench.run_bench(torch.device("cpu"), None, out, repeats=1, dry_run=False,
+    # dry-run sizes (2 steps, 256 images; the bench study is the same either way): what is tested
+    # is every measure's bookkeeping and what is written, not the figures of full epochs
+    r = bench.run_bench(torch.device("cpu"), None, out, repeats=1, dry_run=True,
                         experiments=root / "experiments")
     assert set(r["measures"]) == OWN | ENGINE
     for name in OWN | {"engine_throughput", "study_speedup"}:
@@ -85,6 +87,20 @@ def test_bench_writes_ratios_and_appends_history(tmp_path, subprocess_env, monke
     assert rows[0]["git_commit"] == "abc" and {r["measure"] for r in rows[1:]} == recorded
     saved = json.loads(next(out.glob("bench-*.json")).read_text())
     assert saved["measures"].keys() == r["measures"].keys()
+
+
+def test_a_dry_run_writes_nothing(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake(device, data_dir, out, *a, **k):
+        seen["out"] = out
+        return _fixed(device, 2.5)
+
+    monkeypatch.setattr(bench, "run_bench", fake)
+    for dry in (True, False):
+        flags = ["--dry-run"] if dry else []
+        assert bench.main(["--device", "cpu", "--out", str(tmp_path), *flags]) == 0
+        assert seen["out"] == (None if dry else tmp_path)
 
 
 def test_bench_rejects_zero_repeats(capsys):

@@ -16,6 +16,7 @@ files over 100 MB and warns above 50 MB).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -59,12 +60,15 @@ def apply_retention(site: Path, keep_full: int = KEEP_FULL) -> list[Path]:
     cut = []
     for night in nights(site)[:-keep_full] if keep_full else nights(site):
         removed = False
-        for p in sorted(night.rglob("*"), reverse=True):  # files before their folders
-            if p.is_file() and p.name not in SUMMARY_FILES:
-                p.unlink()
-                removed = True
-            elif p.is_dir() and not any(p.iterdir()):
-                p.rmdir()
+        # bottom-up, files before their folders; os.walk, not pathlib: every night reads every
+        # older one, which pathlib's globbing made seconds a night after a year of them
+        for folder, _, files in os.walk(night, topdown=False):
+            for name in files:
+                if name not in SUMMARY_FILES:
+                    os.unlink(os.path.join(folder, name))
+                    removed = True
+            if folder != str(night) and not os.listdir(folder):
+                os.rmdir(folder)
         if removed:
             cut.append(night)
     return cut

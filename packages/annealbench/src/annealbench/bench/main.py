@@ -209,6 +209,7 @@ def _git_commit() -> str | None:
 
 def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool,
               experiments: Path = Path("experiments")) -> dict:
+    """Every measure; with ``out``, written there as JSON and appended to its history.csv."""
     from annealbench.execution.study import environment
 
     dataset, task = _task(device, data_dir, dry_run)
@@ -236,7 +237,7 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
         result["measures"][name] = judge(name, base, cand, unit)
     add_samples(result["measures"], {"runner_throughput": [*zip(bare, runner)], "augment_throughput": rates})
     result["measures"].update(bench_engine.measures(device, data_dir, dry_run, repeats, experiments))
-    if out is not None and not dry_run:
+    if out is not None:  # the CLI gives none for a dry run: its figures mean nothing to a history
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / f"bench-{result['time'].replace(':', '')}.json", result)
         append_history(out / "history.csv", history_rows(result))
@@ -283,7 +284,8 @@ def main(argv=None) -> int:
     if a._child:
         _child(a._child, device, data_dir, a.dry_run, a)
         return 0
-    r = run_bench(device, data_dir, Path(a.out), a.repeats, a.dry_run, Path(a.experiments))
+    r = run_bench(device, data_dir, None if a.dry_run else Path(a.out), a.repeats, a.dry_run,
+                  Path(a.experiments))
     print(f"bench on {r['device_name']} ({r['dataset']}, commit {r['git_commit']}):")
     for name, m in r["measures"].items():
         print(f"  {name:20s} " + _line(m))
