@@ -572,3 +572,17 @@ def test_the_shipped_headline_and_short_budgets_declare_their_measured_time(root
         for budget in ("reference", "short"):
             m = load_study(root / "experiments" / f"{name}.toml", budget).measured
             assert m["seconds_per_epoch"] > 0 and m["workers"] == 2 and "EPYC" in m["machine"]
+
+
+def test_a_budget_may_pin_the_precision_that_auto_resolves_per_machine(write_study, monkeypatch):
+    from annealbench import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device_type: True)
+    path = write_study(replace={"[schedules.constant]": "[budgets.quick]\n[budgets.pinned]\n"
+                                "precision = \"fp32\"\n[budgets.odd]\nprecision = \"fp64\"\n"
+                                "[schedules.constant]"})
+    assert {r["precision"] for r in expand(load_study(path, "quick"), "cpu")} == {"bf16"}
+    assert {r["precision"] for r in expand(load_study(path, "pinned"), "cpu")} == {"fp32"}
+    with pytest.raises(SpecError) as e:
+        load_study(path, "odd")
+    assert e.value.field == "budgets.odd.precision"

@@ -175,7 +175,8 @@ def _evaluation(c: Checker, st: dict, b: Budget, info) -> dict:
     return {"primary_metric": primary, "metric_directions": directions,
             "target": None if target is None else float(target),
             "eval_test": c.str_(st.get("eval_test", "final"), "study.eval_test", {"final", "every"}),
-            "precision": c.str_(st.get("precision", "auto"), "study.precision", set(PRECISIONS))}
+            # a budget may pin it: "auto" resolves per machine, and a run's precision is in its key
+            "precision": c.str_(b.value("precision", st, "auto"), b.where("precision"), set(PRECISIONS))}
 
 
 def _lengths(c: Checker, st: dict, b: Budget) -> dict:

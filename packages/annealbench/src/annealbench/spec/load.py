@@ -22,7 +22,7 @@ from annealbench.spec.study import Study
 
 SPEC_VERSION = 1
 BUDGET_KEYS = {"epochs", "seeds", "schedules", "optimizers", "batch_size", "dataset", "model", "lrs",
-               "target", "budget_curve", "tuned_by", "article_row", "measured"}
+               "precision", "target", "budget_curve", "tuned_by", "article_row", "measured"}
 STUDY_KEYS = {"name", "description", "primary_metric", "epochs", "batch_size", "seeds",
               "eval_test", "target", "notes", "min_effect", "budget_curve", "precision", "baseline",
               "default_budget", "judged_on"}
