@@ -13,11 +13,10 @@ Measures (each: baseline, candidate, ratio, target):
   Target <= 1.10.
 
 And the engine's (annealbench.bench.engine says how each is measured): ``engine_throughput``
-(target >= 1.7 on CPU), ``study_speedup`` (>= 2.0 where the engine differs from one run at
-a time: always on CPU, on CUDA with several processes per GPU), ``bf16_accuracy`` (the paired difference's 95%
-t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported).
-
-Results go to ``<out>/bench-<UTC time>.json`` and one row per measure is appended to
+(target >= 1.7 on CPU), ``study_speedup`` (>= 2.0 where the engine differs from one run at a time:
+always on CPU, on CUDA with several processes per GPU), ``bf16_accuracy`` (the paired difference's
+95% t-interval holds 0), ``prefix_saved`` (reported) and, on CUDA, ``gpu_runs`` (reported). Results
+go to ``<out>/bench-<UTC time>.json`` (none for a dry run) and one row per measure is appended to
 ``<out>/history.csv`` (commit, device, measure, ratio), which the nightly job keeps across commits.
 """
 
@@ -209,7 +208,6 @@ def _git_commit() -> str | None:
 
 def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry_run: bool,
               experiments: Path = Path("experiments")) -> dict:
-    """Every measure; with ``out``, written there as JSON and appended to its history.csv."""
     from annealbench.execution.study import environment
 
     dataset, task = _task(device, data_dir, dry_run)
@@ -237,7 +235,7 @@ def run_bench(device, data_dir: Path | None, out: Path | None, repeats: int, dry
         result["measures"][name] = judge(name, base, cand, unit)
     add_samples(result["measures"], {"runner_throughput": [*zip(bare, runner)], "augment_throughput": rates})
     result["measures"].update(bench_engine.measures(device, data_dir, dry_run, repeats, experiments))
-    if out is not None:  # the CLI gives none for a dry run: its figures mean nothing to a history
+    if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / f"bench-{result['time'].replace(':', '')}.json", result)
         append_history(out / "history.csv", history_rows(result))
@@ -284,8 +282,8 @@ def main(argv=None) -> int:
     if a._child:
         _child(a._child, device, data_dir, a.dry_run, a)
         return 0
-    r = run_bench(device, data_dir, None if a.dry_run else Path(a.out), a.repeats, a.dry_run,
-                  Path(a.experiments))
+    out = None if a.dry_run else Path(a.out)  # a dry run's figures mean nothing to a history
+    r = run_bench(device, data_dir, out, a.repeats, a.dry_run, Path(a.experiments))
     print(f"bench on {r['device_name']} ({r['dataset']}, commit {r['git_commit']}):")
     for name, m in r["measures"].items():
         print(f"  {name:20s} " + _line(m))
