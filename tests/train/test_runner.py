@@ -79,7 +79,8 @@ def test_meta_lists_every_call_that_built_the_study(write_study, tmp_path):
     calls = meta["calls"]
     assert [c["outcomes"] for c in calls] == [{"completed": 4}, {"completed": 4, "skipped": 4}]
     assert calls[-1]["wall_time_s"] == meta["wall_time_s"] and calls[-1]["started_at"] == meta["started_at"]
-    assert calls[0]["started_at"] == meta["first_started_at"] < meta["started_at"]
+    # stamps are whole seconds, so two quick calls may share one
+    assert calls[0]["started_at"] == meta["first_started_at"] <= meta["started_at"]
     assert all(c["wall_time_s"] > 0 and c["budget"] == meta["budget"] for c in calls)
 
 
