@@ -7,6 +7,18 @@ import importlib.util
 import os
 from pathlib import Path
 
+# The fixed LR's run evaluated at two averages of its weights (EMA and SWA's uniform tail), as a
+# study's arm tables: tests add them beside their own [schedules.constant].
+AVERAGED_ARMS = """
+[schedules.constant-ema]
+type = "constant"
+evaluate = { average = "ema", decay = 0.9, bn_batches = 2 }
+
+[schedules.constant-swa]
+type = "constant"
+evaluate = { average = "uniform", start = { frac = 0.5 }, bn_batches = 2 }
+"""
+
 
 def child_pids() -> list[int]:
     """Live (not zombie) child processes of this one, from /proc (Linux)."""

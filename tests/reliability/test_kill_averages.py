@@ -18,17 +18,9 @@ from harness import (
     temp_files,
     write_toml,
 )
+from testkit import AVERAGED_ARMS
 
-ARMS = """[schedules.constant]
-
-[schedules.constant-ema]
-type = "constant"
-evaluate = { average = "ema", decay = 0.9, bn_batches = 2 }
-
-[schedules.constant-swa]
-type = "constant"
-evaluate = { average = "uniform", start = { frac = 0.5 }, bn_batches = 2 }
-"""
+ARMS = "[schedules.constant]\n" + AVERAGED_ARMS
 ONLY_FIXED = {"[schedules.constant]\n": ARMS, "[schedules.step]\nstep_size = 1\ngamma = 0.5\n": "",
               "[schedules.plateau]\npatience = 0\n": ""}
 # Grid order: constant (carrying both averages), cosine; 4 steps per epoch, 2 epochs. Each entry

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from testkit import run_rows
+from testkit import AVERAGED_ARMS, run_rows
 
 from annealbench.execution.study import run_study
 from annealbench.options import RunOptions
@@ -22,15 +22,7 @@ from annealbench.store import AVERAGE_COLUMNS
 from annealbench.training.averaging import Average, Averages, recompute_bn
 
 CPU = torch.device("cpu")
-ARMS = """
-[schedules.constant-ema]
-type = "constant"
-evaluate = { average = "ema", decay = 0.9, bn_batches = 2 }
-
-[schedules.constant-swa]
-type = "constant"
-evaluate = { average = "uniform", start = { frac = 0.5 }, bn_batches = 2 }
-"""
+ARMS = AVERAGED_ARMS
 ONE = {"seeds = [0, 1]": "seeds = [0]", "[schedules.step]\nstep_size = { frac = 0.34 }\ngamma = 0.1\n": "",
        "[schedules.onecycle]\n": "", "[schedules.plateau]\npatience = 0\n": ""}
 
