@@ -142,7 +142,8 @@ def test_close_records_archives_renders_and_exits_1_on_a_failed_night(site, caps
     assert (site / "archive" / "20250102T0300Z-abc" / "synth" / "records.parquet").exists()
     assert "## failed night" in (site / "nightly" / "alerts.md").read_text()
     page = (site / "nightly" / "index.html").read_text()
-    assert "FAILED" in page and page.count("<svg") == 2
+    assert "FAILED" in page  # two figures (throughput, Δ), each drawn wide and for a phone
+    assert page.count('class="fig fig-wide"') == 2 and page.count('class="fig fig-narrow"') == 2
     assert nightly_cli.main(args) == 1 and len(ledger.load(site)) == 1  # closing again replaces
 
 

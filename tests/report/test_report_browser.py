@@ -37,10 +37,12 @@ def test_page_in_chromium(rendered, tmp_path):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url, wait_until="load")
-            figures = page.locator("figure svg")
+            figures = page.locator("figure svg.fig-wide")
             # forest plot, three budget curves, then per optimizer setting: training curves, time
-            # to target, paired seeds, base LR
+            # to target, paired seeds, base LR; each also drawn for a phone, hidden here
             assert figures.count() == 1 + 3 + 4 * 2
+            assert page.locator("figure svg.fig-narrow").count() == figures.count()
+            assert page.evaluate(SHOWN_FIGURES)["shown"] == ["fig fig-wide"] * figures.count()
             for i in range(figures.count()):
                 fig = figures.nth(i)
                 fig.scroll_into_view_if_needed()
@@ -58,7 +60,7 @@ def test_page_in_chromium(rendered, tmp_path):
             top = answer.bounding_box()
             assert top and top["y"] < 300, "the answer is not at the top"
             assert "sgd, better final result" in answer.inner_text()
-            forest = page.locator("#forest svg").bounding_box()
+            forest = page.locator("#forest svg.fig-wide").bounding_box()
             assert forest and forest["y"] < 900, "the forest plot does not start on the first screen"
             verdict = page.locator("table.verdicts")
             assert verdict.count() == 1
@@ -150,13 +152,20 @@ def test_index_first_screen_shows_every_verdict_matrix(make_synth, tmp_path):
 PHONE = {"width": 390, "height": 844}
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "docs" / "results"
-# every SVG text's rendered size in CSS px: its font size in the SVG's units times the SVG's scale
-SMALLEST_FIGURE_TEXT = """() => { let least = Infinity;
-  for (const svg of document.querySelectorAll('figure svg')) {
-    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-    for (const t of svg.querySelectorAll('text')) {
+# every shown SVG text's rendered size in CSS px: its font size in the SVG's units times the SVG's
+# scale, and the classes of the figures shown (a hidden one has no box)
+SHOWN_FIGURES = """() => { let least = Infinity; const shown = [];
+  for (const svg of document.querySelectorAll('svg.fig')) {
+    const width = svg.getBoundingClientRect().width;
+    if (width === 0) continue;
+    shown.push(svg.getAttribute('class'));
+    const scale = width / svg.viewBox.baseVal.width;
+    for (const t of svg.querySelectorAll('text, tspan')) {
       least = Math.min(least, parseFloat(getComputedStyle(t).fontSize) * scale); } }
-  return least; }"""
+  return {least, shown}; }"""
+# figure boxes that scroll sideways
+SCROLLING_FIGURE_BOXES = """() => [...document.querySelectorAll('.fig-box')]
+  .filter(b => b.scrollWidth > b.clientWidth).map(b => b.parentElement.id)"""
 
 
 def _screenshot_dir() -> Path:
@@ -168,8 +177,9 @@ def _screenshot_dir() -> Path:
 
 @pytest.mark.timeout(300)
 def test_pages_fit_a_phone(make_synth, tmp_path):
-    """At 390×844 no page scrolls sideways (wide tables and figures scroll inside their own box),
-    figure text is at least 9 px, and the index shows each verdict's interval without hovering.
+    """At 390×844 no page scrolls sideways (wide tables scroll inside their own box), no figure
+    scrolls inside its box either: each shown figure is the one drawn for a phone, its text at
+    least 9 px; and the index shows each verdict's interval without hovering.
     Pages: the index; a synthetic study (two optimizer settings, base LRs chosen in-study); the
     published reference studies rebuilt from their committed records (accuracy in points with a
     tuning file, and bpc, where lower is better)."""
@@ -197,11 +207,20 @@ def test_pages_fit_a_phone(make_synth, tmp_path):
                 page.screenshot(path=str(shot), full_page=True)
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= page.evaluate("window.innerWidth"), (name, width, shot)
+                assert page.evaluate(SCROLLING_FIGURE_BOXES) == [], (name, shot)
                 if name != "index":
-                    assert page.locator("figure svg").count() > 0
-                    least = page.evaluate(SMALLEST_FIGURE_TEXT)
-                    assert least >= 9, (name, least, shot)
+                    figures = page.locator("figure svg.fig-narrow").count()
+                    assert figures > 0 and page.locator("figure svg.fig-wide").count() == figures
+                    shown = page.evaluate(SHOWN_FIGURES)
+                    assert shown["shown"] == ["fig fig-narrow"] * figures, (name, shot)
+                    assert shown["least"] >= 9, (name, shown["least"], shot)
                 assert page.locator("#key").is_visible()
+            # printed, even from a phone: the wide drawings
+            page.goto(pages["synth"].resolve().as_uri(), wait_until="load")
+            page.emulate_media(media="print")
+            shown = page.evaluate(SHOWN_FIGURES)["shown"]
+            assert shown and set(shown) == {"fig fig-wide"}
+            page.emulate_media(media="screen")
             page.goto(pages["index"].resolve().as_uri(), wait_until="load")
             cells = page.locator("td.mcell")
             assert cells.count() > 0

@@ -46,6 +46,7 @@ def test_figures_escape_labels_and_return_numbers(rendered):
     }
     for prefix, (svg, numbers) in outs.items():
         assert svg.startswith("<svg ") and svg.endswith("</svg>")
+        _assert_wide_then_narrow(svg, prefix)
         assert "<b>" not in svg and "&lt;b&gt;$x_1$ &amp; co&lt;/b&gt;" in svg, prefix
         assert "http" not in svg and "<metadata" not in svg and "<style" not in svg
         assert all(i.startswith(f"{prefix}-") for i in re.findall(r'\bid="([^"]+)"', svg))
@@ -64,6 +65,20 @@ def test_figures_escape_labels_and_return_numbers(rendered):
     forest = outs["e"][1]
     assert set(forest["protocol"]) == {"tuned", "article"}
     assert set(forest["verdict"]) <= set(VERDICT_STYLE)
+
+
+def _assert_wide_then_narrow(svg: str, prefix: str):
+    """Two drawings: 7.2 in (518.4 units) wide, then 3.9 in (280.8 units) for a phone, with its own
+    ids and no text under 7.5 units (a mathtext power, drawn at 0.7 times its label, included)."""
+    heads = re.findall(r"<svg\b[^>]*>", svg)
+    assert len(heads) == 2 and svg.count("</svg>") == 2, prefix
+    assert ['class="fig fig-wide"' in heads[0], 'class="fig fig-narrow"' in heads[1]] == [True, True]
+    assert [re.search(r'viewBox="0 0 ([\d.]+) ', h).group(1) for h in heads] == ["518.4", "280.8"]
+    narrow = svg[svg.index(heads[1]):]
+    assert re.findall(r'\bid="([^"]+)"', narrow)
+    assert all(i.startswith(f"{prefix}-n-") for i in re.findall(r'\bid="([^"]+)"', narrow))
+    sizes = [float(v) for v in re.findall(r"font-size: ([\d.]+)px", narrow)]
+    assert sizes and min(sizes) >= 7.5, (prefix, sorted(set(sizes)))
 
 
 def test_verdict_markers_differ_in_shape_or_fill():

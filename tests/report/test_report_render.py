@@ -54,7 +54,9 @@ def test_answer_forest_and_budget_curve_come_first(page):
     pos = [html.index(k) for k in order]
     assert pos == sorted(pos), "sections out of order"
     assert html.index("<svg", pos[1]) < pos[2]  # the forest plot is the first figure
-    assert html.count("<svg", pos[2], pos[3]) == 3  # sgd tuned, adam tuned, adam article
+    # sgd tuned, adam tuned, adam article; each drawn wide and for a phone
+    assert html.count('class="fig fig-wide"', pos[2], pos[3]) == 3
+    assert html.count('class="fig fig-narrow"', pos[2], pos[3]) == 3
 
 
 def test_answer_sentences_follow_the_rules_and_the_records(page):
@@ -144,8 +146,9 @@ def test_figures_inline_svg_with_tables(page):
     _, html = page
     figures = re.findall(r"<figure\b.*?</figure>", html, flags=re.S)
     assert len(figures) == 1 + 3 + 4 * 2  # forest, budget curves, four per optimizer setting
-    for f in figures:
-        assert re.search(r"<svg\b", f) and "</svg>" in f and "<img" not in f
+    for f in figures:  # two inline drawings each: wide, then for a phone
+        assert re.findall(r'<svg\b[^>]*class="fig (fig-\w+)"', f) == ["fig-wide", "fig-narrow"]
+        assert "<img" not in f
     # a numbers table right after every figure
     assert len(re.findall(r"</figure>\s*<div class=\"scroll\">\s*<table", html)) == len(figures)
     ids = re.findall(r'\bid="([^"]+)"', html)

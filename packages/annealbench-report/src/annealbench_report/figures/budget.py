@@ -9,7 +9,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from annealbench_report.analysis.units import Units
-from annealbench_report.figures.style import STYLE, matplotlib, mpl_text, style_of, svg_string
+from annealbench_report.figures.style import (
+    Layout,
+    matplotlib,
+    mpl_text,
+    rc,
+    style_of,
+    svg_figures,
+    thin_labels,
+)
 
 NUMBER_COLUMNS = ["optimizer", "protocol", "schedule", "length", "n", "mean", "lo", "hi", "delta",
                   "delta_lo", "delta_hi", "gap", "gap_lo", "gap_hi"]
@@ -33,12 +41,20 @@ def budget_numbers(arm_curves: pd.DataFrame, curves: dict, optimizer: str, proto
 
 def budget_figure(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_effect,
                   styles: dict, title: str, prefix: str = "budget"):
-    """The budget figure as an inline ``<svg>`` string: per schedule, the test metric against
-    the training length (left) and its paired Δ against the fixed LR at the same length (right)."""
+    """The budget figure as inline ``<svg>`` markup: per schedule, the test metric against the
+    training length (left, or top on a phone) and its paired Δ against the fixed LR at the same
+    length (right, or below)."""
+    return svg_figures(lambda layout: _draw(numbers, fixed, primary, units, min_effect, styles,
+                                            layout), prefix, title)
+
+
+def _draw(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_effect, styles: dict,
+          layout: Layout):
     lengths = sorted(numbers["length"].unique())
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
-        ax_v, ax_d = fig.subplots(1, 2)
+    rows, cols = layout.grid(2, 2)
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(layout.width, 3.4 if rows == 1 else 5.6), layout="constrained")
+        ax_v, ax_d = fig.subplots(rows, cols).ravel()
         for s in [s for s in styles if s in set(numbers["schedule"])]:
             st = style_of(styles, s)
             g = numbers[numbers["schedule"] == s].sort_values("length")
@@ -59,16 +75,16 @@ def budget_figure(numbers: pd.DataFrame, fixed: str, primary: str, units: Units,
                          alpha=0.7, linewidth=0, zorder=0)
         ax_d.axhline(0, color="#000000", linewidth=0.9)
         for ax in (ax_v, ax_d):
-            ax.set_xticks(lengths, [f"{int(b)}" for b in lengths])
+            ax.set_xticks(lengths, thin_labels([f"{int(b)}" for b in lengths], layout, 8))
             ax.set_xlabel("epochs trained (each run annealed to this length)")
-        ax_v.set_ylabel(mpl_text(f"test {primary} ({units.unit})"))
-        ax_d.set_ylabel(mpl_text(f"Δ vs {fixed} at the same length ({units.unit})"))
-        ax_v.set_title(mpl_text(f"mean ± 95% t-interval; dotted: {fixed} at full length"),
-                       fontsize=8, loc="left")
+        ax_v.set_ylabel(mpl_text(layout.wrap(f"test {primary} ({units.unit})", 28)))
+        ax_d.set_ylabel(mpl_text(layout.wrap(f"Δ vs {fixed} at the same length ({units.unit})", 28)))
+        ax_v.set_title(mpl_text(layout.wrap(f"mean ± 95% t-interval; dotted: {fixed} at full length",
+                                            52)), fontsize=layout.font(8), loc="left")
         ax_d.set_title("> 0: ahead at equal budget" + ("; grey: ±min_effect" if min_effect
-                                                         else ""), fontsize=8, loc="left")
-        ax_v.legend(loc="best", frameon=False, fontsize=7)
-    return svg_string(fig, prefix, title)
+                                                         else ""), fontsize=layout.font(8), loc="left")
+        ax_v.legend(loc="best", frameon=False, fontsize=layout.font(7))
+    return fig
 
 
 def _err(mean, lo, hi, units: Units):

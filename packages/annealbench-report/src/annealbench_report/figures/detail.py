@@ -10,16 +10,33 @@ from matplotlib.ticker import MaxNLocator
 
 from annealbench_report.analysis.inference import t_half_width
 from annealbench_report.analysis.units import Units
-from annealbench_report.figures.style import STYLE, matplotlib, mpl_text, style_of, svg_string
+from annealbench_report.figures.style import (
+    Layout,
+    log_tick_labels,
+    matplotlib,
+    mpl_text,
+    rc,
+    style_of,
+    svg_figures,
+)
 
 
 def time_to_target_figure(times: pd.DataFrame, curves: dict, target: dict, optimizer: str,
                           order: list, styles: dict, prefix: str = "ttt"):
     """Share of runs whose validation metric has reached the target, against epochs and against
     cumulative training seconds. ``curves``: {(schedule, "epochs"|"seconds"): DataFrame x, share}."""
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.3), layout="constrained")
-        axes = fig.subplots(1, 2, sharey=True)
+    svg = svg_figures(lambda layout: _ttt_draw(curves, target, order, styles, layout), prefix,
+                      f"{optimizer}: share of runs at the target")
+    t = times.assign(optimizer=optimizer)
+    return svg, t[["optimizer", "schedule", "base_lr", "seed", "status", "reached", "epochs",
+                   "seconds", "end_epoch", "end_seconds"]].reset_index(drop=True)
+
+
+def _ttt_draw(curves: dict, target: dict, order: list, styles: dict, layout: Layout):
+    rows, cols = layout.grid(2, 2)
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(layout.width, 3.3 if rows == 1 else 5.4), layout="constrained")
+        axes = fig.subplots(rows, cols, sharey=True).ravel()
         for ax, unit, xlabel in ((axes[0], "epochs", "epochs trained"),
                                  (axes[1], "seconds", "training time (s, evaluation excluded)")):
             for sched in order:
@@ -35,15 +52,13 @@ def time_to_target_figure(times: pd.DataFrame, curves: dict, target: dict, optim
             ax.set_xlim(left=0)
             ax.set_ylim(-3, 103)
         axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[0].set_ylabel("runs at target (%)")
+        for ax in axes[::cols]:
+            ax.set_ylabel("runs at target (%)")
         axes[0].legend(title="schedule", loc="best", frameon=False)
         sense = "≥" if target.get("direction", "max") == "max" else "≤"
         fig.suptitle(mpl_text(f"target: validation {target['metric']} {sense} {target['value']:.4g}"),
                      fontsize=9)
-    svg = svg_string(fig, prefix, f"{optimizer}: share of runs at the target")
-    t = times.assign(optimizer=optimizer)
-    return svg, t[["optimizer", "schedule", "base_lr", "seed", "status", "reached", "epochs",
-                   "seconds", "end_epoch", "end_seconds"]].reset_index(drop=True)
+    return fig
 
 
 def paired_figure(seeds: dict, optimizer: str, fixed: str, primary: str, units: Units,
@@ -52,10 +67,20 @@ def paired_figure(seeds: dict, optimizer: str, fixed: str, primary: str, units: 
     value of a seed (left, black) joined by a line to the schedule's value for the same seed
     (right). ``seeds``: {schedule: per-seed frame of :func:`pairs.per_seed`}."""
     order = [s for s in styles if s in seeds]
+    svg = svg_figures(lambda layout: _paired_draw(seeds, order, fixed, primary, units, styles,
+                                                  layout),
+                      prefix, f"{optimizer}: test {primary} per seed, paired with the fixed LR")
+    rows = [seeds[sched].assign(schedule=sched, optimizer=optimizer) for sched in order]
+    numbers = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return svg, numbers
+
+
+def _paired_draw(seeds: dict, order: list, fixed: str, primary: str, units: Units, styles: dict,
+                 layout: Layout):
     bs = style_of(styles, fixed)
-    rows = []
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
+    tilt = len(order) > (2 if layout.narrow else 4)  # names slanted where they would collide
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(layout.width, 3.6 if layout.narrow else 3.4), layout="constrained")
         ax = fig.subplots()
         ticks = []
         for i, sched in enumerate(order):
@@ -74,17 +99,15 @@ def paired_figure(seeds: dict, optimizer: str, fixed: str, primary: str, units: 
                        linewidths=0.5, zorder=3)
             missing = int((g["outcome"] != "pair").sum())
             ticks.append(mpl_text(sched) + (f"\n({missing} unpaired)" if missing else ""))
-            rows.append(g.assign(schedule=sched, optimizer=optimizer))
-        ax.set_xticks(range(len(order)), ticks, rotation=25 if len(order) > 4 else 0,
-                      ha="right" if len(order) > 4 else "center", rotation_mode="anchor")
+        ax.set_xticks(range(len(order)), ticks, rotation=25 if tilt else 0,
+                      ha="right" if tilt else "center", rotation_mode="anchor")
         ax.set_xlim(-0.6, len(order) - 0.4)
         ax.grid(axis="x", visible=False)
         ax.set_ylabel(mpl_text(f"test {primary} at the full length\n({units.unit})"))
-        ax.set_title(mpl_text(f"each line is one seed: {fixed} (fixed LR, black, left) to the "
-                              "schedule (right), each at its tuned LR"), fontsize=8, loc="left")
-    svg = svg_string(fig, prefix, f"{optimizer}: test {primary} per seed, paired with the fixed LR")
-    numbers = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return svg, numbers
+        ax.set_title(mpl_text(layout.wrap(f"each line is one seed: {fixed} (fixed LR, black, left) "
+                                          "to the schedule (right), each at its tuned LR", 56)),
+                     fontsize=layout.font(8), loc="left")
+    return fig
 
 
 def lr_figure(by_lr: pd.DataFrame, choices: pd.DataFrame, optimizer: str, primary: str,
@@ -97,10 +120,16 @@ def lr_figure(by_lr: pd.DataFrame, choices: pd.DataFrame, optimizer: str, primar
     t = by_lr.assign(half=t_half_width(by_lr["sel_std"], by_lr["n"]))
     t = t.assign(chosen=[chosen.get(s) == lr for s, lr in zip(t["schedule"], t["base_lr"])])
     t = t.assign(edge=t["chosen"] & t["schedule"].map(edge).fillna(False).astype(bool))
+    svg = svg_figures(lambda layout: _lr_draw(t, primary, units, styles, layout), prefix,
+                      f"{optimizer}: validation {primary} against the base LR")
+    return svg, t.assign(optimizer=optimizer)
+
+
+def _lr_draw(t: pd.DataFrame, primary: str, units: Units, styles: dict, layout: Layout):
     scheds = [s for s in styles if s in set(t["schedule"])]
     n = max(len(scheds), 1)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(layout.width, 4.0 if layout.narrow else 3.4), layout="constrained")
         ax = fig.subplots()
         lrs = sorted(t["base_lr"].unique())
         spread = 1.08 if len(lrs) > 1 else 1.25  # schedules offset sideways so they do not overplot
@@ -119,14 +148,18 @@ def lr_figure(by_lr: pd.DataFrame, choices: pd.DataFrame, optimizer: str, primar
                     markersize=8, zorder=4)
             for xe, ye in zip(x[g["edge"].to_numpy()], y[g["edge"].to_numpy()]):
                 ax.annotate("edge", (xe, ye), textcoords="offset points", xytext=(4, 6),
-                            fontsize=7, color=st["color"])
+                            fontsize=layout.font(7), color=st["color"])
         ax.set_xscale("log")
-        ax.set_xlabel("base learning rate (log scale; schedules offset sideways to stay apart)")
+        log_tick_labels(ax.xaxis, layout)
+        ax.set_xlabel(layout.wrap("base learning rate (log scale; schedules offset sideways to "
+                                  "stay apart)", 48))
         ax.set_ylabel(mpl_text(f"validation {primary}\n({units.unit})"))
-        ax.legend(title="schedule (filled: chosen on all seeds)", loc="best", frameon=False,
-                  ncols=2)
+        legend = dict(title="schedule (filled: chosen on all seeds)", frameon=False, ncols=2)
+        if layout.narrow:  # below the axes: inside, two columns cover the points of a narrow panel
+            fig.legend(loc="outside lower center", **legend)
+        else:
+            ax.legend(loc="best", **legend)
         if len(lrs) <= 6:
             ax.set_xticks(lrs, [f"{v:g}" for v in lrs])
             ax.minorticks_off()
-    svg = svg_string(fig, prefix, f"{optimizer}: validation {primary} against the base LR")
-    return svg, t.assign(optimizer=optimizer)
+    return fig

@@ -18,11 +18,20 @@ from annealbench_report.analysis.claims import StudyClaims
 from annealbench_report.analysis.protocol import ARTICLE, TUNED
 from annealbench_report.analysis.units import Units
 from annealbench_report.analysis.verdicts import VERDICTS
-from annealbench_report.figures.style import STYLE, VERDICT_STYLE, matplotlib, mpl_text, svg_string
+from annealbench_report.figures.style import (
+    VERDICT_STYLE,
+    WIDE,
+    Layout,
+    matplotlib,
+    mpl_text,
+    rc,
+    svg_figures,
+)
 
 PROTOCOL_LINE = {TUNED: "-", ARTICLE: (0, (3, 2))}
 PROTOCOL_NAME = {TUNED: "tuned LR", ARTICLE: "article's LR"}
 TITLE_CHARS = 80  # characters across the full-size figure's panel titles together
+TITLE_CHARS_NARROW = 46  # characters across the narrow figure's one column
 NUMBER_COLUMNS = ["claim", "optimizer", "schedule", "protocol", "n_pairs", "mean", "lo", "hi",
                   "verdict"]
 
@@ -45,42 +54,53 @@ def forest_numbers(c: StudyClaims, order: list, opts: list) -> pd.DataFrame:
 def forest_figure(c: StudyClaims, order: list, opts: list, units: Units, prefix: str = "forest",
                   compact: bool = False):
     """(svg, numbers). ``compact``: a thumbnail (no legend, smaller)."""
-    fig, numbers = forest_mpl(c, order, opts, units, compact)
-    svg = svg_string(fig, prefix, "Δ against the fixed LR with 95% t-intervals, per schedule and "
-                                  "protocol")
+    numbers = forest_numbers(c, order, opts)
+    svg = svg_figures(lambda layout: _draw(numbers, c, units, compact, layout), prefix,
+                      "Δ against the fixed LR with 95% t-intervals, per schedule and protocol")
     return svg, numbers
 
 
-def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: bool = False):
+def forest_mpl(c: StudyClaims, order: list, opts: list, units: Units, compact: bool = False,
+               layout: Layout = WIDE):
     """(matplotlib Figure, numbers): the forest plot before serialisation, for the page's inline
     SVG and for the stand-alone image of annealbench_report.summary."""
     numbers = forest_numbers(c, order, opts)
+    return _draw(numbers, c, units, compact, layout), numbers
+
+
+def _draw(numbers: pd.DataFrame, c: StudyClaims, units: Units, compact: bool, layout: Layout):
+    """One panel per claim: side by side in the wide layout, stacked in the narrow one."""
     claims = [k for k in CLAIMS if (numbers["claim"] == k).any()]
     keys = list(dict.fromkeys(zip(numbers["optimizer"], numbers["schedule"])))
     several = len({o for o, _ in keys}) > 1
     labels = [mpl_text(f"{o} · {s}" if several else s) for o, s in keys]
     ypos = {k: i for i, k in enumerate(keys)}
-    height = (1.3 if compact else 1.6) + (0.22 if compact else 0.34) * len(keys)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(3.6 if compact else 7.2, height), layout="constrained")
-        axes = np.atleast_1d(fig.subplots(1, max(len(claims), 1), sharey=True))
+    rows, cols = layout.grid(len(claims), len(claims))
+    panel = (0.22 if compact else 0.34) * len(keys)
+    height = (1.3 if compact else 1.6) + panel if rows == 1 else 0.6 + rows * (1.25 + panel)
+    title_chars = (TITLE_CHARS_NARROW if layout.narrow else TITLE_CHARS // cols)
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(3.6 if compact else layout.width, height), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
         for ax, claim in zip(axes, claims):
             _panel(ax, numbers[numbers["claim"] == claim], ypos, c.min_effect, units, compact)
             if compact:
-                ax.set_title(claim, fontsize=8)
-                ax.set_xlabel(mpl_text(f"Δ ({units.unit})"), fontsize=7)
+                ax.set_title(claim, fontsize=layout.font(8))
+                ax.set_xlabel(mpl_text(f"Δ ({units.unit})"), fontsize=layout.font(7))
             else:
                 cl = CLAIMS[claim]
                 title = cl.label + cl.title_suffix.format(full=c.full)
                 # wrapped to its panel's width: side by side, unwrapped titles ran into each other
-                ax.set_title(mpl_text(textwrap.fill(title, TITLE_CHARS // len(claims))))
-                ax.set_xlabel(mpl_text(f"Δ vs {cl.versus} ({units.unit}); > 0: schedule better"))
-        axes[0].set_yticks(range(len(keys)), labels)
-        axes[0].set_ylim(len(keys) - 0.5, -0.5)
+                ax.set_title(mpl_text(textwrap.fill(title, title_chars)))
+                ax.set_xlabel(mpl_text(layout.wrap(
+                    f"Δ vs {cl.versus} ({units.unit}); > 0: schedule better", TITLE_CHARS_NARROW)))
+        for ax in axes[::cols]:  # the schedules named at the left of each row
+            ax.set_yticks(range(len(keys)), labels)
+            ax.set_ylim(len(keys) - 0.5, -0.5)
         if not compact and claims:
             fig.legend(handles=_legend(numbers, c.min_effect, units), loc="outside lower center",
-                       ncols=4, frameon=False, fontsize=7.5)
-    return fig, numbers
+                       ncols=2 if layout.narrow else 4, frameon=False, fontsize=layout.font(7.5))
+    return fig
 
 
 def _panel(ax, rows: pd.DataFrame, ypos: dict, min_effect, units: Units, compact: bool):

@@ -1,9 +1,10 @@
 """What every figure shares: matplotlib style, schedule colours, labels, and SVG serialisation.
 
-Every figure function (``fig_*`` modules) returns ``(svg, numbers)``: ``svg`` is an ``<svg>``
-element with no XML prolog, no metadata, no external reference and ids prefixed so that several
-can share one HTML page; ``numbers`` is the DataFrame of exactly what was drawn, for the table
-under the figure.
+Every figure function (``fig_*`` modules) returns ``(svg, numbers)``: ``svg`` is the figure's
+markup, two ``<svg>`` elements (:data:`LAYOUTS`: the wide drawing, class ``fig-wide``, then the one
+drawn for a phone, class ``fig-narrow``; the page's CSS shows one) with no XML prolog, no metadata,
+no external reference and ids prefixed so that several can share one HTML page; ``numbers`` is the
+DataFrame of exactly what was drawn, for the table under the figure.
 Colours are Okabe–Ito (colour-blind safe), fixed per schedule across figures; the fixed-LR arm is
 black. Line styles and markers differ too, so the figures survive grey-scale printing.
 """
@@ -13,12 +14,16 @@ from __future__ import annotations
 import html
 import io
 import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from annealbench_report.analysis import claim_defs  # noqa: E402
 
@@ -88,10 +93,72 @@ def style_of(styles: dict, schedule: str) -> dict:
     return styles.get(str(schedule)) or {"color": "#777777", "linestyle": "-", "marker": "o"}
 
 
-def svg_string(fig: Figure, prefix: str, title: str = "") -> str:
-    """Serialise ``fig`` to a self-contained inline ``<svg>`` element."""
+@dataclass(frozen=True)
+class Layout:
+    """The width a figure is drawn for, and what that width asks of its text and panels."""
+
+    name: str  # the svg's class is fig-<name>
+    width: float  # inches; 72 SVG units each
+    narrow: bool  # panels stacked in one column, legends below the axes, long labels wrapped
+    min_font: float  # points: no text is drawn smaller
+    id_suffix: str  # added to the id prefix, so both drawings of a figure can share a page
+
+    def font(self, size: float) -> float:
+        """A font size in points, raised to this layout's smallest."""
+        return max(size, self.min_font)
+
+    def wrap(self, text: str, chars: int) -> str:
+        """``text`` wrapped at ``chars`` characters in the narrow layout; as it is in the wide one."""
+        return textwrap.fill(text, chars, break_on_hyphens=False) if self.narrow else text
+
+    def grid(self, n: int, wide_cols: int) -> tuple[int, int]:
+        """(rows, cols) for ``n`` panels: ``wide_cols`` across in the wide layout, one column in
+        the narrow one."""
+        cols = 1 if self.narrow else min(max(n, 1), wide_cols)
+        return -(-max(n, 1) // cols), cols
+
+
+WIDE = Layout("wide", 7.2, narrow=False, min_font=0, id_suffix="")
+# Phones: the content box of a 390-CSS-px-wide screen is about 358 px, over the 3.9 in = 281 SVG
+# units of this drawing, so 1.27 px per unit; text of at least 7.5 pt is then drawn 9.6 px high
+# (9 px or more down to a box of 337 px).
+NARROW = Layout("narrow", 3.9, narrow=True, min_font=7.5, id_suffix="-n")
+LAYOUTS = (WIDE, NARROW)
+NARROW_STYLE = {**STYLE, "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8,
+                "legend.fontsize": 7.5, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
+                "legend.title_fontsize": 7.5, "lines.linewidth": 1.4}
+
+
+def rc(layout: Layout) -> dict:
+    """The matplotlib style of ``layout``."""
+    return NARROW_STYLE if layout.narrow else STYLE
+
+
+def thin_labels(labels: list[str], layout: Layout, most: int) -> list[str]:
+    """Tick labels with at most ``most`` of them named in the narrow layout (every k-th, the
+    first always), so that they do not run into each other; all of them in the wide one."""
+    step = -(-len(labels) // most) if layout.narrow else 1
+    return [lab if i % step == 0 else "" for i, lab in enumerate(labels)]
+
+
+def log_tick_labels(axis, layout: Layout) -> None:
+    """A log-scale ``axis`` labelled 1e−04 rather than 10 to the power -4 in the narrow layout:
+    the power is drawn at 0.7 times the label's size, under the layout's smallest."""
+    if layout.narrow:
+        axis.set_major_formatter(LogFormatter(10))
+        axis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
+
+
+def svg_figures(draw: Callable[[Layout], Figure], prefix: str, title: str = "") -> str:
+    """The figure's markup: ``draw(layout)`` serialised for each of :data:`LAYOUTS`."""
+    return "".join(svg_string(draw(layout), prefix, title, layout) for layout in LAYOUTS)
+
+
+def svg_string(fig: Figure, prefix: str, title: str = "", layout: Layout = WIDE) -> str:
+    """Serialise ``fig`` to a self-contained inline ``<svg>`` element (class ``fig
+    fig-<layout>``, ids prefixed with ``prefix`` and the layout's suffix)."""
     buf = io.StringIO()
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(rc(layout)):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     s = buf.getvalue()
     s = s[s.index("<svg"):]
@@ -101,8 +168,8 @@ def svg_string(fig: Figure, prefix: str, title: str = "") -> str:
     head_end = s.index(">")
     head = s[:head_end]
     head = re.sub(r'\s(?:xmlns(?::\w+)?|width|height|version)="[^"]*"', "", head)
-    p = re.sub(r"[^A-Za-z0-9_-]", "-", prefix)
-    s = (head + f' role="img" aria-label="{html.escape(title)}" class="fig">'
+    p = re.sub(r"[^A-Za-z0-9_-]", "-", prefix) + layout.id_suffix
+    s = (head + f' role="img" aria-label="{html.escape(title)}" class="fig fig-{layout.name}">'
          + (f"<title>{html.escape(title)}</title>" if title else "") + s[head_end + 1:])
     s = re.sub(r'\bid="([^"]+)"', rf'id="{p}-\1"', s)
     s = s.replace('xlink:href="#', f'href="#{p}-').replace("url(#", f"url(#{p}-")

@@ -9,7 +9,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from annealbench_report.analysis import descriptive as stats
-from annealbench_report.figures.style import STYLE, matplotlib, metric_label, mpl_text, style_of, svg_string
+from annealbench_report.figures.style import (
+    Layout,
+    log_tick_labels,
+    matplotlib,
+    metric_label,
+    mpl_text,
+    rc,
+    style_of,
+    svg_figures,
+)
 from annealbench_report.records.frames import epoch_rows, step_rows
 
 
@@ -111,8 +120,24 @@ def convergence_figure(df: pd.DataFrame, optimizer: str, arms: pd.DataFrame, pri
               .first().rename("lr").reset_index())
     traj = lr_trajectory(rows)
     show_lr = arms["base_lr"].nunique() > 1
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 7.4), layout="constrained")
+    title = f"{optimizer}: training loss and validation {primary} per epoch, and learning rate"
+    svg = svg_figures(lambda layout: _convergence_draw(arms, tl, val, lr_end, traj, primary,
+                                                       styles, show_lr, layout), prefix, title)
+    keys = ["schedule", "base_lr", "epoch"]
+    cols = ["mean", "ci95", "n"]
+    numbers = (val[[*keys, *cols]].rename(columns={c: f"val_{c}" for c in cols})
+               .merge(tl[[*keys, *cols]].rename(columns={c: f"train_{c}" for c in cols}), on=keys,
+                      how="outer")
+               .merge(lr_end, on=keys, how="left"))
+    numbers = numbers.assign(schedule=numbers["schedule"].astype(str), optimizer=optimizer)
+    return svg, numbers[["optimizer", *keys, "train_mean", "train_ci95", "train_n", "val_mean",
+                         "val_ci95", "val_n", "lr"]].sort_values(keys).reset_index(drop=True)
+
+
+def _convergence_draw(arms: pd.DataFrame, tl: pd.DataFrame, val: pd.DataFrame, lr_end: pd.DataFrame,
+                      traj: pd.DataFrame, primary: str, styles: dict, show_lr: bool, layout: Layout):
+    with matplotlib.rc_context(rc(layout)):
+        fig = Figure(figsize=(layout.width, 7.4), layout="constrained")
         ax_t, ax_v, ax_lr = fig.subplots(3, 1, sharex=True, height_ratios=[2.2, 2.6, 1.4])
         for sched, lr in _order(arms, styles):
             st = style_of(styles, sched)
@@ -133,22 +158,16 @@ def convergence_figure(df: pd.DataFrame, optimizer: str, arms: pd.DataFrame, pri
             _limit_to_means(ax, frame)
         ax_lr.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_t.set_ylabel("training loss,\nepoch mean (nats)")
-        ax_v.set_ylabel(mpl_text(metric_label(primary, "val")))
-        ax_v.legend(title="schedule (mean, 95% t-interval)", loc="best", frameon=False)
+        ax_v.set_ylabel(mpl_text(layout.wrap(metric_label(primary, "val"), 26)))
+        legend = dict(title="schedule (mean, 95% t-interval)", frameon=False)
+        if layout.narrow:  # below the axes: inside, it covers the curves of a narrow panel
+            fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncols=2,
+                       **legend)
+        else:
+            ax_v.legend(loc="best", **legend)
         ax_lr.set_yscale("log", nonpositive="mask")
+        log_tick_labels(ax_lr.yaxis, layout)
         ax_lr.set_ylabel("learning rate\n(log scale)")
-        ax_lr.set_xlabel("epoch (0 = before training; LR per optimizer step)")
+        ax_lr.set_xlabel(layout.wrap("epoch (0 = before training; LR per optimizer step)", 48))
         ax_lr.set_xlim(left=0)
-    title = f"{optimizer}: training loss and validation {primary} per epoch, and learning rate"
-    svg = svg_string(fig, prefix, title)
-    keys = ["schedule", "base_lr", "epoch"]
-    cols = ["mean", "ci95", "n"]
-    numbers = (val[[*keys, *cols]].rename(columns={c: f"val_{c}" for c in cols})
-               .merge(tl[[*keys, *cols]].rename(columns={c: f"train_{c}" for c in cols}), on=keys,
-                      how="outer")
-               .merge(lr_end, on=keys, how="left"))
-    numbers = numbers.assign(schedule=numbers["schedule"].astype(str), optimizer=optimizer)
-    return svg, numbers[["optimizer", *keys, "train_mean", "train_ci95", "train_n", "val_mean",
-                         "val_ci95", "val_n", "lr"]].sort_values(keys).reset_index(drop=True)
-
-
+    return fig
