@@ -307,3 +307,30 @@ def test_choice_of_an_averaging_arm_reads_its_hosts_averages_file(tmp_path):
     assert [r["val_mean"] for r in got[("ema", 1)]["by_lr"]] == [0.3, 0.1, 0.2]
     assert got[("ema", 1)]["base_lr"] == 0.01 and got[("ema", 2)]["base_lr"] == 0.2
     assert got[("constant", 2)]["base_lr"] == 0.01  # the host's own: all 0.5, the smaller LR
+
+
+def test_choice_of_an_average_from_a_fraction_of_the_run_reads_the_run_of_that_length(tmp_path):
+    """SWA over the second half: at length 1 it is the 1-epoch host run's average (begun at epoch
+    0.5), not the 2-epoch run's at epoch 1 (where its average had not begun); an EMA, the same at
+    any length, stays read from the full-length run."""
+    arms = ('[schedules.constant]\n\n[schedules.swa]\ntype = "constant"\n'
+            'evaluate = { average = "uniform", start = { frac = 0.5 } }\n')
+    text = TUNED.replace("[schedules.constant]\n", arms).replace(
+        'schedules = ["constant", "onecycle"]', 'schedules = ["constant", "swa", "onecycle"]')
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    study = load_study(path, "tune")
+    assert not study.schedules["swa"].length_independent and study.schedules["constant"].length_independent
+    grid = expand(study, "cpu")
+    root = tmp_path / "t"
+    # run length -> LR -> accuracy
+    swa = {1: {0.01: 0.3, 0.05: 0.6, 0.2: 0.1}, 2: {0.01: 0.2, 0.05: 0.1, 0.2: 0.7}}
+    for cfg in grid:
+        _fake_run(root, cfg, {1: 0.5, 2: 0.5})
+        if cfg["schedule"] == "constant":
+            RunDir(root / "runs" / cfg["run_key"]).write_averages(
+                [("swa", (e, 1, "val", "accuracy", swa[cfg["epochs"]][cfg["base_lr"]], 0.1, 1.0))
+                 for e in range(1, cfg["epochs"] + 1)])
+    got = {(c["schedule"], c["length"]): c for c in tuning.choose(study, grid, root)}
+    assert [r["val_mean"] for r in got[("swa", 1)]["by_lr"]] == [0.3, 0.6, 0.1]
+    assert got[("swa", 1)]["base_lr"] == 0.05 and got[("swa", 2)]["base_lr"] == 0.2

@@ -38,9 +38,12 @@ class Arm:
 
     @property
     def length_independent(self) -> bool:
-        """Whether the arm's LR at an epoch does not depend on the run's length: one full-length
-        run holds every shorter run's measurements."""
-        return self.type == FIXED_TYPE
+        """Whether the arm's evaluated point at an epoch does not depend on the run's length: one
+        full-length run holds every shorter run's measurements. An average that starts at a
+        fraction of the run (SWA's second half) does depend on it: at epoch 6 of a 12-epoch run it
+        has only just begun, while a 6-epoch run has averaged since epoch 3."""
+        start = (self.evaluate or {}).get("start")
+        return self.type == FIXED_TYPE and not isinstance(start, dict)
 
     def plain(self) -> dict:
         """What makes the arm's runs (study.json, the tuning file's runs_sha256); the arm keys only
