@@ -243,8 +243,7 @@ def test_choice_known_answer_ties_divergence_and_the_fixed_lrs_full_run(tmp_path
 
 # Budgets shipped before their tuning run has finished (the study file says so): `run` must stop
 # with the one-line "missing" error until `annealbench tune` writes the file; then drop them here.
-PENDING: set = {("cifar10-cnn", "headline"), ("shakespeare-lstm", "headline"),
-                ("cifar10-cnn-sgd", "headline")}
+PENDING: set = {("cifar10-cnn", "headline"), ("cifar10-cnn-sgd", "headline")}
 
 
 def test_shipped_tuning_files_are_current(root):
