@@ -29,6 +29,17 @@ def test_wall_time_sums_every_call():
     assert "1:46:59" in text  # 6418.81 s, by hand
 
 
+def test_a_call_cut_short_counts_to_its_last_finished_run_and_says_so():
+    cut = {"started_at": "2026-12-07T23:00:00+00:00", "finished_at": None, "wall_time_s": 3600.0}
+    done = {"started_at": "2026-12-08T09:00:00+00:00", "finished_at": "2026-12-08T09:30:00+00:00",
+            "wall_time_s": 1800.0}
+    text = invocations.wall_time_text({"calls": [cut, done]})
+    assert text.startswith(fmt_duration(5400.0) + " in 2 calls")
+    assert text.count("cut short") == 1 and text.index("cut short") < text.index("2026-12-08T09:00")
+    assert invocations.wall_time_text({"calls": [cut]}) == fmt_duration(3600.0) + invocations.CUT
+    assert "cut short" not in invocations.wall_time_text({"calls": [{"wall_time_s": 5.0}]})  # older lists
+
+
 def test_one_call_and_an_unrecorded_earlier_one():
     assert invocations.wall_time_text({"wall_time_s": 600.5}) == fmt_duration(600.5)
     assert invocations.wall_time_text({}) == "–"

@@ -243,3 +243,25 @@ def test_runs_evaluate_test_at_each_budget_curve_epoch_they_pass(write_study, tm
         epochs = json.loads((rd / "config.json").read_text())["epochs"]
         rows[epochs] = _comparable(r for r in _rows(rd) if int(r["epoch"]) <= 2)
     assert rows[2] == rows[4]
+
+
+def test_a_call_cut_short_keeps_its_time_to_its_last_finished_run(write_study, tmp_path, monkeypatch):
+    """A call killed before its end (here: before its summary) has listed itself in meta.json after
+    each finished run, with finished_at null; the next call keeps that entry and adds its own."""
+    from annealbench.execution import study as study_mod
+
+    def killed(self, outcomes):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(study_mod._Invocation, "finish", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _run(load_study(write_study(replace={"seeds = [0, 1]": "seeds = [0]"})), tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "tiny" / "meta.json").read_text())
+    (cut,) = meta["calls"]
+    assert cut["finished_at"] is None and cut["outcomes"] == {"completed": 4} and cut["wall_time_s"] > 0
+    assert meta["finished_at"] is None and meta["wall_time_s"] is None
+    _run(load_study(write_study()), tmp_path / "out")
+    calls = json.loads((tmp_path / "out" / "tiny" / "meta.json").read_text())["calls"]
+    assert calls[0] == cut and calls[1]["finished_at"] is not None
+    assert calls[1]["outcomes"] == {"completed": 4, "skipped": 4}

@@ -3,9 +3,11 @@ be built by several ``annealbench run`` calls into one folder, each adding seeds
 and a command a reader can run from their own clone.
 
 ``meta.json`` lists the calls under ``calls`` (started_at, finished_at, wall_time_s, budget,
-outcomes). A folder written before calls were listed has only the last call's ``wall_time_s``;
-when its ``first_started_at`` is earlier than that call's start, earlier calls existed whose time
-is not known, and the page says so instead of passing the last call off as the whole."""
+outcomes); a call listed with ``finished_at`` null was cut short (killed, or still running), and
+its time runs to its last finished run. A folder written before calls were listed has only the
+last call's ``wall_time_s``; when its ``first_started_at`` is earlier than that call's start,
+earlier calls existed whose time is not known, and the page says so instead of passing the last
+call off as the whole."""
 
 from __future__ import annotations
 
@@ -52,13 +54,21 @@ def wall_time_text(meta: dict) -> str:
         return "–"
     total = sum(float(c["wall_time_s"]) for c in cs)
     if len(cs) == 1:
-        text = fmt_duration(total)
+        text = fmt_duration(total) + (CUT if _cut(cs[0]) else "")
         if earlier_calls_unknown(meta):
             text += (f" for the last call only (started {meta.get('started_at')}); earlier calls "
                      f"since {meta.get('first_started_at')} did not record their time")
         return text
-    each = ", ".join(f"{fmt_duration(c['wall_time_s'])} from {c.get('started_at') or '?'}" for c in cs)
+    each = ", ".join(f"{fmt_duration(c['wall_time_s'])} from {c.get('started_at') or '?'}"
+                     + (CUT if _cut(c) else "") for c in cs)
     return f"{fmt_duration(total)} in {len(cs)} calls ({each})"
+
+
+CUT = " (cut short: to its last finished run)"
+
+
+def _cut(call: dict) -> bool:
+    return "finished_at" in call and call["finished_at"] is None
 
 
 def _is_path(arg: str) -> bool:

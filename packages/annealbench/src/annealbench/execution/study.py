@@ -157,10 +157,22 @@ class _Invocation:
 
     def on_outcome(self, cfg: dict, outcome: RunOutcome) -> None:
         self.seen.append(outcome)
+        if outcome.status in TRAINED and self.meta is not None and not self.opts.dry_run:
+            self.record_so_far()
         self.shown.finished(cfg["run_key"], outcome.status, outcome.message)
         if outcome.status == "busy" or (outcome.status == "skipped" and self.opts.display == "off"):
             self.opts.log(f"[{cfg['run_key']}] run {len(self.seen)}/{len(self.grid)} {outcome.status} "
                           f"({outcome.message})")
+
+    def record_so_far(self) -> None:
+        """meta.json with this call listed as it stands (``finished_at`` null): a call killed
+        before its end (a machine reclaimed, a job's time limit) keeps its time up to its last
+        finished run, which the next call's list and the report's summed wall time carry on."""
+        counts = Counter(o.status for o in self.seen)
+        so_far = {"budget": self.meta["budget"], "started_at": self.meta["started_at"], "finished_at": None,
+                  "wall_time_s": round(time.perf_counter() - self.t0, 2), "outcomes": dict(counts)}
+        atomic_write_json(self.root / "meta.json",
+                          {**self.meta, "calls": [*self.meta.get("calls", []), so_far]})
 
     def run(self) -> list[RunOutcome]:
         try:
@@ -209,6 +221,7 @@ class _Invocation:
 
 
 CALL_KEYS = ("budget", "started_at", "finished_at", "wall_time_s", "outcomes")
+TRAINED = ("completed", "diverged", "failed")  # outcomes that took training time (not skipped, busy)
 
 
 def earlier_calls(before: dict) -> list[dict]:
