@@ -130,7 +130,9 @@ def test_three_nights_pass_fail_and_alert_and_the_site_stays_small(runner):
     assert nights[1]["failures"] == ["smoke: 1 run failed"]
     assert all(n["versions"]["torch"] for n in nights)
     page = _published(origin, "nightly/index.html")
-    assert "FAILED" in page and nights[1]["night"] in page and page.count("<svg") == 2
+    assert "FAILED" in page and nights[1]["night"] in page
+    # two charts, each drawn wide and for a phone
+    assert page.count('class="fig fig-wide"') == 2 and page.count('class="fig fig-narrow"') == 2
     tree = _git(origin, "ls-tree", "-r", "-l", "gh-pages").splitlines()
     files = {line.split("\t")[1]: int(line.split()[3]) for line in tree}
     assert {p.split("/")[1] for p in files if p.startswith("archive/")} == {n["night"] for n in nights}
