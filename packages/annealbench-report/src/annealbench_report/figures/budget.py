@@ -13,7 +13,6 @@ from annealbench_report.figures.style import (
     Layout,
     matplotlib,
     mpl_text,
-    rc,
     style_of,
     svg_figures,
     thin_labels,
@@ -52,7 +51,7 @@ def _draw(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_eff
           layout: Layout):
     lengths = sorted(numbers["length"].unique())
     rows, cols = layout.grid(2, 2)
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 3.4 if rows == 1 else 5.6), layout="constrained")
         ax_v, ax_d = fig.subplots(rows, cols).ravel()
         for s in [s for s in styles if s in set(numbers["schedule"])]:

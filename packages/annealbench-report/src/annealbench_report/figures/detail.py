@@ -12,10 +12,10 @@ from annealbench_report.analysis.inference import t_half_width
 from annealbench_report.analysis.units import Units
 from annealbench_report.figures.style import (
     Layout,
+    legend,
     log_tick_labels,
     matplotlib,
     mpl_text,
-    rc,
     style_of,
     svg_figures,
 )
@@ -34,7 +34,7 @@ def time_to_target_figure(times: pd.DataFrame, curves: dict, target: dict, optim
 
 def _ttt_draw(curves: dict, target: dict, order: list, styles: dict, layout: Layout):
     rows, cols = layout.grid(2, 2)
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 3.3 if rows == 1 else 5.4), layout="constrained")
         axes = fig.subplots(rows, cols, sharey=True).ravel()
         for ax, unit, xlabel in ((axes[0], "epochs", "epochs trained"),
@@ -79,7 +79,7 @@ def _paired_draw(seeds: dict, order: list, fixed: str, primary: str, units: Unit
                  layout: Layout):
     bs = style_of(styles, fixed)
     tilt = len(order) > (2 if layout.narrow else 4)  # names slanted where they would collide
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 3.6 if layout.narrow else 3.4), layout="constrained")
         ax = fig.subplots()
         ticks = []
@@ -128,7 +128,7 @@ def lr_figure(by_lr: pd.DataFrame, choices: pd.DataFrame, optimizer: str, primar
 def _lr_draw(t: pd.DataFrame, primary: str, units: Units, styles: dict, layout: Layout):
     scheds = [s for s in styles if s in set(t["schedule"])]
     n = max(len(scheds), 1)
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 4.0 if layout.narrow else 3.4), layout="constrained")
         ax = fig.subplots()
         lrs = sorted(t["base_lr"].unique())
@@ -154,11 +154,7 @@ def _lr_draw(t: pd.DataFrame, primary: str, units: Units, styles: dict, layout: 
         ax.set_xlabel(layout.wrap("base learning rate (log scale; schedules offset sideways to "
                                   "stay apart)", 48))
         ax.set_ylabel(mpl_text(f"validation {primary}\n({units.unit})"))
-        legend = dict(title="schedule (filled: chosen on all seeds)", frameon=False, ncols=2)
-        if layout.narrow:  # below the axes: inside, two columns cover the points of a narrow panel
-            fig.legend(loc="outside lower center", **legend)
-        else:
-            ax.legend(loc="best", **legend)
+        legend(fig, ax, layout, ncols=2, title="schedule (filled: chosen on all seeds)", frameon=False)
         if len(lrs) <= 6:
             ax.set_xticks(lrs, [f"{v:g}" for v in lrs])
             ax.minorticks_off()

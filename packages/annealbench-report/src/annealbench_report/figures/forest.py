@@ -24,7 +24,6 @@ from annealbench_report.figures.style import (
     Layout,
     matplotlib,
     mpl_text,
-    rc,
     svg_figures,
 )
 
@@ -79,7 +78,7 @@ def _draw(numbers: pd.DataFrame, c: StudyClaims, units: Units, compact: bool, la
     panel = (0.22 if compact else 0.34) * len(keys)
     height = (1.3 if compact else 1.6) + panel if rows == 1 else 0.6 + rows * (1.25 + panel)
     title_chars = (TITLE_CHARS_NARROW if layout.narrow else TITLE_CHARS // cols)
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(3.6 if compact else layout.width, height), layout="constrained")
         axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
         for ax, claim in zip(axes, claims):

@@ -102,6 +102,7 @@ class Layout:
     narrow: bool  # panels stacked in one column, legends below the axes, long labels wrapped
     min_font: float  # points: no text is drawn smaller
     id_suffix: str  # added to the id prefix, so both drawings of a figure can share a page
+    style: dict  # the matplotlib rc the figure is drawn and serialised under
 
     def font(self, size: float) -> float:
         """A font size in points, raised to this layout's smallest."""
@@ -118,20 +119,24 @@ class Layout:
         return -(-max(n, 1) // cols), cols
 
 
-WIDE = Layout("wide", 7.2, narrow=False, min_font=0, id_suffix="")
+WIDE = Layout("wide", 7.2, narrow=False, min_font=0, id_suffix="", style=STYLE)
 # Phones: the content box of a 390-CSS-px-wide screen is about 358 px, over the 3.9 in = 281 SVG
 # units of this drawing, so 1.27 px per unit; text of at least 7.5 pt is then drawn 9.6 px high
 # (9 px or more down to a box of 337 px).
-NARROW = Layout("narrow", 3.9, narrow=True, min_font=7.5, id_suffix="-n")
+NARROW = Layout("narrow", 3.9, narrow=True, min_font=7.5, id_suffix="-n",
+                style={**STYLE, "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8,
+                       "legend.fontsize": 7.5, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
+                       "legend.title_fontsize": 7.5, "lines.linewidth": 1.4})
 LAYOUTS = (WIDE, NARROW)
-NARROW_STYLE = {**STYLE, "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8,
-                "legend.fontsize": 7.5, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
-                "legend.title_fontsize": 7.5, "lines.linewidth": 1.4}
 
 
-def rc(layout: Layout) -> dict:
-    """The matplotlib style of ``layout``."""
-    return NARROW_STYLE if layout.narrow else STYLE
+def legend(fig: Figure, ax, layout: Layout, ncols: int = 1, **kw):
+    """``ax``'s legend: inside it where matplotlib finds room, in ``ncols`` columns, in the wide
+    layout; below the axes in two columns in the narrow one, where inside it would cover a narrow
+    panel's lines."""
+    if layout.narrow:
+        return fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, **kw)
+    return ax.legend(loc="best", ncols=ncols, **kw)
 
 
 def thin_labels(labels: list[str], layout: Layout, most: int) -> list[str]:
@@ -158,7 +163,7 @@ def svg_string(fig: Figure, prefix: str, title: str = "", layout: Layout = WIDE)
     """Serialise ``fig`` to a self-contained inline ``<svg>`` element (class ``fig
     fig-<layout>``, ids prefixed with ``prefix`` and the layout's suffix)."""
     buf = io.StringIO()
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     s = buf.getvalue()
     s = s[s.index("<svg"):]

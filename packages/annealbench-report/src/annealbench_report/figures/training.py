@@ -11,11 +11,11 @@ from matplotlib.ticker import MaxNLocator
 from annealbench_report.analysis import descriptive as stats
 from annealbench_report.figures.style import (
     Layout,
+    legend,
     log_tick_labels,
     matplotlib,
     metric_label,
     mpl_text,
-    rc,
     style_of,
     svg_figures,
 )
@@ -136,7 +136,7 @@ def convergence_figure(df: pd.DataFrame, optimizer: str, arms: pd.DataFrame, pri
 
 def _convergence_draw(arms: pd.DataFrame, tl: pd.DataFrame, val: pd.DataFrame, lr_end: pd.DataFrame,
                       traj: pd.DataFrame, primary: str, styles: dict, show_lr: bool, layout: Layout):
-    with matplotlib.rc_context(rc(layout)):
+    with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 7.4), layout="constrained")
         ax_t, ax_v, ax_lr = fig.subplots(3, 1, sharex=True, height_ratios=[2.2, 2.6, 1.4])
         for sched, lr in _order(arms, styles):
@@ -159,12 +159,7 @@ def _convergence_draw(arms: pd.DataFrame, tl: pd.DataFrame, val: pd.DataFrame, l
         ax_lr.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_t.set_ylabel("training loss,\nepoch mean (nats)")
         ax_v.set_ylabel(mpl_text(layout.wrap(metric_label(primary, "val"), 26)))
-        legend = dict(title="schedule (mean, 95% t-interval)", frameon=False)
-        if layout.narrow:  # below the axes: inside, it covers the curves of a narrow panel
-            fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncols=2,
-                       **legend)
-        else:
-            ax_v.legend(loc="best", **legend)
+        legend(fig, ax_v, layout, title="schedule (mean, 95% t-interval)", frameon=False)
         ax_lr.set_yscale("log", nonpositive="mask")
         log_tick_labels(ax_lr.yaxis, layout)
         ax_lr.set_ylabel("learning rate\n(log scale)")

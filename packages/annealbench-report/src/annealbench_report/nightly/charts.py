@@ -9,7 +9,7 @@ from statistics import median
 
 from matplotlib.figure import Figure
 
-from annealbench_report.figures.style import Layout, matplotlib, mpl_text, rc, schedule_styles, svg_figures
+from annealbench_report.figures.style import Layout, matplotlib, mpl_text, schedule_styles, svg_figures
 from annealbench_report.nightly.alerts import throughput_series
 
 FAILED = "#D55E00"
@@ -52,7 +52,7 @@ def throughput_figure(nights: list[dict]) -> str | None:
     labels = [label(n) for n in nights]
 
     def draw(layout: Layout):
-        with matplotlib.rc_context(rc(layout)):
+        with matplotlib.rc_context(layout.style):
             fig, axes = _axes_grid(len(names), "Throughput per night (median and interquartile range)",
                                    layout)
             for ax, name in zip(axes, names, strict=False):
@@ -91,7 +91,7 @@ def delta_figure(nights: list[dict]) -> str | None:
     styles = schedule_styles(scheds)
 
     def draw(layout: Layout):
-        with matplotlib.rc_context(rc(layout)):
+        with matplotlib.rc_context(layout.style):
             fig, axes = _axes_grid(len(heads), "Δ per night, schedule − fixed LR (> 0: schedule "
                                                "better), 95% interval", layout)
             for ax, head in zip(axes, heads, strict=False):

@@ -168,9 +168,9 @@ class _Invocation:
         """meta.json with this call listed as it stands (``finished_at`` null): a call killed
         before its end (a machine reclaimed, a job's time limit) keeps its time up to its last
         finished run, which the next call's list and the report's summed wall time carry on."""
-        counts = Counter(o.status for o in self.seen)
-        so_far = {"budget": self.meta["budget"], "started_at": self.meta["started_at"], "finished_at": None,
-                  "wall_time_s": round(time.perf_counter() - self.t0, 2), "outcomes": dict(counts)}
+        so_far = {**{k: self.meta.get(k) for k in CALL_KEYS},  # finished_at: still null
+                  "wall_time_s": round(time.perf_counter() - self.t0, 2),
+                  "outcomes": dict(Counter(o.status for o in self.seen))}
         atomic_write_json(self.root / "meta.json",
                           {**self.meta, "calls": [*self.meta.get("calls", []), so_far]})
 
@@ -221,7 +221,7 @@ class _Invocation:
 
 
 CALL_KEYS = ("budget", "started_at", "finished_at", "wall_time_s", "outcomes")
-TRAINED = ("completed", "diverged", "failed")  # outcomes that took training time (not skipped, busy)
+TRAINED = (*FINAL_STATUSES, "failed")  # outcomes that took training time (not skipped, busy)
 
 
 def earlier_calls(before: dict) -> list[dict]:
