@@ -1,12 +1,14 @@
 """Kill a run that carries weight averages anywhere, rerun: its averages.csv and records equal an
-uninterrupted run's (the averaged weights resume from the checkpoint; rows a checkpoint does not
-cover are dropped and written again)."""
+uninterrupted run's, and so do the per-example outcomes of the averaged weights in heldout.npz (the
+averaged weights resume from the checkpoint; rows a checkpoint does not cover are dropped and
+written again)."""
 
 from __future__ import annotations
 
 import csv
 import signal
 
+import numpy as np
 from harness import (
     assert_records_equal,
     comparable,
@@ -44,6 +46,15 @@ def _averaged(out):
     return rows
 
 
+def _outcomes(out):
+    got = {}
+    for d in run_dirs(out):
+        if (d / "heldout.npz").exists():
+            with np.load(d / "heldout.npz") as z:
+                got[d.name] = {k: z[k].tobytes() for k in z.files}
+    return got
+
+
 def test_sigkill_with_averages_then_rerun_equals_uninterrupted(tmp_path):
     data = tmp_path / "data"
     make_cifar(data)
@@ -59,6 +70,9 @@ def test_sigkill_with_averages_then_rerun_equals_uninterrupted(tmp_path):
     want = _averaged(whole)
     assert len(want) == 1 and {a for a, *_ in next(iter(want.values()))} == {"constant-ema", "constant-swa"}
     assert _averaged(out) == want
+    outcomes = _outcomes(whole)
+    assert any(k.startswith("constant-swa+test.") for run in outcomes.values() for k in run)
+    assert _outcomes(out) == outcomes
     for o in (whole, out):
         assert report_cli(o).returncode == 0
     got, expected = comparable(read_records(out)), comparable(read_records(whole))

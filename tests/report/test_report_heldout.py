@@ -99,3 +99,18 @@ def test_six_positive_seeds_give_the_exact_p_of_the_audit():
                                    permutation_type="samples", alternative="greater",
                                    n_resamples=np.inf, vectorized=True)
         assert inference.sign_flip_p(x) == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_an_averaging_arms_outcomes_are_read_under_its_own_run_key(tmp_path):
+    """The host run's file keeps an averaging arm's outcomes as ``ARM+SPLIT.NAME.EPOCH``; the
+    records name that arm's run ``HOST+ARM``, and the study file keys it so."""
+    run = tmp_path / "runs" / "abc"
+    run.mkdir(parents=True)
+    own, ema = np.full(4, 1.0, np.float16), np.full(4, 2.0, np.float16)
+    np.savez_compressed(run / "heldout.npz", **{"test.loss.00003": own,
+                                                "constant-ema+test.loss.00003": ema})
+    assert records_heldout.write(tmp_path, ["abc"]) is not None
+    got = records_heldout.Outcomes.read(tmp_path)
+    assert set(got.arrays) == {"abc/test.loss.00003", "abc+constant-ema/test.loss.00003"}
+    assert got.metric("abc", "test", "loss", 3).tolist() == [1.0] * 4
+    assert got.metric("abc+constant-ema", "test", "loss", 3).tolist() == [2.0] * 4

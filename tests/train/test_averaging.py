@@ -7,18 +7,20 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from testkit import AVERAGED_ARMS, run_rows
 
 from annealbench.execution.study import run_study
 from annealbench.options import RunOptions
+from annealbench.sharing.fork import _copy_heldout
 from annealbench.sharing.plan import plan
 from annealbench.sharing.trajectory import averages_agree
 from annealbench.spec.arms import start_step
 from annealbench.spec.grid import expand
 from annealbench.spec.load import load_study
-from annealbench.store import AVERAGE_COLUMNS
+from annealbench.store import AVERAGE_COLUMNS, RunDir, heldout_key
 from annealbench.training.averaging import Average, Averages, recompute_bn
 
 CPU = torch.device("cpu")
@@ -167,6 +169,33 @@ def test_host_records_unchanged_and_averages_written(write_study, tmp_path):
     assert any(ema[k] != host[k][4] for k in ema if k[0] != "0")  # another model than the host's
     ck = torch.load(a / "checkpoint.pt", weights_only=True)
     assert set(ck["averages"]) == {"constant-ema", "constant-swa"}
+    # per-example outcomes of each average beside the host's own, at the judged (last) epoch
+    own, mine = RunDir(p).read_heldout(), RunDir(a).read_heldout()
+    assert own and all(np.array_equal(own[k], mine[k]) for k in own)
+    value = {(r["arm"], r["split"], r["metric"]): float(r["value"]) for r in rows if r["epoch"] == "3"}
+    for arm in ("constant-ema", "constant-swa"):
+        for split in ("val", "test"):
+            loss = mine[heldout_key(split, "loss", 3, arm)].astype(float)
+            n = int(mine[heldout_key(split, "n", 3, arm)][0])
+            correct = np.unpackbits(mine[heldout_key(split, "correct", 3, arm)])[:n]
+            assert loss.mean() == pytest.approx(value[(arm, split, "loss")], rel=2e-3)
+            assert correct.mean() == pytest.approx(value[(arm, split, "accuracy")])
+    arms = ("constant-ema", "constant-swa")
+    assert set(mine) - set(own) == {heldout_key(s, m, 3, arm) for s in ("val", "test")
+                                    for m in ("loss", "correct", "n") for arm in arms}
+
+
+def test_a_fork_copies_the_averaged_outcomes_only_of_the_arms_it_carries(tmp_path):
+    donor, fork = RunDir(tmp_path / "donor"), RunDir(tmp_path / "fork")
+    donor.root.mkdir()
+    fork.root.mkdir()
+    one = {"val": {"loss": np.ones(3)}}
+    for epoch in (2, 4):
+        donor.write_heldout(epoch, one, {"constant-ema": one, "constant-swa": one})
+    _copy_heldout(fork, donor, 2, {"constant-ema": {}})
+    assert set(fork.read_heldout()) == {"val.loss.00002", "constant-ema+val.loss.00002"}
+    _copy_heldout(fork, donor, 4, {})
+    assert set(fork.read_heldout()) == {"val.loss.00002", "val.loss.00004"}
 
 
 def test_bn_recomputation_changes_the_averaged_evaluation(write_study, tmp_path):
@@ -198,6 +227,9 @@ def test_shorter_hosts_fork_only_where_the_averages_agree(write_study, tmp_path,
     for e in shared:
         assert _strip(shared[e]) == _strip(alone[e])
         assert run_rows(shared[e]) == run_rows(alone[e])
+        mine, theirs = RunDir(shared[e]).read_heldout(), RunDir(alone[e]).read_heldout()
+        assert any("+" in k for k in mine) and set(mine) == set(theirs)
+        assert all(np.array_equal(mine[k], theirs[k]) for k in mine)
     assert {e for e in shared if (shared[e] / "prefix.json").exists()} == forked
 
 

@@ -28,7 +28,13 @@ import numpy as np
 
 from annealbench import faults
 from annealbench.errors import StoreError
-from annealbench.heldout import HELDOUT_FILE, heldout_arrays, heldout_epoch, heldout_key  # noqa: F401 (re-exported)
+from annealbench.heldout import (  # noqa: F401 (re-exported)
+    HELDOUT_FILE,
+    heldout_arm,
+    heldout_arrays,
+    heldout_epoch,
+    heldout_key,
+)
 
 
 class EpochRow(NamedTuple):
@@ -186,20 +192,24 @@ class RunDir:
                     for r in csv.DictReader(f)]
 
     def read_heldout(self) -> dict[str, np.ndarray]:
-        """The arrays of ``heldout.npz`` ({} when absent), keyed ``SPLIT.NAME.EPOCH``."""
+        """The arrays of ``heldout.npz`` ({} when absent), keyed ``SPLIT.NAME.EPOCH`` (an
+        averaging arm's ``ARM+SPLIT.NAME.EPOCH``)."""
         if not self.heldout.exists():
             return {}
         with np.load(self.heldout) as z:
             return {k: z[k] for k in z.files}
 
-    def write_heldout(self, epoch: int, outcomes: dict[str, dict[str, np.ndarray]]) -> None:
-        """Add ``epoch``'s per-example outcomes ({split: {name: array}}) to ``heldout.npz``,
+    def write_heldout(self, epoch: int, outcomes: dict[str, dict[str, np.ndarray]],
+                      averaged: dict[str, dict[str, dict[str, np.ndarray]]] | None = None) -> None:
+        """Add ``epoch``'s per-example outcomes ({split: {name: array}}) and those of the
+        averaging arms riding on the run ({arm: {split: {name: array}}}) to ``heldout.npz``,
         replacing the file atomically; entries of this or later epochs (a resumed epoch) are
         dropped first. Losses are stored as float16, "correct" packed to bits
         (heldout_arrays), so a run's file stays small."""
         out = {k: v for k, v in self.read_heldout().items() if heldout_epoch(k) < epoch}
-        for split, arrays in outcomes.items():
-            out.update(heldout_arrays(split, epoch, arrays))
+        for arm, by_split in [(None, outcomes), *sorted((averaged or {}).items())]:
+            for split, arrays in by_split.items():
+                out.update(heldout_arrays(split, epoch, arrays, arm))
         self.replace_heldout(out)
 
     def replace_heldout(self, stored: dict[str, np.ndarray], *, fault: str | None = None) -> None:

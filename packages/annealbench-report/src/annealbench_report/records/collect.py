@@ -37,6 +37,7 @@ from annealbench_report.records.contract import (
 )
 from annealbench_report.records.files import read_json as _read_json
 from annealbench_report.records.files import read_json_optional
+from annealbench_report.records.heldout import AVERAGE_SEP
 
 _EPOCH_FILE = re.compile(r"^\d+\.csv$")
 SPEC_VERSIONS = (1,)  # run config.json spec_version values this report reads
@@ -134,7 +135,6 @@ def _read_epoch_file(path: Path) -> pd.DataFrame:
 
 
 AVERAGES = "averages.csv"
-AVERAGE_SEP = "+"  # run key of an averaging arm: host run key + AVERAGE_SEP + arm
 
 
 def _read_averages(path: Path) -> dict[str, pd.DataFrame]:

@@ -3,7 +3,9 @@
 Each run that the training side evaluated example by example keeps ``runs/<run_key>/heldout.npz``
 (annealbench.store.RunDir.write_heldout): arrays keyed ``SPLIT.NAME.EPOCH`` (``loss`` float16 per
 image or per block of a text, ``correct`` bits with their count ``n``), at the epochs a verdict
-judges. :func:`write` gathers them into one study file keyed ``RUN_KEY/SPLIT.NAME.EPOCH``, which
+judges, and ``ARM+SPLIT.NAME.EPOCH`` for each averaging arm riding on the run. :func:`write`
+gathers them into one study file keyed ``RUN_KEY/SPLIT.NAME.EPOCH`` (an averaging arm's run key
+is ``HOST+ARM``, as in the records), which
 a study folder published without ``runs/`` keeps (the thinning leaves it alone), so the
 two-way interval (analysis.heldout) is rebuilt from published files. Read with numpy only.
 """
@@ -22,6 +24,7 @@ from annealbench_report.records.files import atomic_write
 
 NAME = "heldout.npz"
 SEP = "/"
+AVERAGE_SEP = "+"  # run key of an averaging arm: host run key + AVERAGE_SEP + arm
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
@@ -40,8 +43,14 @@ def gather(study_dir: Path, run_keys) -> dict[str, np.ndarray]:
     for key in sorted(run_keys):
         path = Path(study_dir) / "runs" / key / NAME
         if path.is_file():
-            out.update({f"{key}{SEP}{k}": a for k, a in _load(path).items()})
+            out.update({_study_key(key, k): a for k, a in _load(path).items()})
     return out
+
+
+def _study_key(run_key: str, stored: str) -> str:
+    """``ARM+SPLIT.NAME.EPOCH`` of host ``run_key`` -> ``HOST+ARM/SPLIT.NAME.EPOCH``."""
+    arm, _, rest = stored.rpartition(AVERAGE_SEP)
+    return f"{run_key}{AVERAGE_SEP}{arm}{SEP}{rest}" if arm else f"{run_key}{SEP}{stored}"
 
 
 def write(study_dir: Path, run_keys) -> Path | None:

@@ -41,6 +41,7 @@ from annealbench.store import (
     RunLock,
     atomic_write_bytes,
     atomic_write_json,
+    heldout_arm,
     heldout_epoch,
     read_json,
 )
@@ -195,13 +196,15 @@ def _copy(run: RunDir, files: list[bytes], donor: str, k: int, mine: dict, *, wh
                 if a in arms and r.epoch <= k]
     if averaged:  # the averaged weights' evaluations, which the same trajectory gives alike
         run.write_averages(averaged)
-    _copy_heldout(run, RunDir(run.root.parent / donor), k)
+    _copy_heldout(run, RunDir(run.root.parent / donor), k, arms)
     atomic_write_json(run.shared, {"donor": donor, "epochs": k, "whole": whole})
 
 
-def _copy_heldout(run: RunDir, donor: RunDir, k: int) -> None:
-    """The donor's per-example outcomes of the shared epochs 1..k (the judged ones among them)."""
-    shared = {key: a for key, a in donor.read_heldout().items() if heldout_epoch(key) <= k}
+def _copy_heldout(run: RunDir, donor: RunDir, k: int, arms) -> None:
+    """The donor's per-example outcomes of the shared epochs 1..k (the judged ones among them),
+    its own weights' and those of the averaging ``arms`` the fork carries too."""
+    shared = {key: a for key, a in donor.read_heldout().items()
+              if heldout_epoch(key) <= k and heldout_arm(key) in (None, *arms)}
     if shared:
         run.replace_heldout(shared, fault="fork-copy")
 

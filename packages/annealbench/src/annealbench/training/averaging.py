@@ -128,13 +128,23 @@ def recompute_bn(s, model: torch.nn.Module, batches: int) -> None:
     model.train(was_training)
 
 
-def record(s, averages: Averages | None, model: torch.nn.Module, evaluate) -> None:
+def record(s, averages: Averages | None, model: torch.nn.Module, evaluate, examples=None) -> dict:
     """Evaluate every average at this evaluation of the run and append the rows to its
     averages.csv (rows of later epochs, left by an attempt a resume dropped, are replaced).
-    ``evaluate(model) -> rows``: the run's own evaluation (same epoch, splits, lr)."""
+    ``evaluate(model) -> rows``: the run's own evaluation (same epoch, splits, lr);
+    ``examples(model) -> {split: {name: array}}`` its per-example outcomes ({} at an epoch no
+    verdict judges). Returns those of each average, {arm: outcomes}, for heldout.npz: the same
+    two-way interval as any arm's needs them."""
     if averages is None:
-        return
-    new = [(arm, r) for arm in averages.by_arm for r in evaluate(averages.model(s, model, arm))]
+        return {}
+    new, outcomes = [], {}
+    for arm in averages.by_arm:
+        averaged = averages.model(s, model, arm)
+        new += [(arm, r) for r in evaluate(averaged)]
+        got = examples(averaged) if examples is not None else {}
+        if got:
+            outcomes[arm] = got
     epoch = new[0][1].epoch
     run: RunDir = s.run
     run.write_averages([(a, r) for a, r in run.read_averages() if r.epoch < epoch] + new)
+    return outcomes

@@ -162,8 +162,9 @@ def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None
     if first is not None:
         r = rows[first]
         return _Diverged(rows[:first + 1], state.step, f"{r.split} {r.metric} {r.value}")
-    averaging.record(s, state.averages, state.model, lambda m: eval_rows(s, m, loss, splits)[0])
-    _checkpoint(s, state, epoch, rows, val, keep)
+    averaged = averaging.record(s, state.averages, state.model, lambda m: eval_rows(s, m, loss, splits)[0],
+                                lambda m: heldout_outcomes(s, m, epoch))
+    _checkpoint(s, state, epoch, rows, val, keep, averaged)
     metric = s.cfg["primary_metric"]
     s.how.log(f"[{s.cfg['run_key']}] {label(s.cfg)} epoch {epoch}/{s.cfg['epochs']} loss "
               f"{loss.value:.4f} val_{metric} {val.get(metric, float('nan')):.4f} lr {last_lr:.3g} "
@@ -171,16 +172,18 @@ def _epoch(s: Setting, state: State, epoch: int, keep: bool) -> _Diverged | None
     return None
 
 
-def _checkpoint(s: Setting, state: State, epoch: int, rows: list[EpochRow], val: dict, keep: bool):
+def _checkpoint(s: Setting, state: State, epoch: int, rows: list[EpochRow], val: dict, keep: bool,
+                averaged: dict):
     """The epoch's scheduler step (per-epoch schedules), records, per-example held-out outcomes
-    (judged epochs), kept state, then checkpoint."""
+    (judged epochs; ``averaged``: the averaging arms', averaging.record), kept state, then
+    checkpoint."""
     built, run = state.built, s.run
     if s.cfg["schedule_interval"] == "epoch":
         built.scheduler.step(val["loss"]) if built.needs_metric else built.scheduler.step()
     run.write_epoch(epoch, rows)
     heldout = heldout_outcomes(s, state.model, epoch)
     if heldout:
-        run.write_heldout(epoch, heldout)
+        run.write_heldout(epoch, heldout, averaged)
     if keep:
         keep_state(run, state.model, state.optimizer, built.scheduler, epoch, state.step, state.wall,
                    state.averages)
