@@ -132,7 +132,7 @@ def claims_sentence(claims: pd.DataFrame, judged: bool = True) -> str:
     bound (not across budgets, where the rule does not apply)."""
     both = claims[claims["on_both"]]
     same = int(both["same_verdict"].sum())
-    tested = both["within"].dropna() if judged else both["within"].iloc[:0]
+    tested = both["within"].dropna() if judged else pd.Series(dtype=object)
     out = [f"{same} of {len(both)} claims have the published verdict"]
     if len(tested):
         out.append(f"{int(tested.astype(bool).sum())} of {len(tested)} have their Δ within the bound")
