@@ -49,6 +49,7 @@ def test_page_in_chromium(rendered, tmp_path):
                 assert fig.is_visible()
                 box = fig.bounding_box()
                 assert box and box["width"] > 300 and box["height"] > 100
+            assert page.evaluate(CUT_CAPTIONS) == []
             tables = page.locator("table")
             assert tables.count() == len(read_tables(page_path.read_text()))
             assert tables.count() >= 1 + 1 + 3 + 1 + 2 * (1 + 2 + 1 + 4) + 2
@@ -163,6 +164,14 @@ SHOWN_FIGURES = """() => { let least = Infinity; const shown = [];
     for (const t of svg.querySelectorAll('text, tspan')) {
       least = Math.min(least, parseFloat(getComputedStyle(t).fontSize) * scale); } }
   return {least, shown}; }"""
+# captions of tables whose text runs past the right of the box the table scrolls in (read only
+# after scrolling it sideways)
+CUT_CAPTIONS = """() => [...document.querySelectorAll('caption .cap')].filter(c => {
+  const box = c.closest('.scroll, .wide');
+  if (!box) return false;
+  const right = box.getBoundingClientRect().left + box.clientLeft + box.clientWidth;
+  return c.getBoundingClientRect().right > right + 1;
+}).map(c => c.textContent.slice(0, 60))"""
 # figure boxes that scroll sideways
 SCROLLING_FIGURE_BOXES = """() => [...document.querySelectorAll('.fig-box')]
   .filter(b => b.scrollWidth > b.clientWidth).map(b => b.parentElement.id)"""

@@ -22,6 +22,7 @@ from annealbench_report.analysis.reproduction import compare_runs
 from annealbench_report.analysis.study import analyse
 from annealbench_report.cli import main
 from annealbench_report.pages import reproduction, reproduction_text
+from annealbench_report.pages.studies import env
 from annealbench_report.records.contract import read_records, write_parquet
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -57,14 +58,26 @@ def built(base, tmp_path, capsys):
     return base, out.parent, pub
 
 
-def _words(out: Path, pub: Path) -> str:
-    """The check's words (headline, run sentences, claims sentence) as the study page shows them,
-    without rendering the page (its figures are most of a build's time)."""
+def _context(out: Path, pub: Path) -> dict:
+    """The check's context, as the study page gets it, without rendering the page (its figures
+    are most of a build's time)."""
     d = next(p for p in out.iterdir() if (p / "records.parquet").is_file())
     df = read_records(d / "records.parquet")
     a = analyse(d, df)
-    ctx = reproduction_text.context(reproduction.check(d, df, a, pub.parent), a.units)
-    return " ".join(w for w in [ctx["headline"], *ctx["runs"], ctx["claims"]] if w)
+    return reproduction_text.context(reproduction.check(d, df, a, pub.parent), a.units)
+
+
+def _words(out: Path, pub: Path) -> str:
+    """The check's words (headline, run sentences with the runs they name, claims sentence)."""
+    ctx = _context(out, pub)
+    runs = [" ".join([r["text"], *r["names"]]) for r in ctx["runs"]]
+    return " ".join(w for w in [ctx["headline"], *runs, ctx["claims"]] if w)
+
+
+def _section(out: Path, pub: Path) -> tuple[dict, str]:
+    """The context and the study page's reproduction section rendered from it."""
+    ctx = _context(out, pub)
+    return ctx, env().get_template("_reproduction.html.j2").render(reproduction=ctx)
 
 
 def _rebuild(out: Path, pub: Path, capsys) -> tuple[str, str]:
@@ -168,21 +181,72 @@ def test_one_sided_runs_are_counted_and_named(built, capsys):
     assert "Reproduced bit for bit" not in page
 
 
+def _drop_runs(folder: Path, k: int, last: bool = False) -> list[str]:
+    """Remove ``k`` runs (the first or the last) from a study folder's records; their keys."""
+    df = read_records(folder / "records.parquet")
+    keys = list(dict.fromkeys(df["run_key"].astype(str)))
+    gone = keys[-k:] if last else keys[:k]
+    write_parquet(df[~df["run_key"].astype(str).isin(gone)].reset_index(drop=True),
+                  folder / "records.parquet")
+    return gone
+
+
 def test_another_budget_is_not_comparable(built, capsys):
+    """Another budget trains other runs: one line says so with the counts, no run is named, and
+    no rule is applied to the claims (listed on both sides, not judged)."""
     _, out, pub = built
     study = json.loads((pub / "study.json").read_text())
     study["budget"] = "reference"
     (pub / "study.json").write_text(json.dumps(study))
-    page = _words(out, pub)
-    assert "Not comparable with the published answer: it is of the reference budget" in page
+    n = read_records(pub / "records.parquet")["run_key"].nunique()
+    gone = _drop_runs(pub, 12, last=True)
+    ctx, section = _section(out, pub)
+    words = _text_of(section)
+    assert "Not comparable with the published answer: it is of the reference budget" in words
+    assert len(ctx["runs"]) == 1 and ctx["runs"][0]["names"] == []
+    assert (f"Runs are not compared across budgets: {n - 12} published runs, {n} runs in this run, "
+            f"{n - 12} of them with the same" in words)
+    assert not any(k in section for k in gone)
+    assert ctx["runs_table"] is None and ctx["rule"] == [] and "Rule, declared" not in words
+    assert "within the bound" not in words and "bound on |d|" not in section
+    assert "(another budget: listed, not judged)" in words
+
+
+def _text_of(section: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", section)).split())
+
+
+def test_a_long_list_of_one_sided_runs_is_folded(built, capsys):
+    """Comparable checks name every one-sided run: inline when a few, folded when more than ten."""
+    _, out, pub = built
+    few = _drop_runs(out / "synth", 3)
+    many = _drop_runs(pub, reproduction_text.FOLD_AFTER + 1, last=True)
+    ctx, section = _section(out, pub)
+    inline = next(r for r in ctx["runs"] if r["text"].startswith("3 published runs not in this run"))
+    folded = next(r for r in ctx["runs"] if r["text"].endswith("of this run not published:"))
+    assert not inline["folded"] and folded["folded"] and len(folded["names"]) == len(many)
+    details = re.findall(r"<details>(.*?)</details>", section, re.S)
+    assert len(details) == 1 and all(f"({k})" in details[0] for k in many)
+    assert details[0].count("<li>") == len(many)
+    assert all(f"({k})" in section and f"({k})" not in details[0] for k in few)
+
+
+def test_the_published_folder_is_named_without_the_machines_path(built, capsys, tmp_path):
+    """Inside the clone the page names the folder from the repository's root, else by its name:
+    never the absolute path of the machine that built it."""
+    assert reproduction.shown(RESULTS / "cifar10-cnn") == "docs/results/cifar10-cnn"
+    assert reproduction.shown(tmp_path / "elsewhere" / "synth") == "synth"
+    _, out, pub = built
+    _, section = _section(out, pub)
+    assert "Published answer: <code>synth</code>." in section
+    assert str(pub.parent) not in section and str(tmp_path) not in section
 
 
 def test_a_study_without_a_published_answer_says_so_in_one_line(built, capsys):
     synth, out, pub = built
     empty = pub.parent.parent / "other" / "x"
     empty.mkdir(parents=True)
-    where = empty.parent / synth.dir.name
-    assert _words(out, empty) == f"No published answer for this study (none at {where})."
+    assert _words(out, empty) == f"No published answer for this study (none at {synth.dir.name})."
 
 
 def test_the_default_is_the_clones_docs_results_and_a_missing_published_dir_exits_2(built, capsys,

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from annealbench_report.analysis.units import Units
 from annealbench_report.figures.style import (
     Layout,
+    legend,
     matplotlib,
     mpl_text,
     style_of,
@@ -52,7 +53,7 @@ def _draw(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_eff
     lengths = sorted(numbers["length"].unique())
     rows, cols = layout.grid(2, 2)
     with matplotlib.rc_context(layout.style):
-        fig = Figure(figsize=(layout.width, 3.4 if rows == 1 else 5.6), layout="constrained")
+        fig = Figure(figsize=(layout.width, 3.6 if rows == 1 else 6.4), layout="constrained")
         ax_v, ax_d = fig.subplots(rows, cols).ravel()
         for s in [s for s in styles if s in set(numbers["schedule"])]:
             st = style_of(styles, s)
@@ -75,14 +76,15 @@ def _draw(numbers: pd.DataFrame, fixed: str, primary: str, units: Units, min_eff
         ax_d.axhline(0, color="#000000", linewidth=0.9)
         for ax in (ax_v, ax_d):
             ax.set_xticks(lengths, thin_labels([f"{int(b)}" for b in lengths], layout, 8))
-            ax.set_xlabel("epochs trained (each run annealed to this length)")
+            # two lines: on one, the right panel's label ran past the figure's edge
+            ax.set_xlabel("epochs trained\n(each run annealed to this length)")
         ax_v.set_ylabel(mpl_text(layout.wrap(f"test {primary} ({units.unit})", 28)))
         ax_d.set_ylabel(mpl_text(layout.wrap(f"Δ vs {fixed} at the same length ({units.unit})", 28)))
         ax_v.set_title(mpl_text(layout.wrap(f"mean ± 95% t-interval; dotted: {fixed} at full length",
                                             52)), fontsize=layout.font(8), loc="left")
         ax_d.set_title("> 0: ahead at equal budget" + ("; grey: ±min_effect" if min_effect
                                                          else ""), fontsize=layout.font(8), loc="left")
-        ax_v.legend(loc="best", frameon=False, fontsize=layout.font(7))
+        legend(fig, ax_v, layout, frameon=False, fontsize=layout.font(7))
     return fig
 
 

@@ -79,6 +79,10 @@ def _paired_draw(seeds: dict, order: list, fixed: str, primary: str, units: Unit
                  layout: Layout):
     bs = style_of(styles, fixed)
     tilt = len(order) > (2 if layout.narrow else 4)  # names slanted where they would collide
+    # steeper on a phone: its slots are half as wide, and slanted names one line each, so that
+    # parallel names stay a line apart
+    angle = 45 if layout.narrow else 30
+    sep = " " if tilt else "\n"
     with matplotlib.rc_context(layout.style):
         fig = Figure(figsize=(layout.width, 3.6 if layout.narrow else 3.4), layout="constrained")
         ax = fig.subplots()
@@ -98,8 +102,8 @@ def _paired_draw(seeds: dict, order: list, fixed: str, primary: str, units: Unit
                        color=st["color"], marker=st["marker"], edgecolors="white",
                        linewidths=0.5, zorder=3)
             missing = int((g["outcome"] != "pair").sum())
-            ticks.append(mpl_text(sched) + (f"\n({missing} unpaired)" if missing else ""))
-        ax.set_xticks(range(len(order)), ticks, rotation=25 if tilt else 0,
+            ticks.append(mpl_text(sched) + (f"{sep}({missing} unpaired)" if missing else ""))
+        ax.set_xticks(range(len(order)), ticks, rotation=angle if tilt else 0,
                       ha="right" if tilt else "center", rotation_mode="anchor")
         ax.set_xlim(-0.6, len(order) - 0.4)
         ax.grid(axis="x", visible=False)

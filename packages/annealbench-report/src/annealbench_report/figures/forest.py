@@ -91,8 +91,10 @@ def _draw(numbers: pd.DataFrame, c: StudyClaims, units: Units, compact: bool, la
                 title = cl.label + cl.title_suffix.format(full=c.full)
                 # wrapped to its panel's width: side by side, unwrapped titles ran into each other
                 ax.set_title(mpl_text(textwrap.fill(title, title_chars)))
-                ax.set_xlabel(mpl_text(layout.wrap(
-                    f"Δ vs {cl.versus} ({units.unit}); > 0: schedule better", TITLE_CHARS_NARROW)))
+                # the sign rule is said once, in the legend: with it, three labels side by side
+                # ran into each other and out of the figure
+                ax.set_xlabel(mpl_text(textwrap.fill(f"Δ vs {cl.versus} ({units.unit})",
+                                                     title_chars, break_on_hyphens=False)))
         for ax in axes[::cols]:  # the schedules named at the left of each row
             ax.set_yticks(range(len(keys)), labels)
             ax.set_ylim(len(keys) - 0.5, -0.5)
@@ -123,7 +125,8 @@ def _panel(ax, rows: pd.DataFrame, ypos: dict, min_effect, units: Units, compact
 
 def _legend(numbers: pd.DataFrame, min_effect, units: Units) -> list:
     present = [v for v in claim_defs.verdict_words(VERDICTS) if (numbers["verdict"] == v).any()]
-    out = [Line2D([], [], linestyle="none", marker=VERDICT_STYLE[v]["marker"],
+    out = [Line2D([], [], linestyle="none", label="Δ > 0: the schedule is better")]
+    out += [Line2D([], [], linestyle="none", marker=VERDICT_STYLE[v]["marker"],
                   color=VERDICT_STYLE[v]["color"], markeredgewidth=1.3,
                   markerfacecolor=VERDICT_STYLE[v]["color"] if VERDICT_STYLE[v]["fill"] else "white",
                   label=v) for v in present]

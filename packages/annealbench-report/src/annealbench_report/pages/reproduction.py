@@ -32,7 +32,8 @@ NONE, SELF, COMPARED = "none", "self", "compared"
 @dataclass
 class Check:
     """One study's reproduction check. ``kind``: NONE (no published answer; ``where`` says
-    where it was looked for), SELF (the study folder is the published one) or COMPARED."""
+    where it was looked for), SELF (the study folder is the published one) or COMPARED.
+    ``where``: the published folder as the page names it (:func:`shown`)."""
 
     kind: str
     where: str
@@ -51,15 +52,32 @@ class Check:
         return None if self.claims is None else claim_agreement.consistent(self.claims)
 
 
-def clone_results() -> Path | None:
-    """``docs/results`` of the repository this package's source sits in, when it is a clone."""
+def clone_root() -> Path | None:
+    """The root of the repository this package's source sits in, when it is a clone."""
     pkg = Path(annealbench_report.__file__).resolve().parent
     root = pkg.parents[3]
     if (root / "packages" / "annealbench-report" / "src" / pkg.name) != pkg or not (
             root / ".git").exists():
         return None
-    results = root / "docs" / "results"
-    return results if results.is_dir() else None
+    return root
+
+
+def clone_results() -> Path | None:
+    """``docs/results`` of the repository this package's source sits in, when it is a clone."""
+    root = clone_root()
+    results = root / "docs" / "results" if root else None
+    return results if results and results.is_dir() else None
+
+
+def shown(folder: Path) -> str:
+    """``folder`` as a published page names it: relative to the repository's root when inside
+    the clone (docs/results/NAME), else its name only; never a path of the machine that built
+    the page."""
+    root = clone_root()
+    folder = Path(folder).resolve()
+    if root is not None and folder.is_relative_to(root):
+        return folder.relative_to(root).as_posix()
+    return folder.name
 
 
 def published_root(option) -> Path | None:
@@ -100,14 +118,14 @@ def check(study_dir: Path, df: pd.DataFrame | None, a: Analysis | None, root: Pa
         return Check(NONE, "")
     pub = Path(root) / Path(study_dir).name
     if not (pub / "records.parquet").is_file():
-        return Check(NONE, str(pub))
+        return Check(NONE, shown(pub))
     if pub.resolve() == Path(study_dir).resolve():
-        return Check(SELF, str(pub), pub)
+        return Check(SELF, shown(pub), pub)
     records, verdicts, study = _read_published(pub)
     df = records_for(study_dir) if df is None else df
     a = analyse(study_dir, df) if a is None else a
     here = verdicts_csv.frame(a)
-    return Check(COMPARED, str(pub), pub, compare_runs(records, df),
+    return Check(COMPARED, shown(pub), pub, compare_runs(records, df),
                  claim_agreement.compare_claims(verdicts, here),
                  str(study.get("budget") or ""), str(a.study.get("budget") or ""))
 

@@ -33,6 +33,9 @@ RULE = [
 ]
 
 
+FOLD_AFTER = 10  # runs a line names inline; more are folded into a list the reader opens
+
+
 def run_label(r) -> str:
     return (f"{r['optimizer']} · {r['schedule']} · lr {float(r['base_lr']):g} · {int(r['epochs'])} "
             f"epochs · seed {int(r['seed'])}")
@@ -42,8 +45,15 @@ def _runs(k: int) -> str:
     return f"{k} run" if k == 1 else f"{k} runs"
 
 
-def _names(runs: pd.DataFrame) -> str:
-    return "; ".join(f"{run_label(r)} ({r['run_key']})" for _, r in runs.iterrows())
+def _names(runs: pd.DataFrame) -> list[str]:
+    return [f"{run_label(r)} ({r['run_key']})" for _, r in runs.iterrows()]
+
+
+def _item(text: str, names: list[str] | None = None) -> dict:
+    """One line of the check: ``text``, then the runs it names, inline when a few, else folded
+    (``folded``: the page shows them in a list the reader opens)."""
+    names = names or []
+    return {"text": text, "names": names, "folded": len(names) > FOLD_AFTER}
 
 
 def _worst(runs: pd.DataFrame) -> str:
@@ -59,28 +69,40 @@ def _worst(runs: pd.DataFrame) -> str:
             f"({r['run_key']}), {r['where']}.")
 
 
-def runs_sentences(c: Check) -> list[str]:
-    """How many runs are equal, the largest difference and where, and every one-sided run."""
+def runs_sentences(c: Check) -> list[dict]:
+    """How many runs are equal, the largest difference and where, and every one-sided run
+    (:func:`_item` each)."""
     r = c.runs
     n = len(r.runs)
     out = []
     rows = int(r.runs["rows"].sum()) if n else 0
     if r.all_equal:
-        out.append(f"{n} of {n} runs equal the published records, value for value ({rows:,} "
-                   "published rows compared).")
+        out.append(_item(f"{n} of {n} runs equal the published records, value for value ({rows:,} "
+                         "published rows compared)."))
     else:
-        out.append(f"{r.n_equal} of {n} runs in common equal the published records "
-                   f"({r.n_published} published runs, {r.n_here} in this run)." + _worst(r.runs))
+        out.append(_item(f"{r.n_equal} of {n} runs in common equal the published records "
+                         f"({r.n_published} published runs, {r.n_here} in this run)."
+                         + _worst(r.runs)))
     if len(r.only_published):
-        out.append(f"{_runs(len(r.only_published)).replace(' ', ' published ', 1)} not in this run: "
-                   f"{_names(r.only_published)}.")
+        out.append(_item(f"{_runs(len(r.only_published)).replace(' ', ' published ', 1)} not in "
+                         "this run:", _names(r.only_published)))
     if len(r.only_here):
-        out.append(f"{_runs(len(r.only_here))} of this run not published: {_names(r.only_here)}.")
+        out.append(_item(f"{_runs(len(r.only_here))} of this run not published:",
+                         _names(r.only_here)))
     rekeyed = int((r.runs["run_key"] != r.runs["run_key_here"]).sum()) if n else 0
     if rekeyed:
-        out.append(f"{rekeyed} of the runs in common have another run key here (another device, "
-                   "precision or configuration).")
+        out.append(_item(f"{rekeyed} of the runs in common have another run key here (another "
+                         "device, precision or configuration)."))
     return out
+
+
+def other_budget_sentence(c: Check) -> str:
+    """Why the runs of a check across budgets are not compared, with the counts only: another
+    budget trains other runs, so listing them one by one says nothing."""
+    r = c.runs
+    return (f"Runs are not compared across budgets: {_runs(r.n_published).replace(' ', ' published ', 1)}"
+            f", {_runs(r.n_here)} in this run, {len(r.runs)} of them with the same optimizer "
+            "setting, schedule, base LR, length and seed on both sides.")
 
 
 def headline(c: Check) -> str:
@@ -105,10 +127,12 @@ def headline(c: Check) -> str:
             "common equal the published records).")
 
 
-def claims_sentence(claims: pd.DataFrame) -> str:
+def claims_sentence(claims: pd.DataFrame, judged: bool = True) -> str:
+    """The claims on both sides with the published verdict; ``judged``: and those within rule 2's
+    bound (not across budgets, where the rule does not apply)."""
     both = claims[claims["on_both"]]
     same = int(both["same_verdict"].sum())
-    tested = both["within"].dropna()
+    tested = both["within"].dropna() if judged else pd.Series(dtype=object)
     out = [f"{same} of {len(both)} claims have the published verdict"]
     if len(tested):
         out.append(f"{int(tested.astype(bool).sum())} of {len(tested)} have their Δ within the bound")
@@ -126,7 +150,11 @@ def _delta(units: Units, delta, lo, hi) -> str:
     return f"{units.num(float(delta), True)} {units.interval(float(lo), float(hi), True)}"
 
 
-def claims_table(claims: pd.DataFrame, units: Units) -> dict:
+def claims_table(claims: pd.DataFrame, units: Units, judged: bool = True) -> dict:
+    """Each claim beside the published one; ``judged``: with d, its bound and whether it is
+    within, else (across budgets) the claims on both sides, verdicts and Δs only."""
+    if not judged:
+        return _listed_claims(claims[claims["on_both"]], units)
     rows = []
     for r in claims.to_dict("records"):
         within = r["within"]
@@ -145,6 +173,19 @@ def claims_table(claims: pd.DataFrame, units: Units) -> dict:
             "published verdict", f"this run’s Δ [95%] ({units.unit})", "this run’s verdict",
             "d = this − published", "bound on |d|", "within"]
     return table(cols, rows, "Each claim beside the published one (d and its bound: rule 2)", "repro")
+
+
+def _listed_claims(claims: pd.DataFrame, units: Units) -> dict:
+    rows = [{"cls": "", "cells": [
+        cell(r["optimizer"]), cell(r["protocol"]), cell(r["claim"]), cell(r["schedule"], cls="name"),
+        cell(_delta(units, r["delta_pub"], r["lo_pub"], r["hi_pub"]), r["delta_pub"], "num"),
+        cell(r["verdict_pub"]),
+        cell(_delta(units, r["delta_here"], r["lo_here"], r["hi_here"]), r["delta_here"], "num"),
+        cell(r["verdict_here"])]} for r in claims.to_dict("records")]
+    cols = ["optimizer", "protocol", "claim", "schedule", f"published Δ [95%] ({units.unit})",
+            "published verdict", f"this run’s Δ [95%] ({units.unit})", "this run’s verdict"]
+    return table(cols, rows, "Each claim on both sides, beside the published one (another budget: "
+                 "listed, not judged)", "repro")
 
 
 def runs_table(c: Check) -> dict | None:
@@ -167,7 +208,12 @@ def context(c: Check, units: Units) -> dict:
     """The ``reproduction`` variable of the study template."""
     out = {"kind": c.kind, "headline": headline(c), "where": c.where, "runs": [], "claims": "",
            "claims_table": None, "runs_table": None, "rule": RULE}
-    if c.kind == COMPARED:
+    if c.kind == COMPARED and not c.same_budget:
+        both = c.claims["on_both"].any() if len(c.claims) else False
+        out.update(runs=[_item(other_budget_sentence(c))], rule=[],
+                   claims=claims_sentence(c.claims, judged=False),
+                   claims_table=claims_table(c.claims, units, judged=False) if both else None)
+    elif c.kind == COMPARED:
         out.update(runs=runs_sentences(c), claims=claims_sentence(c.claims),
                    claims_table=claims_table(c.claims, units) if len(c.claims) else None,
                    runs_table=runs_table(c))
