@@ -13,7 +13,7 @@ from scipy import stats as sps
 from annealbench_report import thin
 from annealbench_report.analysis import inference, study
 from annealbench_report.pages import verdicts_csv
-from annealbench_report.records import collect
+from annealbench_report.records import collect, contract
 from annealbench_report.records import heldout as records_heldout
 
 N_TEST, N_VAL = 300, 200
@@ -42,13 +42,10 @@ def _write_outcomes(synth, with_outcomes=lambda key: True):
         np.savez_compressed(synth.dir / "runs" / key / "heldout.npz", **arrays)
 
 
-def test_outcomes_are_gathered_kept_by_thinning_and_read(synth):
+def test_outcomes_are_gathered_thinned_to_the_primary_metric_and_read(synth):
     _write_outcomes(synth)
     df = collect.write_records(synth.dir)
     path = synth.dir / records_heldout.NAME
-    before = path.read_bytes()
-    assert thin.main([str(synth.dir)]) == 0
-    assert path.read_bytes() == before
     got = records_heldout.Outcomes.read(synth.dir)
     key = next(k for k, r in synth.runs.items() if r["status"] == "completed")
     e = synth.runs[key]["config"]["epochs"]
@@ -56,8 +53,17 @@ def test_outcomes_are_gathered_kept_by_thinning_and_read(synth):
     assert got.metric(key, "val", "loss", e).shape == (N_VAL,)
     assert got.metric(key, "test", "ppl", e) is None
     assert got.metric("nope", "test", "accuracy", e) is None
-    a = study.analyse(synth.dir, df)
+    full = study.analyse(synth.dir, df).claims.rows
+    before = path.stat().st_size
+    assert thin.main([str(synth.dir)]) == 0
+    # an accuracy study keeps the bits, drops the float16 losses, and reads the same
+    thinned = records_heldout.Outcomes.read(synth.dir)
+    assert {k.rsplit(".", 2)[1] for k in thinned.arrays} == {"correct", "n"}
+    assert path.stat().st_size < before / 2
+    assert thinned.metric(key, "val", "loss", e) is None
+    a = study.analyse(synth.dir, contract.read_records(synth.dir / "records.parquet"))
     rows = a.claims.rows
+    pd.testing.assert_frame_equal(rows, full)
     decided = rows[rows["n_examples"] > 0]
     assert len(decided) and (decided["n_examples"] == N_TEST).all()
     assert (decided["lo_2way"] <= decided["delta_2way"]).all()

@@ -8,6 +8,8 @@ rows and every other row, so the page and verdicts.csv rebuilt from the thinned 
 page and verdicts.csv of the full records, but for the row count the page states
 (tests/report/test_report_thin.py). What it drops is
 what a notebook would need to redraw any run's loss per step: the run directories keep that.
+Likewise the study's per-example outcomes keep only the arrays of its primary metric
+(records.heldout.thin): for an accuracy study the correct/incorrect bits, not the losses.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pandas as pd
 
 from annealbench_report.errors import ReportError
 from annealbench_report.figures.training import lr_trajectory
+from annealbench_report.records import heldout
+from annealbench_report.records.files import read_json_optional
 from annealbench_report.records.frames import step_rows
 
 
@@ -60,11 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         df = records.read_records(path)
         out = thin(df)
         records.write_parquet(out, path)
+        primary = read_json_optional(args.study_dir / "study.json", "study.json").get("primary_metric")
+        sizes = heldout.thin(args.study_dir, str(primary)) if primary else None  # unknown: keep all
     except ReportError as e:
         print(f"annealbench-report: {e}", file=sys.stderr)
         return 2
     (args.study_dir / "records.csv").unlink(missing_ok=True)
     print(f"{path}: {len(df):,} rows -> {len(out):,} ({path.stat().st_size:,} bytes)")
+    if sizes:
+        print(f"{args.study_dir / heldout.NAME}: {sizes[0]:,} bytes -> {sizes[1]:,} "
+              "(only the arrays of the primary metric)")
     return 0
 
 

@@ -67,6 +67,31 @@ def write(study_dir: Path, run_keys) -> Path | None:
     return path
 
 
+# The arrays Outcomes.metric reads for each metric; a page reads its study's primary metric only.
+ARRAYS_FOR = {"accuracy": ("correct", "n"), "loss": ("loss",), "bpc": ("loss",)}
+
+
+def _array_name(key: str) -> str:
+    """``RUN/SPLIT.NAME.EPOCH`` -> ``NAME``."""
+    return key.rsplit(SEP, 1)[1].split(".")[1]
+
+
+def thin(study_dir: Path, metric: str) -> tuple[int, int] | None:
+    """Rewrite the study file with only the arrays a page judging ``metric`` reads (for accuracy
+    the bits, one per image against the losses' sixteen). Returns its size before and after, or
+    None when the study has none."""
+    path = Path(study_dir) / NAME
+    if not path.is_file():
+        return None
+    before = path.stat().st_size
+    names = ARRAYS_FOR.get(metric, ())
+    kept = {k: a for k, a in _load(path).items() if _array_name(k) in names}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **kept)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()), "records-write")
+    return before, path.stat().st_size
+
+
 class Outcomes:
     """A study's per-example outcomes, looked up by run, split, metric and epoch."""
 
