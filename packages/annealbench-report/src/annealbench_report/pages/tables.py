@@ -71,8 +71,11 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
             rows = []
             for _, x in rows_f.iterrows():
                 both = ", ".join(map(str, x["both_diverged"])) or "–"
+                verdict = cell(Markup('<span class="verdict">{} {}</span><small class="reason">{}</small>'
+                                      ).format(VERDICT_MARK[x["verdict"]], x["verdict"], x["reason"]),
+                               cls=f"vcell {VERDICT_CLASS[x['verdict']]}")
                 rows.append({"cls": "", "cells": [
-                    name_cell(styles, x["schedule"]), cell(x["lrs"], None, "num"),
+                    name_cell(styles, x["schedule"]), verdict, cell(x["lrs"], None, "num"),
                     cell(str(int(x["n_pairs"])), x["n_pairs"], "num"),
                     cell(u.effect(x["mean"], True), x["mean"], "num"),
                     cell(u.interval(x["lo"], x["hi"], True), None, "num"),
@@ -85,17 +88,15 @@ def comparison_tables(a: Analysis, opt: str, styles: dict) -> list[dict]:
                     cell(x["verdict_2way"] or "–"),
                     cell(f"{int(x['own_diverged'])} / {int(x['ref_diverged'])}",
                          cls="num bad" if x["own_diverged"] or x["ref_diverged"] else "num"),
-                    cell(fmt_p(x["sign_p"]), x["sign_p"], "num"), cell(both, cls="num"),
-                    cell(Markup('<span class="verdict">{} {}</span><small class="reason">{}</small>'
-                                ).format(VERDICT_MARK[x["verdict"]], x["verdict"], x["reason"]),
-                         cls=f"vcell {VERDICT_CLASS[x['verdict']]}")]})
+                    cell(fmt_p(x["sign_p"]), x["sign_p"], "num"), cell(both, cls="num")]})
             what = CLAIMS[claim].measured.format(primary=a.primary, full=a.full)
-            cols = ["schedule", "schedule's LR", "pairs", f"Δ ({u.unit})",
+            # the verdict second: a table this wide scrolls, and the verdict is what is read first
+            cols = ["schedule", "verdict and why", "schedule's LR", "pairs", f"Δ ({u.unit})",
                     "95% interval (t-interval; selection-aware where the test is)",
                     "test", "p", "Holm p", "TOST Holm p", "exact sign-flip Holm p (‡: t only)",
-                    "95% interval over seeds × held-out examples", "its verdict",
+                    "95% interval over seeds × held-out examples", "verdict over seeds × examples",
                     "diverged alone: sched. / fixed",
-                    "sign test p", "both diverged (seeds)", "verdict and why"]
+                    "sign test p", "both diverged (seeds)"]
             versus = CLAIMS[claim].versus
             out.append(table(cols, rows, f"{family_label(opt, protocol, claim)} ({label}): paired "
                              f"by seed, Δ = sign·(schedule − {versus}) of the {what}; Holm within "
