@@ -30,7 +30,10 @@ def test_published_records_are_the_committed_grid(folder, monkeypatch):
     grid = expand(study, "cpu")
     records = pd.read_parquet(folder / "records.parquet", columns=["run_key", "seed"])
     assert sorted(records["seed"].unique().tolist()) == sorted(study.seeds) == published["seeds"]
-    assert set(records["run_key"]) == {c["run_key"] for c in grid}
+    # an averaging arm's rows carry HOST+ARM: the host is the grid's run
+    assert {k.split("+")[0] for k in records["run_key"]} == {c["run_key"] for c in grid}
+    averaged = {f"{c['run_key']}+{arm}" for c in grid for arm in (c.get("averages") or {})}
+    assert {k for k in records["run_key"] if "+" in k} == averaged
     assert set(meta["run_keys"]) == {c["run_key"] for c in grid}
 
 
