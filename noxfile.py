@@ -91,9 +91,10 @@ def _usable_cpus() -> int:
 
 def _chooses_workers(posargs: list[str]) -> bool:
     """Whether ARGS already say how pytest-xdist runs: ``-n N``/``-nN``/``--numprocesses``, ``-p
-    no:xdist``, or a debugger flag (xdist refuses ``--pdb``; ``--trace`` needs a terminal)."""
+    no:xdist``; or need one process: a debugger (xdist refuses ``--pdb``; ``--trace`` needs a
+    terminal), or the tests' own output on screen (``-s``: xdist's workers do not show it)."""
     return any(a.startswith(("-n", "--numprocesses", "--pdb", "--trace")) or a.endswith("no:xdist")
-               for a in posargs)
+               or a in ("-s", "--capture=no") for a in posargs)
 
 
 def pytest_command(posargs: list[str], cpus: int | None = None, xdist: bool = True) -> list[str]:

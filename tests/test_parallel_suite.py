@@ -40,8 +40,9 @@ def test_one_worker_per_cpu_up_to_the_cap_with_whole_files_per_worker(noxfile, c
 
 
 @pytest.mark.parametrize("args", [["-n", "0"], ["-n0"], ["-n", "3"], ["--numprocesses=3"], ["-p", "no:xdist"],
-                                  ["-pno:xdist"], ["tests/report", "--pdb"], ["--trace"]])
-def test_arguments_that_choose_the_workers_or_a_debugger_are_left_as_they_are(noxfile, args):
+                                  ["-pno:xdist"], ["tests/report", "--pdb"], ["--trace"],
+                                  ["tests/report/test_report_calibration.py", "-s"], ["--capture=no"]])
+def test_arguments_that_choose_the_workers_or_need_one_process_are_left_as_they_are(noxfile, args):
     assert noxfile.pytest_command(args, cpus=4) == ["pytest", *args]
 
 
