@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import testkit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,7 @@ def _load(path: Path, name: str):
 
 @pytest.fixture(scope="module")
 def noxfile():
-    return _load(ROOT / "noxfile.py", "noxfile_parallel_under_test")
+    return testkit.noxfile()  # one load per process, shared with tests/train/test_reproduce.py
 
 
 @pytest.fixture(scope="module")
