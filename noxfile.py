@@ -9,6 +9,9 @@ Quick start: ``nox -s reproduce`` then ``nox -s tests``. Arguments after ``--`` 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -19,6 +22,9 @@ PYTHON = "3.11"
 TRAIN = "packages/annealbench"
 REPORT = "packages/annealbench-report"
 REAL_STUDIES = ["cifar10-cnn", "shakespeare-lstm"]
+# pytest-xdist workers of ``nox -s tests``: the suite's tests start training processes of their own,
+# so more workers than this only queue for the same cores of a small CI machine
+MAX_TEST_WORKERS = 4
 
 
 def reproduce_command(posargs: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -76,13 +82,42 @@ def nightly(session: nox.Session) -> None:
     session.run("python", "-m", "annealbench_report.nightly", *session.posargs)
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # a container's share, not the host's count
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _chooses_workers(posargs: list[str]) -> bool:
+    """Whether ARGS already say how pytest-xdist runs: ``-n N``/``-nN``/``--numprocesses``, ``-p
+    no:xdist``; or need one process: a debugger (xdist refuses ``--pdb``; ``--trace`` needs a
+    terminal), or the tests' own output on screen (``-s``: xdist's workers do not show it)."""
+    return any(a.startswith(("-n", "--numprocesses", "--pdb", "--trace")) or a.endswith("no:xdist")
+               or a in ("-s", "--capture=no") for a in posargs)
+
+
+def pytest_command(posargs: list[str], cpus: int | None = None, xdist: bool = True) -> list[str]:
+    """The command line of ``nox -s tests -- ARGS``: in parallel, one pytest-xdist worker per usable
+    CPU up to MAX_TEST_WORKERS, a test file's tests kept on one worker (``--dist loadfile``: its
+    module fixtures are built once; tests/conftest.py also keeps files that must not overlap on one
+    worker), unless ARGS choose otherwise (``-- -n 0`` runs serially) or pytest-xdist is missing."""
+    workers = min(MAX_TEST_WORKERS, cpus or _usable_cpus())
+    if not xdist or _chooses_workers(posargs) or workers < 2:
+        return ["pytest", *posargs]
+    dist = [] if any(a.startswith("--dist") for a in posargs) else ["--dist", "loadfile"]
+    return ["pytest", "-n", str(workers), *dist, *posargs]
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     # scikit-learn: the digits data set of examples/digits, which the tests run end to end
-    _install(session, "-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "playwright",
-                    "scikit-learn>=1.3", "nox")
+    _install(session, "-e", f"{TRAIN}[ray]", "-e", REPORT, "pytest>=8", "pytest-timeout", "pytest-xdist",
+             "playwright", "scikit-learn>=1.3", "nox")
     # testpaths (pyproject) is tests/: `nox -s tests -- tests/report -x` runs that folder only
-    session.run("pytest", *session.posargs)
+    # under --no-venv the current environment may lack pytest-xdist: then the suite runs serially
+    xdist = session.venv_backend != "none" or importlib.util.find_spec("xdist") is not None
+    session.run(*pytest_command(session.posargs, xdist=xdist))
 
 
 @nox.session(python=PYTHON)

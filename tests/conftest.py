@@ -1,4 +1,5 @@
-"""Shared test helpers: the repo root, and small study files the tests write themselves."""
+"""Shared test helpers: the repo root, and small study files the tests write themselves; how
+pytest-xdist shares the test files out among its workers."""
 
 from __future__ import annotations
 
@@ -66,3 +67,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if train in item.path.parents:
             item.add_marker(pytest.mark.filterwarnings(SCHEDULER_ORDER))
+
+
+# Under pytest-xdist's ``--dist loadfile`` (what ``nox -s tests`` runs) each test file goes to one
+# worker; the files named here go to the same worker as the others of their group, so that their
+# tests never overlap. "ray": each test starts a local Ray cluster of 2 CPUs and trains on it under a
+# timeout; two clusters at once on a 2-core machine would only slow both towards it.
+SAME_WORKER = {
+    "tests/train/test_executors.py": "ray",
+    "tests/train/test_user_pieces.py": "ray",
+}
+
+
+@pytest.hookimpl(optionalhook=True)  # defined only where pytest-xdist is installed
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # a mode the user chose is left as pytest-xdist runs it
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileOrGroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SAME_WORKER.get(path, path)
+
+    return FileOrGroupScheduling(config, log)

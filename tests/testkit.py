@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -93,3 +94,14 @@ def load_text(folder: Path, text: str, filename: str):
     path = Path(folder) / filename
     path.write_text(text)
     return load_study(path)
+
+
+@functools.cache
+def noxfile():
+    """The repository's noxfile as a module, loaded once per process: nox registers each session as
+    the file is executed, and a second registration of a name is a warning (an error to come)."""
+    spec = importlib.util.spec_from_file_location("noxfile_under_test",
+                                                  Path(__file__).resolve().parents[1] / "noxfile.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -3,29 +3,19 @@ arguments, the real studies only as a default, and the report under the study's 
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from testkit import untuned_smoke
+from testkit import noxfile, untuned_smoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@functools.cache
-def _noxfile():
-    spec = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _run(posargs: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    cmd, env = _noxfile().reproduce_command(posargs)
+    cmd, env = noxfile().reproduce_command(posargs)
     exe = Path(sys.executable).parent / cmd[0]  # the entry point of this venv, as nox's PATH has it
     return subprocess.run([str(exe), *cmd[1:]], cwd=cwd, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=600)
@@ -53,9 +43,9 @@ def test_help_is_the_cli_help(tmp_path):
 
 
 def test_real_studies_are_only_the_default(tmp_path):
-    cmd, env = _noxfile().reproduce_command(["smoke", "--budget", "quick"])
+    cmd, env = noxfile().reproduce_command(["smoke", "--budget", "quick"])
     assert cmd == ["annealbench", "run", "smoke", "--budget", "quick"]
-    assert env["ANNEALBENCH_STUDIES"].split() == _noxfile().REAL_STUDIES
+    assert env["ANNEALBENCH_STUDIES"].split() == noxfile().REAL_STUDIES
     # the CLI takes them from the environment only when no study is named
     p = subprocess.run([str(Path(sys.executable).parent / "annealbench"), "run", "--dry-run"],
                        cwd=tmp_path, env={k: v for k, v in os.environ.items()
@@ -139,7 +129,7 @@ def test_version_and_bare_command(capsys):
 def test_reproduce_with_no_arguments_is_the_headline_both_real_studies_at_reference():
     from annealbench.spec.load import find_study, load_study
 
-    cmd, env = _noxfile().reproduce_command([])
+    cmd, env = noxfile().reproduce_command([])
     assert cmd == ["annealbench", "run"]  # --budget auto: each study's default_budget
     for name in env["ANNEALBENCH_STUDIES"].split():
         path = find_study(name, ROOT / "experiments")
