@@ -45,6 +45,10 @@ def _runs(k: int) -> str:
     return f"{k} run" if k == 1 else f"{k} runs"
 
 
+def _published_runs(k: int) -> str:
+    return _runs(k).replace(" ", " published ", 1)
+
+
 def _names(runs: pd.DataFrame) -> list[str]:
     return [f"{run_label(r)} ({r['run_key']})" for _, r in runs.iterrows()]
 
@@ -84,8 +88,8 @@ def runs_sentences(c: Check) -> list[dict]:
                          f"({r.n_published} published runs, {r.n_here} in this run)."
                          + _worst(r.runs)))
     if len(r.only_published):
-        out.append(_item(f"{_runs(len(r.only_published)).replace(' ', ' published ', 1)} not in "
-                         "this run:", _names(r.only_published)))
+        out.append(_item(f"{_published_runs(len(r.only_published))} not in this run:",
+                         _names(r.only_published)))
     if len(r.only_here):
         out.append(_item(f"{_runs(len(r.only_here))} of this run not published:",
                          _names(r.only_here)))
@@ -100,7 +104,7 @@ def other_budget_sentence(c: Check) -> str:
     """Why the runs of a check across budgets are not compared, with the counts only: another
     budget trains other runs, so listing them one by one says nothing."""
     r = c.runs
-    return (f"Runs are not compared across budgets: {_runs(r.n_published).replace(' ', ' published ', 1)}"
+    return (f"Runs are not compared across budgets: {_published_runs(r.n_published)}"
             f", {_runs(r.n_here)} in this run, {len(r.runs)} of them with the same optimizer "
             "setting, schedule, base LR, length and seed on both sides.")
 
@@ -150,11 +154,28 @@ def _delta(units: Units, delta, lo, hi) -> str:
     return f"{units.num(float(delta), True)} {units.interval(float(lo), float(hi), True)}"
 
 
+def _side_cells(r: dict, units: Units) -> list:
+    """A claim's cells on both sides: what it is, then the published and this run's Δ and verdict."""
+    return [cell(r["optimizer"]), cell(r["protocol"]), cell(r["claim"]), cell(r["schedule"], cls="name"),
+            cell(_delta(units, r["delta_pub"], r["lo_pub"], r["hi_pub"]), r["delta_pub"], "num"),
+            cell(r["verdict_pub"] if isinstance(r["verdict_pub"], str) else "–"),
+            cell(_delta(units, r["delta_here"], r["lo_here"], r["hi_here"]), r["delta_here"], "num"),
+            cell(r["verdict_here"] if isinstance(r["verdict_here"], str) else "–")]
+
+
+def _side_cols(units: Units) -> list[str]:
+    return ["optimizer", "protocol", "claim", "schedule", f"published Δ [95%] ({units.unit})",
+            "published verdict", f"this run’s Δ [95%] ({units.unit})", "this run’s verdict"]
+
+
 def claims_table(claims: pd.DataFrame, units: Units, judged: bool = True) -> dict:
     """Each claim beside the published one; ``judged``: with d, its bound and whether it is
     within, else (across budgets) the claims on both sides, verdicts and Δs only."""
     if not judged:
-        return _listed_claims(claims[claims["on_both"]], units)
+        rows = [{"cls": "", "cells": _side_cells(r, units)}
+                for r in claims[claims["on_both"]].to_dict("records")]
+        return table(_side_cols(units), rows, "Each claim on both sides, beside the published one "
+                     "(another budget: listed, not judged)", "repro")
     rows = []
     for r in claims.to_dict("records"):
         within = r["within"]
@@ -162,30 +183,11 @@ def claims_table(claims: pd.DataFrame, units: Units, judged: bool = True) -> dic
             "yes" if within else "no")
         bad = within is False or r["opposite"]
         rows.append({"cls": "bad" if bad else "", "cells": [
-            cell(r["optimizer"]), cell(r["protocol"]), cell(r["claim"]), cell(r["schedule"], cls="name"),
-            cell(_delta(units, r["delta_pub"], r["lo_pub"], r["hi_pub"]), r["delta_pub"], "num"),
-            cell(r["verdict_pub"] if isinstance(r["verdict_pub"], str) else "–"),
-            cell(_delta(units, r["delta_here"], r["lo_here"], r["hi_here"]), r["delta_here"], "num"),
-            cell(r["verdict_here"] if isinstance(r["verdict_here"], str) else "–"),
+            *_side_cells(r, units),
             cell(units.num(r["d"], True), r["d"], "num"), cell(units.num(r["bound"]), r["bound"], "num"),
             cell(ok)]})
-    cols = ["optimizer", "protocol", "claim", "schedule", f"published Δ [95%] ({units.unit})",
-            "published verdict", f"this run’s Δ [95%] ({units.unit})", "this run’s verdict",
-            "d = this − published", "bound on |d|", "within"]
+    cols = [*_side_cols(units), "d = this − published", "bound on |d|", "within"]
     return table(cols, rows, "Each claim beside the published one (d and its bound: rule 2)", "repro")
-
-
-def _listed_claims(claims: pd.DataFrame, units: Units) -> dict:
-    rows = [{"cls": "", "cells": [
-        cell(r["optimizer"]), cell(r["protocol"]), cell(r["claim"]), cell(r["schedule"], cls="name"),
-        cell(_delta(units, r["delta_pub"], r["lo_pub"], r["hi_pub"]), r["delta_pub"], "num"),
-        cell(r["verdict_pub"]),
-        cell(_delta(units, r["delta_here"], r["lo_here"], r["hi_here"]), r["delta_here"], "num"),
-        cell(r["verdict_here"])]} for r in claims.to_dict("records")]
-    cols = ["optimizer", "protocol", "claim", "schedule", f"published Δ [95%] ({units.unit})",
-            "published verdict", f"this run’s Δ [95%] ({units.unit})", "this run’s verdict"]
-    return table(cols, rows, "Each claim on both sides, beside the published one (another budget: "
-                 "listed, not judged)", "repro")
 
 
 def runs_table(c: Check) -> dict | None:
