@@ -25,7 +25,6 @@ REAL_STUDIES = ["cifar10-cnn", "shakespeare-lstm"]
 # pytest-xdist workers of ``nox -s tests``: the suite's tests start training processes of their own,
 # so more workers than this only queue for the same cores of a small CI machine
 MAX_TEST_WORKERS = 4
-SERIAL_TEST_FILES = ["tests/reliability/test_workers.py"]  # run after the parallel part (tests session)
 
 
 def reproduce_command(posargs: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -118,14 +117,7 @@ def tests(session: nox.Session) -> None:
     # testpaths (pyproject) is tests/: `nox -s tests -- tests/report -x` runs that folder only
     # under --no-venv the current environment may lack pytest-xdist: then the suite runs serially
     xdist = session.venv_backend != "none" or importlib.util.find_spec("xdist") is not None
-    command = pytest_command(session.posargs, xdist=xdist)
-    if session.posargs or "-n" not in command:
-        session.run(*command)
-        return
-    # The Ctrl-C test of this file lost its SIGINT (the study trained on to exit 0) in 2 of 3 whole
-    # parallel runs and in no serial one: it runs on its own, serially, until that is understood.
-    session.run(*command, *(f"--ignore={f}" for f in SERIAL_TEST_FILES))
-    session.run("pytest", *SERIAL_TEST_FILES)
+    session.run(*pytest_command(session.posargs, xdist=xdist))
 
 
 @nox.session(python=PYTHON)
